@@ -1,0 +1,116 @@
+"""The one object every long call takes: progress 0..1, sub-progress, cooperative cancel.
+
+Front ends adapt it: the GUI to Qt signals, the CLI to a progress bar. Cancel is checked
+between tiles, so tile size bounds how fast Cancel responds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from kintsugi.engine.errors import Cancelled
+
+ProgressCallback = Callable[[float, str], None]
+
+
+class Job:
+    """Progress and cancel for one long call; thread-safe, cheap to check."""
+
+    def __init__(self, on_progress: ProgressCallback | None = None) -> None:
+        self._on_progress = on_progress
+        self._cancel = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self.progress = 0.0
+        self.message = ""
+        self.started = time.monotonic()
+
+    # --- cancel / pause -------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._resume.set()  # a paused job must wake up to notice the cancel
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def pause(self) -> None:
+        self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    def check(self) -> None:
+        """Raise Cancelled if cancel was asked; block here while paused."""
+        self._resume.wait()
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    # --- progress ---------------------------------------------------------
+    def set_progress(self, fraction: float, message: str = "") -> None:
+        self.progress = min(max(fraction, 0.0), 1.0)
+        if message:
+            self.message = message
+        if self._on_progress is not None:
+            self._on_progress(self.progress, self.message)
+
+    def sub(self, offset: float, length: float) -> Job:
+        """A view whose 0..1 maps to [offset, offset+length] of this job; shares cancel."""
+        return _SubJob(self, offset, length)
+
+    def eta_seconds(self) -> float | None:
+        if self.progress <= 0.0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed * (1.0 - self.progress) / self.progress
+
+
+class _SubJob(Job):
+    def __init__(self, parent: Job, offset: float, length: float) -> None:
+        self._parent = parent
+        self._offset = offset
+        self._length = length
+        self.progress = 0.0
+        self.message = ""
+        self.started = parent.started
+
+    def cancel(self) -> None:
+        self._parent.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._parent.cancelled
+
+    def pause(self) -> None:
+        self._parent.pause()
+
+    def resume(self) -> None:
+        self._parent.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._parent.paused
+
+    def check(self) -> None:
+        self._parent.check()
+
+    def set_progress(self, fraction: float, message: str = "") -> None:
+        self.progress = min(max(fraction, 0.0), 1.0)
+        self._parent.set_progress(self._offset + self._length * self.progress, message)
+
+
+class NullJob(Job):
+    """A job nobody watches: never cancelled, progress goes nowhere."""
+
+    def set_progress(self, fraction: float, message: str = "") -> None:
+        self.progress = fraction
+
+
+def ensure_job(job: Job | None) -> Job:
+    return job if job is not None else NullJob()
