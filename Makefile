@@ -1,0 +1,48 @@
+# Kintsugi: set-up, run and test. Everything installs into ./.venv from the package registries.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+SAMPLE := resources/samples/astronaut-portrait.png
+
+.PHONY: setup setup-test demo run test lint bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TSTAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(STAMP)
+
+setup-test: $(TSTAMP)
+
+## The app's main job on the shipped default model: upscale a real photo x4.
+demo: setup
+	$(BIN)/kintsugi upscale $(SAMPLE) --out-dir out --consistency
+	@echo "Result: out/$(notdir $(basename $(SAMPLE)))_x4.png"
+
+## Open the window.
+run: setup
+	$(BIN)/kintsugi
+
+test: setup-test
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	$(BIN)/ruff check app tests bench
+	$(BIN)/lint-imports
+
+bench: setup-test
+	$(BIN)/python bench/bench_upscale.py
+
+screenshots: setup-test
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python tools/screenshots.py
+
+clean:
+	rm -rf $(VENV) out converted-models .pytest_cache .ruff_cache

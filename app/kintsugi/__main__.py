@@ -1,0 +1,5 @@
+import sys
+
+from kintsugi.cli import main
+
+sys.exit(main())

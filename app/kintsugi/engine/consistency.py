@@ -1,0 +1,73 @@
+"""Consistency lock: null-space projection with pooling-based decomposition (PD).
+
+P_down = s x s average pooling, P_up = nearest replication, so P_down(P_up(y)) = y.
+x_hat = x_r + P_up(y - P_down(x_r)) makes P_down(x_hat) = y exactly for any x_r. Clamping
+to [0, 1] afterwards would break that, so the clamp error of each s x s block is handed back
+to the block's other pixels in proportion to their headroom: one exact step, no iteration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Rows of blocks processed at once: bounds temporaries on 50+ MP outputs.
+_BAND_BLOCKS = 64
+
+
+def pool(x: np.ndarray, s: int) -> np.ndarray:
+    """s x s average pooling of an HxWxC array whose sides are multiples of s."""
+    h, w, c = x.shape
+    return x.reshape(h // s, s, w // s, s, c).mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+
+
+def project(out: np.ndarray, low: np.ndarray, s: int) -> None:
+    """Make avgpool_s(out) == low and keep out in [0, 1]; works in place, band by band."""
+    _check_shapes(out, low, s)
+    for r0 in range(0, low.shape[0], _BAND_BLOCKS):
+        r1 = min(r0 + _BAND_BLOCKS, low.shape[0])
+        band = out[r0 * s : r1 * s]
+        band[...] = _project_band(band, low[r0:r1], s)
+
+
+def _project_band(x: np.ndarray, y: np.ndarray, s: int) -> np.ndarray:
+    h, w, c = x.shape
+    blocks = x.reshape(h // s, s, w // s, s, c).astype(np.float64)
+    target = y.astype(np.float64)[:, None, :, None, :]
+    blocks += target - blocks.mean(axis=(1, 3), keepdims=True)
+    np.clip(blocks, 0.0, 1.0, out=blocks)
+    _redistribute(blocks, target)
+    return blocks.reshape(h, w, c).astype(np.float32)
+
+
+def _redistribute(blocks: np.ndarray, target: np.ndarray) -> None:
+    """Give each block back the mean it lost to clamping, proportionally to headroom."""
+    n = blocks.shape[1] * blocks.shape[3]
+    missing = (target - blocks.mean(axis=(1, 3), keepdims=True)) * n
+    room_up = (1.0 - blocks).sum(axis=(1, 3), keepdims=True)
+    room_down = blocks.sum(axis=(1, 3), keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(missing > 0, missing / room_up, 0.0)
+        down = np.where(missing < 0, missing / room_down, 0.0)
+    up = np.nan_to_num(up, nan=0.0, posinf=0.0)
+    down = np.nan_to_num(down, nan=0.0, neginf=0.0)
+    blocks += up * (1.0 - blocks) + down * blocks
+
+
+def deviation(out: np.ndarray, s: int) -> np.ndarray:
+    """Per-pixel magnitude of the null-space part (detail invented beyond the input)."""
+    h, w, c = out.shape
+    result = np.empty((h, w), np.float32)
+    for r0 in range(0, h // s, _BAND_BLOCKS):
+        band = out[r0 * s : min(h, (r0 + _BAND_BLOCKS) * s)]
+        bh = band.shape[0]
+        blocks = band.reshape(bh // s, s, w // s, s, c)
+        detail = blocks - blocks.mean(axis=(1, 3), keepdims=True)
+        result[r0 * s : r0 * s + bh] = np.sqrt((detail**2).sum(axis=-1)).reshape(bh, w)
+    return result
+
+
+def _check_shapes(out: np.ndarray, low: np.ndarray, s: int) -> None:
+    if out.shape[0] != low.shape[0] * s or out.shape[1] != low.shape[1] * s:
+        raise ValueError(f"output {out.shape[:2]} is not {s}x the input {low.shape[:2]}")
+    if out.shape[2] != low.shape[2]:
+        raise ValueError("input and output channel counts differ")

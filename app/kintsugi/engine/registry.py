@@ -1,0 +1,223 @@
+"""Model registry: the shipped models in models/manifest.toml, and weights files users bring.
+
+Shipped weights are safetensors only. Foreign .pth/.pt/.ckpt files go through
+torch.load(weights_only=True); a pickle that wants to run code is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from kintsugi.archs import ArchSpec, arch_by_id, detect_arch
+from kintsugi.engine.device import compute_dtype, pick_device
+from kintsugi.engine.errors import ModelError
+from kintsugi.resources import models_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+# Wrappers that training frameworks put around the real state dict, most specific first.
+_WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "generator")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    name: str
+    arch: str
+    kind: str
+    scale: int
+    purpose: str = ""
+    licence: str = "unknown"
+    licence_file: str | None = None
+    file: str | None = None
+    sha256: str | None = None
+    dtype: str = "float32"
+    input_range: str = "0..1"
+    default: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    converter: str | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return models_dir() / self.file if self.file else None
+
+    def licence_text(self) -> str:
+        if not self.licence_file:
+            return self.licence
+        path = models_dir() / self.licence_file
+        return path.read_text(encoding="utf-8") if path.is_file() else self.licence
+
+
+@lru_cache(maxsize=4)
+def _read_entries(path: Path) -> tuple[dict[str, Any], ...]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ModelError(f"cannot read the model manifest {path}: {error}") from error
+    return tuple(data.get("model", []))
+
+
+def _read_manifest(path: Path) -> tuple[ModelInfo, ...]:
+    fields = set(ModelInfo.__dataclass_fields__)
+    return tuple(ModelInfo(**{k: v for k, v in entry.items() if k in fields})
+                 for entry in _read_entries(path))
+
+
+def manifest_entry(model_id: str) -> dict[str, Any]:
+    """The raw manifest table of a model (converters read their source details from it)."""
+    for entry in _read_entries(manifest_path()):
+        if entry.get("id") == model_id:
+            return dict(entry)
+    raise ModelError(f"unknown model {model_id!r}")
+
+
+def manifest_path() -> Path:
+    return models_dir() / "manifest.toml"
+
+
+def list_models(kind: str | None = None) -> list[ModelInfo]:
+    models = list(_read_manifest(manifest_path()))
+    return [m for m in models if kind is None or m.kind == kind]
+
+
+def default_model_id() -> str:
+    for info in list_models():
+        if info.default:
+            return info.id
+    raise ModelError("the model manifest names no default model")
+
+
+def model_info(model_id: str) -> ModelInfo:
+    for info in list_models():
+        if info.id == model_id:
+            return info
+    known = ", ".join(m.id for m in list_models())
+    raise ModelError(f"unknown model {model_id!r}; known models: {known}")
+
+
+class Model:
+    """A loaded network on its device, with what the pipeline needs to drive it."""
+
+    def __init__(self, info: ModelInfo, spec: ArchSpec, net: nn.Module, device: torch.device):
+        self.info = info
+        self.spec = spec
+        self.net = net
+        self.device = device
+        self.dtype = compute_dtype(device)
+
+    @property
+    def scale(self) -> int:
+        return self.info.scale
+
+    @property
+    def context(self) -> int:
+        return self.spec.context
+
+    def __repr__(self) -> str:
+        return f"Model({self.info.id!r}, scale={self.scale}, device={self.device})"
+
+
+def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
+    """Load a shipped model by id, or a weights file by path."""
+    target = pick_device(device)
+    path = Path(id_or_path)
+    if path.suffix.lower() in WEIGHT_SUFFIXES or path.exists():
+        state = read_state_dict(path)
+        spec = _detect(state, path)
+        params = spec.params_from_state(state)
+        info = ModelInfo(id=path.stem, name=path.name, arch=spec.id, kind=spec.kind,
+                         scale=int(params.get("scale", 1)), params=params, file=None,
+                         licence="as distributed by its authors")
+    else:
+        info = model_info(str(id_or_path))
+        if info.path is None or not info.path.is_file():
+            raise ModelError(f"the weights of {info.id} ({info.file}) are missing from {models_dir()}")
+        state = read_state_dict(info.path)
+        spec = arch_by_id(info.arch)
+        params = info.params
+    net = _build(spec, params, state, info.id)
+    net = net.to(device=target, dtype=compute_dtype(target))
+    if target.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    return Model(info, spec, net, target)
+
+
+def _detect(state: dict[str, torch.Tensor], path: Path) -> ArchSpec:
+    spec = detect_arch(state)
+    if spec is None:
+        sample = ", ".join(list(state)[:3])
+        raise ModelError(f"{path.name}: unknown model layout (first keys: {sample})")
+    return spec
+
+
+def _build(spec: ArchSpec, params: dict[str, Any], state, name: str) -> nn.Module:
+    net = spec.build(**params)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise ModelError(f"{name}: weights do not fit the {spec.id} architecture ({first})") from error
+    return net.eval().requires_grad_(False)
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path)
+    return _unwrap(_read_pickle(path), path)
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelError(f"{path.name} is not a valid safetensors file ({error})") from error
+
+
+def _read_pickle(path: Path) -> Any:
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ModelError(
+            f"{path.name} contains code that would run on loading; Kintsugi refuses to load it "
+            "(only plain weights are accepted)"
+        ) from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ModelError(f"{path.name} is not a readable PyTorch weights file ({error})") from error
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        if isinstance(obj, dict) and not _is_state_dict(obj):
+            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, dict) or not _is_state_dict(obj):
+        raise ModelError(f"{path.name} holds no state dict of tensors")
+    return dict(obj)
+
+
+def _is_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())

@@ -1,0 +1,434 @@
+"""The compare canvas: one synced view of the original and the result.
+
+Modes: a split slider (original left of a draggable divider, result right of it), the
+whole original, the whole result, or side by side with the same zoom and pan in both
+panes. The original is drawn at the result's size by the painter's transform (bilinear),
+never by resampling the image itself, so a 20+ megapixel result pans and zooms smoothly:
+each paint draws only the visible part of the pyramid level closest to the screen scale.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from kintsugi.gui.imaging import Pyramid
+from kintsugi.gui.theme import canvas_background
+
+MIN_ZOOM = 0.01
+MAX_ZOOM = 64.0
+WHEEL_STEP = 1.2  # zoom factor per wheel notch
+_DIVIDER_GRAB_PX = 8  # how close to the divider a press grabs it instead of panning
+_PANE_GAP = 2  # pixels between the two side-by-side panes
+
+
+class ViewMode(enum.Enum):
+    SPLIT = "split"
+    SIDE_BY_SIDE = "side"
+    BEFORE = "before"
+    AFTER = "after"
+
+
+class CompareCanvas(QWidget):
+    """Paints the original and the result under one zoom/pan transform."""
+
+    zoom_changed = Signal(float)
+    split_changed = Signal(float)
+    mode_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(200, 150)
+        self._before: Pyramid | None = None
+        self._after: Pyramid | None = None
+        self._overlay: Pyramid | None = None
+        self._overlay_visible = False
+        self._mode = ViewMode.SPLIT
+        self._split = 0.5
+        self._zoom = 1.0
+        self._offset = QPointF(0.0, 0.0)  # pane position of the content's top-left corner
+        self._fit_mode = True  # refit on resize until the user zooms or pans
+        self._drag: str | None = None  # "pan" | "split"
+        self._last_mouse = QPointF()
+        self._dark = True
+        self._placeholder = "Open a photo (Ctrl+O), drop it here, or paste one (Ctrl+V)"
+
+    # --- content ------------------------------------------------------------
+    def set_dark(self, dark: bool) -> None:
+        self._dark = dark
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def set_before(self, image: QImage | None) -> None:
+        """A new original: clears the result and overlay, and fits it to the view."""
+        self._before = Pyramid(image) if image is not None else None
+        self._after = None
+        self._overlay = None
+        self.fit()
+
+    def set_after(self, image: QImage | None, overlay: QImage | None = None) -> None:
+        """A new result (and its deviation overlay); keeps the view if the size is unchanged."""
+        old_size = self.content_size()
+        self._after = Pyramid(image) if image is not None else None
+        self._overlay = Pyramid(overlay) if overlay is not None else None
+        if self.content_size() != old_size:
+            self._rescale_view(old_size)
+        self.update()
+
+    def set_overlay_visible(self, visible: bool) -> None:
+        self._overlay_visible = visible
+        self.update()
+
+    def overlay_visible(self) -> bool:
+        return self._overlay_visible
+
+    def has_before(self) -> bool:
+        return self._before is not None
+
+    def has_after(self) -> bool:
+        return self._after is not None
+
+    def content_size(self) -> QSize:
+        """The size of the view's coordinate space: the result's, else the original's."""
+        if self._after is not None:
+            return QSize(self._after.size)
+        if self._before is not None:
+            return QSize(self._before.size)
+        return QSize(0, 0)
+
+    # --- mode and split -------------------------------------------------------
+    def mode(self) -> ViewMode:
+        return self._mode
+
+    def set_mode(self, mode: ViewMode) -> None:
+        if mode == self._mode:
+            return
+        center = self._content_at_pane_center()
+        self._mode = mode
+        if self._fit_mode:
+            self.fit()
+        else:
+            self._center_on(center)
+        self.mode_changed.emit(mode.value)
+        self.update()
+
+    def toggle_before_after(self) -> None:
+        """Space: whole original <-> whole result (from split or side by side: the original)."""
+        self.set_mode(ViewMode.AFTER if self._mode == ViewMode.BEFORE else ViewMode.BEFORE)
+
+    def split(self) -> float:
+        return self._split
+
+    def set_split(self, fraction: float) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        if fraction != self._split:
+            self._split = fraction
+            self.split_changed.emit(fraction)
+            self.update()
+
+    def divider_x(self) -> int:
+        return round(self._split * self.width())
+
+    # --- zoom and pan ---------------------------------------------------------
+    def zoom(self) -> float:
+        return self._zoom
+
+    def offset(self) -> QPointF:
+        return QPointF(self._offset)
+
+    @Slot()
+    def fit(self) -> None:
+        """Zoom so the whole image shows in the pane (never above 100% for small images...
+        except tiny ones, which are enlarged so there is something to look at)."""
+        size = self.content_size()
+        pane = self._pane_rect(0)
+        if size.isEmpty() or pane.isEmpty():
+            self._fit_mode = True
+            self.update()
+            return
+        zoom = min(pane.width() / size.width(), pane.height() / size.height())
+        self._set_zoom_value(zoom)
+        self._offset = QPointF(
+            (pane.width() - size.width() * self._zoom) / 2.0,
+            (pane.height() - size.height() * self._zoom) / 2.0,
+        )
+        self._fit_mode = True
+        self.update()
+
+    @Slot()
+    def actual_size(self) -> None:
+        """100%: one result pixel per screen pixel, keeping the centre of the view."""
+        center = self._content_at_pane_center()
+        self._set_zoom_value(1.0)
+        self._center_on(center)
+        self._fit_mode = False
+        self.update()
+
+    def zoom_at(self, factor: float, pane_pos: QPointF) -> None:
+        """Multiply the zoom by ``factor`` keeping the content under ``pane_pos`` still."""
+        before = self._zoom
+        content = (pane_pos - self._offset) / before
+        self._set_zoom_value(before * factor)
+        self._offset = pane_pos - content * self._zoom
+        self._fit_mode = False
+        self.update()
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self._offset += QPointF(dx, dy)
+        self._fit_mode = False
+        self.update()
+
+    def content_to_widget(self, point: QPointF, pane_index: int = 0) -> QPointF:
+        pane = self._pane_rect(pane_index)
+        return QPointF(pane.topLeft()) + self._offset + point * self._zoom
+
+    def _set_zoom_value(self, zoom: float) -> None:
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if zoom != self._zoom:
+            self._zoom = zoom
+            self.zoom_changed.emit(zoom)
+
+    def _content_at_pane_center(self) -> QPointF:
+        pane = self._pane_rect(0)
+        center = QPointF(pane.width() / 2.0, pane.height() / 2.0)
+        return (center - self._offset) / self._zoom
+
+    def _center_on(self, content: QPointF) -> None:
+        pane = self._pane_rect(0)
+        self._offset = QPointF(pane.width() / 2.0, pane.height() / 2.0) - content * self._zoom
+
+    def _rescale_view(self, old_size: QSize) -> None:
+        """The content changed size (a result at another scale): keep the same view of it."""
+        new_size = self.content_size()
+        if self._fit_mode or old_size.isEmpty() or new_size.isEmpty():
+            self.fit()
+            return
+        ratio = new_size.width() / old_size.width()
+        center = self._content_at_pane_center() * ratio
+        self._set_zoom_value(self._zoom / ratio)
+        self._center_on(center)
+
+    # --- geometry ---------------------------------------------------------------
+    def _side_by_side(self) -> bool:
+        return self._mode == ViewMode.SIDE_BY_SIDE and self._after is not None
+
+    def _pane_rect(self, index: int) -> QRect:
+        if not self._side_by_side():
+            return self.rect()
+        half = (self.width() - _PANE_GAP) // 2
+        if index == 0:
+            return QRect(0, 0, half, self.height())
+        return QRect(half + _PANE_GAP, 0, self.width() - half - _PANE_GAP, self.height())
+
+    def _pane_at(self, pos: QPointF) -> int:
+        if self._side_by_side() and pos.x() >= self._pane_rect(1).left():
+            return 1
+        return 0
+
+    # --- painting -----------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), canvas_background(self._dark))
+        if self._before is None and self._after is None:
+            self._paint_placeholder(painter)
+            painter.end()
+            return
+        if self._after is None or self._mode == ViewMode.BEFORE:
+            self._paint_layer(painter, self._before, self.rect(), self._pane_rect(0))
+        elif self._mode == ViewMode.AFTER:
+            self._paint_result(painter, self.rect(), self._pane_rect(0))
+        elif self._mode == ViewMode.SIDE_BY_SIDE:
+            left, right = self._pane_rect(0), self._pane_rect(1)
+            self._paint_layer(painter, self._before, left, left)
+            self._paint_result(painter, right, right)
+            self._paint_label(painter, left, "Original", Qt.AlignmentFlag.AlignLeft)
+            self._paint_label(painter, right, "Result", Qt.AlignmentFlag.AlignRight)
+        else:
+            x = self.divider_x()
+            pane = self._pane_rect(0)
+            left = QRect(0, 0, x, self.height())
+            right = QRect(x, 0, self.width() - x, self.height())
+            self._paint_layer(painter, self._before, left, pane)
+            self._paint_result(painter, right, pane)
+            self._paint_divider(painter, x)
+            self._paint_label(painter, self.rect(), "Original", Qt.AlignmentFlag.AlignLeft)
+            self._paint_label(painter, self.rect(), "Result", Qt.AlignmentFlag.AlignRight)
+        painter.end()
+
+    def _paint_result(self, painter: QPainter, clip: QRect, pane: QRect) -> None:
+        self._paint_layer(painter, self._after, clip, pane)
+        if self._overlay_visible and self._overlay is not None:
+            self._paint_layer(painter, self._overlay, clip, pane)
+
+    def _paint_layer(
+        self, painter: QPainter, layer: Pyramid | None, clip: QRect, pane: QRect
+    ) -> None:
+        """Draw the visible part of ``layer``, stretched to the content size by the
+        painter's transform, inside ``clip``; ``pane`` gives the view origin."""
+        if layer is None or clip.isEmpty():
+            return
+        content = self.content_size()
+        # Screen px per layer px: the original is smaller than the result by the scale.
+        sx = self._zoom * content.width() / layer.size.width()
+        sy = self._zoom * content.height() / layer.size.height()
+        pixmap, factor = layer.level_for(min(sx, sy))
+        sx, sy = sx / factor, sy / factor  # screen px per px of the chosen level
+        origin = QPointF(pane.topLeft()) + self._offset
+        # The visible rectangle in level pixels, widened a little so bilinear filtering
+        # at the visible edge samples real neighbours.
+        left = math.floor((clip.left() - origin.x()) / sx) - 2
+        top = math.floor((clip.top() - origin.y()) / sy) - 2
+        right = math.ceil((clip.right() + 1 - origin.x()) / sx) + 2
+        bottom = math.ceil((clip.bottom() + 1 - origin.y()) / sy) + 2
+        source = QRect(left, top, right - left, bottom - top).intersected(pixmap.rect())
+        if source.isEmpty():
+            return
+        painter.save()
+        painter.setClipRect(clip)
+        smooth = layer is self._before and self._after is not None or min(sx, sy) < 1.0
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        painter.translate(origin)
+        painter.scale(sx, sy)
+        painter.drawPixmap(QRectF(source), pixmap, QRectF(source))
+        painter.restore()
+
+    def _paint_divider(self, painter: QPainter, x: int) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(QPen(QColor(0, 0, 0, 110), 4))
+        painter.drawLine(x, 0, x, self.height())
+        painter.setPen(QPen(QColor(255, 255, 255, 235), 2))
+        painter.drawLine(x, 0, x, self.height())
+        cy = self.height() / 2.0
+        painter.setBrush(QColor(255, 255, 255, 240))
+        painter.setPen(QPen(QColor(0, 0, 0, 120), 1))
+        painter.drawEllipse(QPointF(x, cy), 15, 15)
+        painter.setBrush(QColor(40, 40, 40))
+        painter.setPen(Qt.PenStyle.NoPen)
+        for direction in (-1, 1):
+            arrow = QPainterPath()
+            tip = QPointF(x + direction * 10, cy)
+            arrow.moveTo(tip)
+            arrow.lineTo(x + direction * 4, cy - 5)
+            arrow.lineTo(x + direction * 4, cy + 5)
+            arrow.closeSubpath()
+            painter.drawPath(arrow)
+        painter.restore()
+
+    def _paint_label(
+        self, painter: QPainter, area: QRect, text: str, align: Qt.AlignmentFlag
+    ) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF() * 0.9, 7.0))
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(text) + 16
+        height = metrics.height() + 6
+        left = area.left() + 10 if align == Qt.AlignmentFlag.AlignLeft else area.right() - 10 - width
+        chip = QRectF(left, area.top() + 10, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(chip, height / 2, height / 2)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+    def _paint_placeholder(self, painter: QPainter) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        colour = QColor("#8a9099") if self._dark else QColor("#5d636b")
+        box = QRectF(self.rect()).adjusted(40, 40, -40, -40)
+        if box.width() > 80 and box.height() > 80:
+            pen = QPen(colour, 2, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(box, 18, 18)
+        painter.setPen(colour)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        painter.setFont(font)
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                         self._placeholder)
+        painter.restore()
+
+    # --- input ------------------------------------------------------------------------
+    def _near_divider(self, pos: QPointF) -> bool:
+        return (
+            self._mode == ViewMode.SPLIT
+            and self._after is not None
+            and abs(pos.x() - self.divider_x()) <= _DIVIDER_GRAB_PX
+        )
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        pos = event.position()
+        self._drag = "split" if self._near_divider(pos) else "pan"
+        self._last_mouse = pos
+        if self._drag == "pan":
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position()
+        if self._drag == "split":
+            self.set_split(pos.x() / max(self.width(), 1))
+        elif self._drag == "pan":
+            delta = pos - self._last_mouse
+            self.pan_by(delta.x(), delta.y())
+        elif self._near_divider(pos):
+            self.setCursor(Qt.CursorShape.SplitHCursor)
+        else:
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+        self._last_mouse = pos
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._drag = None
+        self.setCursor(Qt.CursorShape.OpenHandCursor)
+        event.accept()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0 or self.content_size().isEmpty():
+            return
+        pos = event.position()
+        pane = self._pane_rect(self._pane_at(pos))
+        self.zoom_at(WHEEL_STEP**steps, pos - QPointF(pane.topLeft()))
+        event.accept()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        if self._fit_mode:
+            self.fit()
+        else:
+            old = event.oldSize()
+            if old.isValid():
+                self._offset += QPointF(
+                    (event.size().width() - old.width()) / 2.0,
+                    (event.size().height() - old.height()) / 2.0,
+                ) * (0.5 if self._side_by_side() else 1.0)
+        super().resizeEvent(event)

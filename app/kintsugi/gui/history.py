@@ -1,0 +1,70 @@
+"""Result history for undo/redo: every upscale result is kept; undo steps back.
+
+Results are large (a 20 MP float result is ~240 MB), so only the last few are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtGui import QImage
+
+MAX_RESULTS = 4
+
+
+@dataclass
+class ResultEntry:
+    image: Any  # kintsugi Image (full precision, for saving)
+    display: QImage
+    heat: QImage
+    model: Any  # kintsugi Model, for the provenance note
+    model_id: str
+    scale: int
+    consistency: bool
+    tile: int
+    device: str
+    full_scale: float  # deviation drawn at full heat
+    seconds: float
+
+
+class ResultHistory:
+    """A list of results and a cursor; index -1 means "no result, only the original"."""
+
+    def __init__(self, limit: int = MAX_RESULTS) -> None:
+        self._entries: list[ResultEntry] = []
+        self._index = -1
+        self._limit = limit
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._index = -1
+
+    def push(self, entry: ResultEntry) -> None:
+        del self._entries[self._index + 1 :]  # a new result drops what undo had stepped over
+        self._entries.append(entry)
+        if len(self._entries) > self._limit:
+            del self._entries[0]
+        self._index = len(self._entries) - 1
+
+    def current(self) -> ResultEntry | None:
+        return self._entries[self._index] if self._index >= 0 else None
+
+    def can_undo(self) -> bool:
+        return self._index >= 0
+
+    def can_redo(self) -> bool:
+        return self._index + 1 < len(self._entries)
+
+    def undo(self) -> ResultEntry | None:
+        if self.can_undo():
+            self._index -= 1
+        return self.current()
+
+    def redo(self) -> ResultEntry | None:
+        if self.can_redo():
+            self._index += 1
+        return self.current()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,121 @@
+"""Pixels between the engine's float arrays and Qt's images.
+
+The numpy halves (``display_array``, ``heat_rgba``) are pure numpy so the worker thread
+can do the heavy per-pixel work; ``to_qimage`` and ``Pyramid`` build Qt objects and are
+called on the GUI thread only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QPixmap
+
+# Past this many pixels per side the pyramid stops halving: the smallest level only has to
+# be no bigger than a screen.
+_MIN_LEVEL_SIDE = 512
+
+# A deviation this large (in 0..1 pixel units) is drawn at full heat even when the rest of
+# the map is quieter, so a nearly faithful result does not get its noise amplified.
+MIN_FULL_SCALE = 0.02
+
+
+def display_array(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Float [0,1] HxWxC (C=1 or 3) plus optional alpha -> contiguous uint8 for QImage."""
+    arr = np.asarray(pixels, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] == 1 and alpha is None:
+        out = np.clip(arr[:, :, 0] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(out)
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    if alpha is not None:
+        arr = np.concatenate([arr[:, :, :3], np.asarray(alpha, np.float32)[:, :, None]], axis=2)
+    out = np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(out)
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """uint8 HxW / HxWx3 / HxWx4 -> a QImage owning its own copy of the pixels."""
+    arr = np.ascontiguousarray(arr)
+    height, width = arr.shape[:2]
+    if arr.ndim == 2:
+        fmt = QImage.Format.Format_Grayscale8
+    elif arr.shape[2] == 3:
+        fmt = QImage.Format.Format_RGB888
+    elif arr.shape[2] == 4:
+        fmt = QImage.Format.Format_RGBA8888
+    else:
+        raise ValueError(f"cannot display an array of shape {arr.shape}")
+    image = QImage(arr.data, width, height, arr.strides[0], fmt)
+    return image.copy()  # detach from the numpy buffer, which may be freed
+
+
+def qimage_to_array(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:
+    """A QImage (e.g. from the clipboard) -> float32 HxWx3 in [0,1] and alpha or None."""
+    has_alpha = image.hasAlphaChannel()
+    fmt = QImage.Format.Format_RGBA8888 if has_alpha else QImage.Format.Format_RGB888
+    converted = image.convertToFormat(fmt)
+    channels = 4 if has_alpha else 3
+    width, height = converted.width(), converted.height()
+    buffer = np.frombuffer(converted.constBits(), dtype=np.uint8)
+    rows = buffer.reshape(height, converted.bytesPerLine())[:, : width * channels]
+    arr = rows.reshape(height, width, channels).astype(np.float32) / 255.0
+    if has_alpha:
+        return np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3])
+    return arr, None
+
+
+def deviation_full_scale(dev: np.ndarray) -> float:
+    """The deviation drawn at full heat: a high percentile, sampled to stay cheap."""
+    step = max(1, int(np.sqrt(dev.size / 250_000)))
+    sample = dev[::step, ::step]
+    return float(max(np.percentile(sample, 99.5), MIN_FULL_SCALE))
+
+
+def heat_rgba(dev: np.ndarray, full_scale: float) -> np.ndarray:
+    """Deviation map -> translucent heat overlay: clear where faithful, red to yellow where
+    detail was invented, opacity growing with the deviation."""
+    t = np.clip(np.asarray(dev, np.float32) / max(full_scale, 1e-6), 0.0, 1.0)
+    out = np.empty(t.shape + (4,), np.uint8)
+    # Two-segment ramp: crimson (t=0) -> orange (0.5) -> yellow (1).
+    lo = np.clip(t * 2.0, 0.0, 1.0)
+    hi = np.clip(t * 2.0 - 1.0, 0.0, 1.0)
+    out[..., 0] = (200 + 55 * lo).astype(np.uint8)
+    out[..., 1] = (20 + 70 * lo + 150 * hi).astype(np.uint8)
+    out[..., 2] = (60 - 60 * lo + 70 * hi).astype(np.uint8)
+    alpha = np.clip((t - 0.04) / 0.5, 0.0, 1.0) * 215.0
+    out[..., 3] = alpha.astype(np.uint8)
+    return out
+
+
+class Pyramid:
+    """An image and its successive halvings, built once per image.
+
+    Painting a 20+ megapixel image zoomed out would otherwise resample the whole image on
+    every paint; with the pyramid the painter picks the level just larger than the screen
+    needs and draws only the visible part of it.
+    """
+
+    def __init__(self, image: QImage) -> None:
+        self.size = QSize(image.width(), image.height())
+        self.levels: list[QPixmap] = [QPixmap.fromImage(image)]
+        current = image
+        while min(current.width(), current.height()) > _MIN_LEVEL_SIDE:
+            current = current.scaled(
+                max(1, current.width() // 2),
+                max(1, current.height() // 2),
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self.levels.append(QPixmap.fromImage(current))
+
+    def level_for(self, zoom: float) -> tuple[QPixmap, float]:
+        """The level to draw at ``zoom`` screen px per full-size px, and its size factor."""
+        index = 0
+        while index + 1 < len(self.levels) and zoom * (2 ** (index + 1)) <= 1.0:
+            index += 1
+        pixmap = self.levels[index]
+        factor = pixmap.width() / self.size.width()
+        return pixmap, factor

@@ -1,0 +1,220 @@
+"""Run engine calls off the GUI thread and bring results back by queued signals.
+
+Each task runs in a worker QObject moved to its own QThread. The engine reports progress
+through ``Job.on_progress`` on the worker thread; that callback only emits a signal, which
+Qt queues to the GUI thread. Workers never touch widgets or build QPixmaps: a task returns
+plain Python/numpy data and the GUI turns it into Qt images.
+
+A runner holds at most one running and one pending task. Submitting a new task cancels the
+running one and replaces the pending one, so a burst of requests never builds a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+# Every QThread a runner ever started, so tests (and close) can check none is left running.
+_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
+
+_PROGRESS_INTERVAL = 0.03  # seconds between progress signals; the GUI needs no more
+
+
+def running_threads() -> list[QThread]:
+    return [thread for thread in list(_THREADS) if thread.isRunning()]
+
+
+class Task:
+    """One call to run: ``fn(job)``; after it finished ``status`` says how it ended."""
+
+    def __init__(self, fn: Callable[[Any], Any], tag: str = "") -> None:
+        self.fn = fn
+        self.tag = tag
+        self.job: Any = None
+        self.status = "pending"  # pending | running | ok | failed | cancelled
+        self.result: Any = None
+        self.error = ""
+        self.seconds = 0.0
+        self._sink: Callable[[float, str], None] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def on_progress(self, fraction: float, message: str) -> None:
+        """The Job's progress callback (worker thread): forwards to the worker's signal."""
+        sink = self._sink
+        if sink is not None:
+            sink(fraction, message)
+
+
+def _readable(error: BaseException) -> str:
+    """A one-line message for an error dialog; never a traceback."""
+    from kintsugi.engine.errors import KintsugiError
+
+    if isinstance(error, KintsugiError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "Not enough memory for this image. Try a smaller tile size or a smaller scale."
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
+    text = str(error).strip().splitlines()
+    detail = text[0] if text else ""
+    return f"Unexpected error ({type(error).__name__}){': ' + detail if detail else ''}"
+
+
+class _Worker(QObject):
+    progress = Signal(float, str)
+    done = Signal()
+
+    def __init__(self, task: Task) -> None:
+        super().__init__()
+        self._task = task
+        self._last_emit = 0.0
+
+    def report(self, fraction: float, message: str) -> None:
+        """Job.on_progress: called on the worker thread; only emits (queued to the GUI)."""
+        now = time.monotonic()
+        if fraction < 1.0 and now - self._last_emit < _PROGRESS_INTERVAL:
+            return
+        self._last_emit = now
+        self.progress.emit(fraction, message)
+
+    @Slot()
+    def run(self) -> None:
+        from kintsugi.engine.errors import Cancelled
+
+        task = self._task
+        started = time.monotonic()
+        try:
+            task.job.check()  # cancelled before it even started
+            task.result = task.fn(task.job)
+            task.status = "ok"
+        except Cancelled:
+            task.status = "cancelled"
+        except BaseException as error:  # every failure becomes a readable dialog
+            if task.job.cancelled:
+                task.status = "cancelled"
+            else:
+                log.exception("task %r failed", task.tag)
+                task.status = "failed"
+                task.error = _readable(error)
+        task.seconds = time.monotonic() - started
+        self.done.emit()
+
+
+class TaskRunner(QObject):
+    """One running task at a time; newer requests cancel older ones."""
+
+    progress = Signal(float, str)
+    finished = Signal(object)  # the Task, once it ended (ok, failed or cancelled)
+    busy_changed = Signal(bool)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._name = name
+        self._current: tuple[Task, QThread, _Worker] | None = None
+        self._pending: Task | None = None
+        self._closed = False
+
+    def submit(self, fn: Callable[[Any], Any], tag: str = "") -> Task:
+        from kintsugi.engine.job import Job
+
+        task = Task(fn, tag)
+        if self._closed:
+            task.status = "cancelled"
+            return task
+        if self._pending is not None:
+            superseded, self._pending = self._pending, None
+            superseded.status = "cancelled"
+            self.finished.emit(superseded)
+        task.job = Job(on_progress=task.on_progress)
+        self._pending = task
+        if self._current is not None:
+            self._current[0].job.cancel()
+        else:
+            self._start_pending()
+            self.busy_changed.emit(True)
+        return task
+
+    def is_busy(self) -> bool:
+        return self._current is not None or self._pending is not None
+
+    def current_task(self) -> Task | None:
+        return self._current[0] if self._current is not None else None
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.status = "cancelled"
+            self.finished.emit(pending)
+        if self._current is not None:
+            self._current[0].job.cancel()
+
+    def pause(self) -> None:
+        if self._current is not None:
+            self._current[0].job.pause()
+
+    def resume(self) -> None:
+        if self._current is not None:
+            self._current[0].job.resume()
+
+    def shutdown(self) -> None:
+        """Cancel everything and wait for the thread: called when the window closes."""
+        self._closed = True
+        self.cancel()
+        if self._current is not None:
+            task, thread, _worker = self._current
+            task.job.cancel()
+            thread.quit()
+            thread.wait()
+            self._finish_current()
+
+    def _start_pending(self) -> None:
+        task, self._pending = self._pending, None
+        if task is None:
+            return
+        worker = _Worker(task)
+        task._sink = worker.report
+        thread = QThread()
+        thread.setObjectName(f"kintsugi-{self._name}")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self.progress)
+        worker.done.connect(self._on_worker_done)
+        worker.done.connect(thread.quit)
+        # The Qt pattern for worker objects: deleted by their own thread as it ends.
+        thread.finished.connect(worker.deleteLater)
+        self._current = (task, thread, worker)
+        _THREADS.add(thread)
+        task.status = "running"
+        thread.start()
+
+    @Slot()
+    def _on_worker_done(self) -> None:
+        if self._current is None:
+            return
+        self._current[1].wait()  # run() has returned; this only joins the thread
+        self._finish_current()
+        if self._pending is not None and not self._closed:
+            self._start_pending()
+        elif not self.is_busy():
+            self.busy_changed.emit(False)
+
+    def _finish_current(self) -> None:
+        if self._current is None:
+            return
+        task, _thread, _worker = self._current
+        self._current = None
+        task._sink = None
+        if task.status == "running":  # the thread was stopped before run() could finish
+            task.status = "cancelled"
+        self.finished.emit(task)
+
