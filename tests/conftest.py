@@ -28,13 +28,13 @@ def test_device() -> str:
 
 
 @pytest.fixture(scope="session")
-def astronaut() -> np.ndarray:
+def astronaut_full() -> np.ndarray:
     """A real portrait photo (scikit-image, BSD-3), uint8 RGB 512x512."""
     skimage_data = pytest.importorskip("skimage.data")
     return skimage_data.astronaut()
 
 
 @pytest.fixture(scope="session")
-def coffee() -> np.ndarray:
+def coffee_full() -> np.ndarray:
     skimage_data = pytest.importorskip("skimage.data")
     return skimage_data.coffee()

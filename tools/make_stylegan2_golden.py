@@ -19,7 +19,9 @@ the stored noise buffers).
 from __future__ import annotations
 
 import importlib
+import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "golden"
+LOG = logging.getLogger("make_stylegan2_golden")
 ARCH = "spandrel.architectures.GFPGAN.__arch"
 
 # Small config: 64 px, style dim 32, 2 mapping layers, 16 channels up to 32 px, 8 at 64.
@@ -49,8 +52,9 @@ def _perturb(net: torch.nn.Module, seed: int) -> None:
                 p.add_(0.2 * torch.randn(p.shape, generator=gen))
 
 
-def _run(net: torch.nn.Module, name: str, seed: int) -> None:
+def _run(make: Callable[..., torch.nn.Module], name: str, seed: int) -> None:
     torch.manual_seed(seed)
+    net = make(**CONFIG)
     _perturb(net, seed)
     net.eval()
     n = int(math.log2(CONFIG["out_size"])) * 2 - 2
@@ -66,20 +70,21 @@ def _run(net: torch.nn.Module, name: str, seed: int) -> None:
         w_plus=w_plus.numpy(), z=z.numpy(), out_w_plus=out_w.numpy(), out_z=out_z.numpy(),
         out_size=CONFIG["out_size"], style_dim=CONFIG["num_style_feat"], n_mlp=CONFIG["num_mlp"],
     )
-    print(f"{name}: {sum(v.numel() for v in state.values())} values, out std {out_w.std():.4f}")
+    LOG.info("%s: %d values, out std %.4f", name, sum(v.numel() for v in state.values()), out_w.std())
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
     clean = importlib.import_module(f"{ARCH}.stylegan2_clean_arch")
-    _run(clean.StyleGAN2GeneratorClean(**CONFIG), "clean", seed=1)
+    _run(clean.StyleGAN2GeneratorClean, "clean", seed=1)
 
     fused = importlib.import_module(f"{ARCH}.fused_act")
     standard = importlib.import_module(f"{ARCH}.stylegan2_arch")
     fused.fused_leaky_relu = _plain_fused_leaky_relu
     standard.fused_leaky_relu = _plain_fused_leaky_relu
-    _run(standard.StyleGAN2Generator(**CONFIG), "basicsr", seed=2)
+    _run(standard.StyleGAN2Generator, "basicsr", seed=2)
 
 
 if __name__ == "__main__":

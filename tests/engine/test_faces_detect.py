@@ -32,6 +32,12 @@ def detector() -> torch.nn.Module:
     return load_detector("cpu")
 
 
+@pytest.fixture(scope="module")
+def astronaut_512() -> np.ndarray:
+    # Loaded here rather than from a shared fixture: these tests need the full 512 px photo.
+    return pytest.importorskip("skimage.data").astronaut()
+
+
 def _float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / 255.0
 
@@ -113,8 +119,8 @@ def test_nms_keeps_best_of_overlapping_and_separate_boxes() -> None:
 # ---- detection on photos -------------------------------------------------------------------
 
 
-def test_astronaut_has_one_face(detector: torch.nn.Module, astronaut: np.ndarray) -> None:
-    faces = detect_faces(_float(_shrink(astronaut, 256)), detector)
+def test_astronaut_has_one_face(detector: torch.nn.Module, astronaut_512: np.ndarray) -> None:
+    faces = detect_faces(_float(_shrink(astronaut_512, 256)), detector)
     assert len(faces) == 1
     face = faces[0]
     assert face.score > 0.95
@@ -124,10 +130,10 @@ def test_astronaut_has_one_face(detector: torch.nn.Module, astronaut: np.ndarray
 
 
 def test_large_image_is_shrunk_and_mapped_back(
-    detector: torch.nn.Module, astronaut: np.ndarray
+    detector: torch.nn.Module, astronaut_512: np.ndarray
 ) -> None:
-    full = detect_faces(_float(astronaut), detector, max_side=512)
-    shrunk = detect_faces(_float(astronaut), detector, max_side=200)
+    full = detect_faces(_float(astronaut_512), detector, max_side=512)
+    shrunk = detect_faces(_float(astronaut_512), detector, max_side=200)
     assert len(full) == len(shrunk) == 1
     assert _iou(full[0].box, ASTRONAUT_FACE) > 0.85
     assert _iou(shrunk[0].box, full[0].box) > 0.8
@@ -152,8 +158,8 @@ def test_no_face_photos(detector: torch.nn.Module, name: str) -> None:
     assert detect_faces(_float(getattr(skimage_data, name)()), detector) == []
 
 
-def test_threshold_filters_and_order(detector: torch.nn.Module, astronaut: np.ndarray) -> None:
-    image = _float(_shrink(astronaut, 256))
+def test_threshold_filters_and_order(detector: torch.nn.Module, astronaut_512: np.ndarray) -> None:
+    image = _float(_shrink(astronaut_512, 256))
     loose = detect_faces(image, detector, score_threshold=0.02)
     assert len(loose) >= 1
     scores = [face.score for face in loose]

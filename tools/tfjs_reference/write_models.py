@@ -8,7 +8,6 @@ the manifest; this script is how the entries (hashes included) were produced.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,25 +21,12 @@ from kintsugi.convert.tfjs import check_rrdn_topology, convert_tfjs, read_tfjs_m
 ROOT = Path(__file__).resolve().parents[2]
 TARBALL = "upscalerjs-esrgan-thick-1.0.0.tgz"
 PURPOSE = {
-    2: "Clean x2 enlargement that stays close to the original; no denoising or sharpening.",
-    3: "Clean x3 enlargement that stays close to the original; no denoising or sharpening.",
-    4: "Clean x4 enlargement that stays close to the original; no denoising or sharpening.",
-    8: "Clean x8 enlargement of small images; no denoising or sharpening.",
+    scale: (
+        f"Faithful x{scale} enlargement of clean photos: sharper edges than bicubic, "
+        "invents no texture; no denoising or sharpening."
+    )
+    for scale in (2, 3, 4, 8)
 }
-
-
-def sort_metadata_in_place(path: Path) -> None:
-    """Write __metadata__ keys sorted. safetensors 0.8 emits them from a Rust HashMap, so
-    their order (and the file's SHA-256) otherwise changes from run to run."""
-    data = path.read_bytes()
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + size])
-    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    ordered = {"__metadata__": header.pop("__metadata__"), **header}
-    text = json.dumps(ordered, separators=(",", ":")).encode()
-    if len(text) > size:
-        raise RuntimeError("re-serialised header grew")
-    path.write_bytes(data[:8] + text + b" " * (size - len(text)) + data[8 + size :])
 
 
 def entry_for(package: Path, scale: int) -> dict[str, Any]:
@@ -81,7 +67,6 @@ def main() -> int:
         path = ROOT / "models" / entry["file"]
         state = convert_tfjs(package, entry)
         save_safetensors(state, path, {"kintsugi_id": entry["id"], "arch": entry["arch"]})
-        sort_metadata_in_place(path)
         entry["sha256"] = sha256_file(path)
         entries.append(entry)
         sys.stderr.write(f"{entry['id']}: {entry['sha256']}\n")
@@ -90,7 +75,9 @@ def main() -> int:
         "# converted from TF.js float32 by kintsugi.convert.tfjs and stored float16: max abs\n"
         "# difference to TF.js (cpu backend) on skimage photo crops <= 2.6e-4 (fp32: 7.2e-7).\n"
         "# The package says only: trained on DIV2K, patch 128 (129 for x3), no artefact\n"
-        "# reduction, no sharpening; it does not state the training loss.\n\n"
+        "# reduction, no sharpening; it does not state the training loss. Outputs look\n"
+        "# PSNR-trained (smooth, no invented texture); x4 beats bicubic by 0.1-1.3 dB PSNR on\n"
+        "# four 256 px skimage crops downscaled bicubically.\n\n"
     )
     text = header + tomli_w.dumps({"model": entries})
     (ROOT / "models" / "_fragments" / "tfjs.toml").write_text(text)

@@ -34,6 +34,9 @@ class ArchSpec:
 
 # Order matters: specific layouts before general ones.
 _MODULES = [
+    "kintsugi.archs.panini",
+    "kintsugi.archs.glean",
+    "kintsugi.archs.stylegan2",
     "kintsugi.archs.rrdbnet",
     "kintsugi.archs.rrdn",
     "kintsugi.archs.upconv7",

@@ -132,14 +132,11 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
     num_grow_ch = int(state["body.0.rdb1.conv1.weight"].shape[0])
     num_block = 1 + max(int(m.group(1)) for k in state if (m := _BLOCK_KEY.match(k)))
     # The input is RGB; extra input channels come from pixel_unshuffle (x2: 12, x1: 48).
-    for scale, factor in _UNSHUFFLE.items():
-        if folded_in == 3 * factor**2:
-            num_in_ch = 3
-            break
-    else:
+    scale = {3 * factor**2: scale for scale, factor in _UNSHUFFLE.items()}.get(folded_in)
+    if scale is None:
         raise ValueError(f"RRDBNet conv_first has {folded_in} input channels; expected 3, 12 or 48")
     return {
-        "num_in_ch": num_in_ch,
+        "num_in_ch": 3,
         "num_out_ch": num_out_ch,
         "num_feat": num_feat,
         "num_block": num_block,

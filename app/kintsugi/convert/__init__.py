@@ -8,6 +8,9 @@ deterministic (sorted keys, fixed metadata) so anyone can reproduce the shipped 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,12 +38,39 @@ def get_converter(name: str) -> Converter:
         raise KeyError(f"unknown converter {name!r}") from None
 
 
-def save_safetensors(state: Mapping[str, torch.Tensor], path: Path, meta: Mapping[str, str]) -> str:
-    """Save deterministically and return the file's SHA-256."""
-    from safetensors.torch import save_file
+_DTYPE_NAMES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL",
+}
 
-    ordered = {k: state[k].contiguous() for k in sorted(state)}
-    save_file(ordered, str(path), metadata=dict(sorted(meta.items())))
+
+def save_safetensors(state: Mapping[str, torch.Tensor], path: Path, meta: Mapping[str, str]) -> str:
+    """Write a safetensors file byte-for-byte reproducibly and return its SHA-256.
+
+    The safetensors library writes its metadata map in no fixed order, so two conversions
+    of the same weights could differ; this writer sorts everything and writes atomically.
+    """
+    header: dict[str, Any] = {"__metadata__": dict(meta)}
+    blobs = []
+    offset = 0
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        blob = tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": _DTYPE_NAMES[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format wants the data 8-byte aligned
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(struct.pack("<Q", len(text)))
+        fh.write(text)
+        for blob in blobs:
+            fh.write(blob)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
     return sha256_file(path)
 
 

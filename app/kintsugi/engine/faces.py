@@ -10,9 +10,7 @@ pixels, and the cost grows with the pixel count.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,11 +18,10 @@ import torch
 from torch import nn
 
 from kintsugi.archs import retinaface
-from kintsugi.engine.errors import DeviceError, ModelError
 
 log = logging.getLogger(__name__)
 
-DETECTOR_FILE = "retinaface-mobilenet0.25.safetensors"
+DETECTOR_ID = "retinaface-mobilenet0.25"
 DEFAULT_MAX_SIDE = 1024
 _PRE_NMS_TOP_K = 5000  # bounds NMS cost on busy images; real photos keep far fewer
 
@@ -47,39 +44,11 @@ class Face:
 # --- loading -----------------------------------------------------------------------
 
 
-def models_dir() -> Path:
-    # Stand-in until the model registry exists: the repo's models/ folder or an override.
-    override = os.environ.get("KINTSUGI_MODELS_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / "models"
-
-
 def load_detector(device: str | torch.device = "cpu") -> nn.Module:
-    """The shipped RetinaFace, in eval mode on ``device``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """The shipped RetinaFace, in eval mode on ``device``, through the model registry."""
+    from kintsugi.engine.registry import load_model
 
-    path = models_dir() / DETECTOR_FILE
-    if not path.is_file():
-        raise ModelError(f"face detector weights not found: {path}")
-    try:
-        state = load_file(str(path))
-    except (OSError, SafetensorError) as exc:
-        raise ModelError(f"cannot read face detector weights {path}: {exc}") from exc
-    if not retinaface.detect(state):
-        raise ModelError(f"{path.name} is not a RetinaFace state dict")
-    model = retinaface.build(**retinaface.params_from_state(state))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelError(f"{path.name} does not fit the RetinaFace layout: {exc}") from exc
-    try:
-        # Channels-last runs the depthwise convs of this network ~1.5x faster on CPU.
-        model = model.to(device=device, memory_format=torch.channels_last)
-    except (RuntimeError, AssertionError) as exc:  # torch raises these for absent devices
-        raise DeviceError(f"cannot use device {device!r} for face detection: {exc}") from exc
-    return model.eval()
+    return load_model(DETECTOR_ID, str(device)).net
 
 
 # --- priors, decoding, NMS -----------------------------------------------------------
@@ -150,6 +119,11 @@ def network_input(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.to(device).contiguous(memory_format=torch.channels_last)
 
 
+def _box_tuple(box: np.ndarray) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return x0, y0, x1, y1
+
+
 def detect_faces(
     pixels: np.ndarray,
     model: nn.Module,
@@ -165,9 +139,9 @@ def detect_faces(
     if (small_w, small_h) != (width, height):
         rgb = cv2.resize(rgb, (small_w, small_h), interpolation=cv2.INTER_AREA)
 
-    device = next(model.parameters()).device
+    weight = next(model.parameters())
     with torch.inference_mode():
-        loc, conf, marks = model(network_input(rgb, device))
+        loc, conf, marks = model(network_input(rgb, weight.device).to(weight.dtype))
     loc, scores, marks = (
         loc[0].float().cpu().numpy(),
         conf[0, :, 1].float().cpu().numpy(),
@@ -185,7 +159,7 @@ def detect_faces(
     boxes = boxes[keep] * np.array([to_x, to_y, to_x, to_y], dtype=np.float32)
     points = points[keep] * np.array([to_x, to_y], dtype=np.float32)
     faces = [
-        Face(box=tuple(float(v) for v in box), score=float(score), landmarks=pts.astype(np.float32))  # type: ignore[arg-type]
+        Face(box=_box_tuple(box), score=float(score), landmarks=pts.astype(np.float32))
         for box, score, pts in zip(boxes, scores[candidates][keep], points, strict=True)
     ]
     log.debug(

@@ -74,9 +74,12 @@ def provenance_for(model: Model, scale: int, consistency_on: bool) -> dict[str, 
 
 def _run_model(model: Model, rgb: np.ndarray, tile: int | str, job: Job) -> np.ndarray:
     h, w, _ = rgb.shape
-    side = auto_tile(model.device, model.scale, w, h) if tile == "auto" else int(tile)
-    if side < 16:
-        raise KintsugiError(f"tile size must be at least 16 px, not {side}")
+    if tile == "auto":
+        side = auto_tile(model.device, model.scale, w, h)
+    elif int(tile) < 16:
+        raise KintsugiError(f"tile size must be at least 16 px, not {tile}")
+    else:
+        side = int(tile)
     feather = min(FEATHER, side // 4)
     context = max(model.context, DEFAULT_CONTEXT)
     plan = TilePlan(tile=side, context=context, feather=feather)

@@ -37,7 +37,7 @@ class TilePlan:
 
 
 def auto_tile(device: torch.device, scale: int, width: int, height: int) -> int:
-    """Largest sensible tile for the device; the whole image if it is small."""
+    """Largest sensible tile for the device (a larger tile than the image means one tile)."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         # ~1.2 KB of activations per output pixel for RRDBNet in fp16, with margin.
@@ -45,8 +45,7 @@ def auto_tile(device: torch.device, scale: int, width: int, height: int) -> int:
     else:
         # CPU: larger tiles cost memory but not speed beyond ~256 px; 256 keeps peaks ~1 GB.
         side = 256
-    side = max(MIN_TILE, side)
-    return max(width, height) if max(width, height) <= side else side
+    return max(MIN_TILE, side)
 
 
 def run_tiled(

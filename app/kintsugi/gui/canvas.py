@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
+import time
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
@@ -50,6 +51,7 @@ class CompareCanvas(QWidget):
     zoom_changed = Signal(float)
     split_changed = Signal(float)
     mode_changed = Signal(str)
+    first_painted = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +71,7 @@ class CompareCanvas(QWidget):
         self._drag: str | None = None  # "pan" | "split"
         self._last_mouse = QPointF()
         self._dark = True
+        self.first_painted_at: float | None = None
         self._placeholder = "Open a photo (Ctrl+O), drop it here, or paste one (Ctrl+V)"
 
     # --- content ------------------------------------------------------------
@@ -248,6 +251,9 @@ class CompareCanvas(QWidget):
 
     # --- painting -----------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        if self.first_painted_at is None:
+            self.first_painted_at = time.perf_counter()
+            self.first_painted.emit()
         painter = QPainter(self)
         painter.fillRect(self.rect(), canvas_background(self._dark))
         if self._before is None and self._after is None:
@@ -295,12 +301,13 @@ class CompareCanvas(QWidget):
         pixmap, factor = layer.level_for(min(sx, sy))
         sx, sy = sx / factor, sy / factor  # screen px per px of the chosen level
         origin = QPointF(pane.topLeft()) + self._offset
-        # The visible rectangle in level pixels, widened a little so bilinear filtering
-        # at the visible edge samples real neighbours.
-        left = math.floor((clip.left() - origin.x()) / sx) - 2
-        top = math.floor((clip.top() - origin.y()) / sy) - 2
-        right = math.ceil((clip.right() + 1 - origin.x()) / sx) + 2
-        bottom = math.ceil((clip.bottom() + 1 - origin.y()) / sy) + 2
+        # The pane's visible rectangle in level pixels, widened a little so bilinear
+        # filtering at the edge samples real neighbours. It is taken from the pane, not the
+        # clip, so a layer is drawn identically whatever part of it the divider reveals.
+        left = math.floor((pane.left() - origin.x()) / sx) - 2
+        top = math.floor((pane.top() - origin.y()) / sy) - 2
+        right = math.ceil((pane.right() + 1 - origin.x()) / sx) + 2
+        bottom = math.ceil((pane.bottom() + 1 - origin.y()) / sy) + 2
         source = QRect(left, top, right - left, bottom - top).intersected(pixmap.rect())
         if source.isEmpty():
             return

@@ -85,7 +85,7 @@ def heat_rgba(dev: np.ndarray, full_scale: float) -> np.ndarray:
     out[..., 0] = (200 + 55 * lo).astype(np.uint8)
     out[..., 1] = (20 + 70 * lo + 150 * hi).astype(np.uint8)
     out[..., 2] = (60 - 60 * lo + 70 * hi).astype(np.uint8)
-    alpha = np.clip((t - 0.04) / 0.5, 0.0, 1.0) * 215.0
+    alpha = np.clip((t - 0.04) / 0.5, 0.0, 1.0) * 180.0
     out[..., 3] = alpha.astype(np.uint8)
     return out
 

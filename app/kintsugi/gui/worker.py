@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _readable(error: BaseException) -> str:
 
 class _Worker(QObject):
     progress = Signal(float, str)
-    done = Signal()
+    done = Signal(object)  # the Task, so a late signal cannot be mistaken for a newer task's
 
     def __init__(self, task: Task) -> None:
         super().__init__()
@@ -96,7 +96,9 @@ class _Worker(QObject):
         try:
             task.job.check()  # cancelled before it even started
             task.result = task.fn(task.job)
-            task.status = "ok"
+            # Cancel pressed after the last checkpoint: the user asked for nothing, so the
+            # result is dropped rather than shown.
+            task.status = "cancelled" if task.job.cancelled else "ok"
         except Cancelled:
             task.status = "cancelled"
         except BaseException as error:  # every failure becomes a readable dialog
@@ -107,7 +109,7 @@ class _Worker(QObject):
                 task.status = "failed"
                 task.error = _readable(error)
         task.seconds = time.monotonic() - started
-        self.done.emit()
+        self.done.emit(task)
 
 
 class TaskRunner(QObject):
@@ -166,16 +168,19 @@ class TaskRunner(QObject):
         if self._current is not None:
             self._current[0].job.resume()
 
-    def shutdown(self) -> None:
-        """Cancel everything and wait for the thread: called when the window closes."""
-        self._closed = True
+    def cancel_and_wait(self) -> None:
+        """Cancel everything and block until the worker thread has ended."""
         self.cancel()
         if self._current is not None:
-            task, thread, _worker = self._current
-            task.job.cancel()
-            thread.quit()
+            _task, thread, _worker = self._current
             thread.wait()
             self._finish_current()
+            self.busy_changed.emit(False)
+
+    def shutdown(self) -> None:
+        """Cancel, wait, and accept no more work: called when the window closes."""
+        self._closed = True
+        self.cancel_and_wait()
 
     def _start_pending(self) -> None:
         task, self._pending = self._pending, None
@@ -189,7 +194,8 @@ class TaskRunner(QObject):
         thread.started.connect(worker.run)
         worker.progress.connect(self.progress)
         worker.done.connect(self._on_worker_done)
-        worker.done.connect(thread.quit)
+        # Direct: quit must reach the thread even while the GUI thread is blocked in wait().
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         # The Qt pattern for worker objects: deleted by their own thread as it ends.
         thread.finished.connect(worker.deleteLater)
         self._current = (task, thread, worker)
@@ -197,10 +203,10 @@ class TaskRunner(QObject):
         task.status = "running"
         thread.start()
 
-    @Slot()
-    def _on_worker_done(self) -> None:
-        if self._current is None:
-            return
+    @Slot(object)
+    def _on_worker_done(self, task: Task) -> None:
+        if self._current is None or self._current[0] is not task:
+            return  # already finished by cancel_and_wait()
         self._current[1].wait()  # run() has returned; this only joins the thread
         self._finish_current()
         if self._pending is not None and not self._closed:

@@ -1,0 +1,107 @@
+"""Start the desktop app: ``kintsugi PATH...`` and the ``kintsugi-gui`` entry call run_app.
+
+The window is shown before torch is imported: nothing here or in the window's modules
+imports the engine's pipeline at import time, and the model list and default model are
+loaded on a worker thread once the window is on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+log = logging.getLogger(__name__)
+
+# KINTSUGI_EXIT_AFTER_SHOW=1 quits as soon as the window is painted: used to measure the
+# time to window (tests and tools/screenshots.py) without a person closing it.
+_EXIT_AFTER_SHOW = "KINTSUGI_EXIT_AFTER_SHOW"
+
+
+def create_app(argv: list[str] | None = None) -> tuple[QApplication, bool]:
+    """The QApplication with Kintsugi's names, icon and theme; returns (app, dark)."""
+    from kintsugi.gui.icons import app_icon
+    from kintsugi.gui.theme import apply_theme
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("Kintsugi")
+    app.setApplicationDisplayName("Kintsugi")
+    app.setOrganizationName("Kintsugi")
+    app.setDesktopFileName("kintsugi")
+    dark = apply_theme(app)
+    app.setWindowIcon(app_icon())
+    return app, dark
+
+
+def _follow_colour_scheme(app: QApplication, window: object) -> None:
+    from kintsugi.gui.theme import apply_theme
+
+    def changed() -> None:
+        dark = apply_theme(app)
+        window.set_dark(dark)  # type: ignore[attr-defined]
+
+    app.styleHints().colorSchemeChanged.connect(changed)
+
+
+def run_app(paths: list[str]) -> int:
+    """Open the window (with the first photo of ``paths``, or a folder in Batch export)."""
+    started = time.perf_counter()
+    app, dark = create_app()
+    from kintsugi.gui.main_window import MainWindow
+
+    window = MainWindow(dark=dark)
+    _follow_colour_scheme(app, window)
+    window.show()
+
+    done = False
+
+    def after_show() -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        shown = window.shown_at or time.perf_counter()
+        log.info("time to window: %.0f ms (torch loaded: %s)",
+                 (shown - started) * 1000, "torch" in sys.modules)
+        if os.environ.get(_EXIT_AFTER_SHOW):
+            painted_wall = time.time() - (time.perf_counter() - shown)
+            sys.stderr.write(f"time-to-window-ms {(shown - started) * 1000:.1f} "
+                             f"painted-at {painted_wall:.4f} "
+                             f"torch-loaded {'torch' in sys.modules}\n")
+            window.close()
+            app.quit()
+            return
+        window.start_background()
+        _open_paths(window, paths)
+
+    # Background work starts once the window has painted, so it never delays the first frame;
+    # the timer covers platforms that do not paint hidden or minimised windows.
+    window.canvas.first_painted.connect(lambda: QTimer.singleShot(0, after_show))
+    QTimer.singleShot(1500, after_show)
+    return app.exec()
+
+
+def _open_paths(window: object, paths: list[str]) -> None:
+    existing = [Path(p) for p in paths]
+    folders = [p for p in existing if p.is_dir()]
+    files = [p for p in existing if not p.is_dir()]
+    if files:
+        window.open_path(files[0])  # type: ignore[attr-defined]
+    if folders or len(files) > 1:
+        window.open_batch(str(folders[0] if folders else files[0].parent))  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_app(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

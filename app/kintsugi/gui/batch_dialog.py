@@ -1,0 +1,457 @@
+"""Batch export: upscale every photo of a folder tree into a mirrored output tree.
+
+The work is ``kintsugi.plan_batch`` + ``kintsugi.run_batch`` on a worker thread, the same
+code the CLI runs. Per-file events cross to the GUI through a signals object that lives on
+the GUI thread; a failing file is listed and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kintsugi.gui.icons import icon
+from kintsugi.gui.panel import (
+    DEPTH_CHOICES,
+    FORMAT_CHOICES,
+    LOSSY,
+    SCALE_CHOICES,
+    UpscaleOptions,
+    model_tooltip,
+)
+from kintsugi.gui.settings import Settings
+from kintsugi.gui.worker import Task, TaskRunner
+
+
+class _BatchSignals(QObject):
+    """Created on the GUI thread; the worker emits, Qt queues the calls to the dialog."""
+
+    planned = Signal(int)
+    event = Signal(object)  # kintsugi.BatchEvent
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class BatchDialog(QDialog):
+    """Non-modal: the main window stays usable while a batch runs."""
+
+    batch_finished = Signal(object)  # kintsugi.BatchSummary, or None if it could not start
+
+    def __init__(
+        self,
+        settings: Settings,
+        infos: list[Any],
+        options: UpscaleOptions,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch export")
+        self.setWindowIcon(icon("batch"))
+        self.setMinimumWidth(620)
+        self._settings = settings
+        self._tile = options.tile
+        self._device = options.device
+        self._runner = TaskRunner("batch", self)
+        self._runner.progress.connect(self._on_progress)
+        self._runner.finished.connect(self._on_finished)
+        self._signals = _BatchSignals(self)
+        self._signals.planned.connect(self._on_planned)
+        self._signals.event.connect(self._on_event)
+        self._total = 0
+        self._index = 0
+        self._active_seconds = 0.0  # time spent running, pauses excluded, for the ETA
+        self._active_since: float | None = None
+        self._summary: Any = None
+        self._build(options)
+        self.set_models(infos, options.model_id)
+        self._set_running(False)
+
+    # ------------------------------------------------------------------ building
+    def _folder_row(self, edit: QLineEdit, title: str) -> QHBoxLayout:
+        row = QHBoxLayout()
+        button = QToolButton()
+        button.setIcon(icon("open"))
+        button.setToolTip(f"Choose the {title.lower()}")
+        button.clicked.connect(lambda: self._browse(edit, title))
+        row.addWidget(edit, 1)
+        row.addWidget(button)
+        return row
+
+    def _build(self, options: UpscaleOptions) -> None:
+        s = self._settings
+        layout = QVBoxLayout(self)
+
+        photos = QGroupBox("Photos")
+        form = QFormLayout(photos)
+        self.input_edit = QLineEdit(s.batch_input_dir)
+        self.input_edit.setPlaceholderText("Folder with the photos to upscale")
+        self.input_edit.setToolTip("Every photo in this folder is upscaled; originals are untouched")
+        self.recursive_check = QCheckBox("Include sub-folders")
+        self.recursive_check.setChecked(s.batch_recursive)
+        self.recursive_check.setToolTip("Also process photos in sub-folders, mirroring them")
+        self.output_edit = QLineEdit(s.batch_output_dir)
+        self.output_edit.setPlaceholderText("Empty: next to each photo")
+        self.output_edit.setToolTip(
+            "Where results go; its sub-folders mirror the input folder's. "
+            "Leave empty to save each result next to its photo."
+        )
+        form.addRow("Input folder", self._folder_row(self.input_edit, "Input folder"))
+        form.addRow("", self.recursive_check)
+        form.addRow("Output folder", self._folder_row(self.output_edit, "Output folder"))
+        layout.addWidget(photos)
+
+        method = QGroupBox("Method")
+        form = QFormLayout(method)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Which upscaling network to use")
+        self.scale_combo = QComboBox()
+        for label, value in SCALE_CHOICES:
+            self.scale_combo.addItem(label, value)
+        self.scale_combo.setCurrentIndex(max(0, self.scale_combo.findData(options.scale)))
+        self.scale_combo.setToolTip("Enlargement factor")
+        self.consistency_check = QCheckBox("Consistency lock")
+        self.consistency_check.setChecked(options.consistency)
+        self.consistency_check.setToolTip(
+            "Results shrunk back to the original size equal the originals exactly"
+        )
+        form.addRow("Model", self.model_combo)
+        form.addRow("Scale", self.scale_combo)
+        form.addRow("", self.consistency_check)
+        layout.addWidget(method)
+
+        output = QGroupBox("Files")
+        form = QFormLayout(output)
+        self.format_combo = QComboBox()
+        self.format_combo.addItem("Same as each photo", None)
+        for label, fmt, _ext in FORMAT_CHOICES:
+            self.format_combo.addItem(label, fmt)
+        self.format_combo.setCurrentIndex(
+            max(0, self.format_combo.findData(s.batch_format.upper() or None))
+        )
+        self.format_combo.setToolTip("File format of the results")
+        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
+        self.quality_spin = QSpinBox()
+        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setValue(s.quality)
+        self.quality_spin.setSuffix(" %")
+        self.quality_spin.setToolTip("JPEG and WebP quality")
+        self.depth_combo = QComboBox()
+        for label, value in DEPTH_CHOICES:
+            self.depth_combo.addItem(label, value)
+        self.depth_combo.setToolTip("Bits per channel (16-bit: PNG and TIFF only)")
+        self.pattern_edit = QLineEdit(s.batch_name_pattern)
+        self.pattern_edit.setToolTip(
+            "Name of each result without extension: {stem} = photo name, {scale} = factor, "
+            "{model} = model id"
+        )
+        self.skip_check = QCheckBox("Skip photos whose result already exists")
+        self.skip_check.setChecked(s.batch_skip_existing)
+        self.skip_check.setToolTip("Resume an interrupted batch without redoing finished photos")
+        form.addRow("Format", self.format_combo)
+        form.addRow("Quality", self.quality_spin)
+        form.addRow("Bit depth", self.depth_combo)
+        form.addRow("File names", self.pattern_edit)
+        form.addRow("", self.skip_check)
+        layout.addWidget(output)
+
+        self.file_label = QLabel("")
+        self.file_label.setProperty("role", "hint")
+        self.file_progress = QProgressBar()
+        self.file_progress.setRange(0, 1000)
+        self.file_progress.setFormat("This photo: %p%")
+        self.overall_progress = QProgressBar()
+        self.overall_progress.setRange(0, 1000)
+        self.overall_progress.setFormat("All photos: %p%")
+        self.overall_label = QLabel("")
+        self.error_list = QListWidget()
+        self.error_list.setToolTip("Photos that could not be upscaled, and why")
+        self.error_list.setVisible(False)
+        self.error_list.setMaximumHeight(120)
+        self.summary_label = QLabel("")
+        self.summary_label.setWordWrap(True)
+        for widget in (self.file_label, self.file_progress, self.overall_progress,
+                       self.overall_label, self.error_list, self.summary_label):
+            layout.addWidget(widget)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton(icon("upscale"), "Start")
+        self.start_button.setDefault(True)
+        self.start_button.setToolTip("Upscale every photo of the input folder")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.pause_button.setToolTip("Pause after the current tile; Resume goes on from there")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel")
+        self.cancel_button.setToolTip("Stop the batch; the photo in progress leaves no file")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout.addLayout(buttons)
+        self._on_format_changed()
+
+    def set_models(self, infos: list[Any], chosen: str) -> None:
+        current = self.model_combo.currentData() or chosen
+        self.model_combo.clear()
+        for info in infos:
+            self.model_combo.addItem(f"{info.name}  (×{info.scale})", info.id)
+            self.model_combo.setItemData(self.model_combo.count() - 1, model_tooltip(info),
+                                         Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
+
+    def set_input(self, folder: str) -> None:
+        self.input_edit.setText(folder)
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
+        if chosen:
+            edit.setText(chosen)
+
+    @Slot()
+    def _on_format_changed(self) -> None:
+        fmt = self.format_combo.currentData()
+        self.quality_spin.setEnabled(fmt in LOSSY or fmt is None)
+        self.depth_combo.setEnabled(fmt not in LOSSY)
+
+    # ------------------------------------------------------------------ running
+    def runners(self) -> list[TaskRunner]:
+        return [self._runner]
+
+    def is_running(self) -> bool:
+        return self._runner.is_busy()
+
+    def batch_options(self) -> dict[str, Any]:
+        """The keyword arguments for kintsugi.BatchOptions, from the controls."""
+        fmt = self.format_combo.currentData()
+        return {
+            "model": self.model_combo.currentData(),
+            "scale": self.scale_combo.currentData(),
+            "consistency": self.consistency_check.isChecked(),
+            "tile": self._tile,
+            "device": self._device,
+            "format": fmt,
+            "bit_depth": None if fmt in LOSSY else self.depth_combo.currentData(),
+            "quality": self.quality_spin.value() if fmt in LOSSY or fmt is None else None,
+            "recursive": self.recursive_check.isChecked(),
+            "skip_existing": self.skip_check.isChecked(),
+            "name_pattern": self.pattern_edit.text().strip() or "{stem}_x{scale}",
+        }
+
+    @Slot()
+    def start(self) -> None:
+        if self._runner.is_busy():
+            return
+        source = self.input_edit.text().strip()
+        if not source or not Path(source).is_dir():
+            self._error("Choose an input folder that exists.")
+            return
+        out_text = self.output_edit.text().strip()
+        out_dir = Path(out_text) if out_text else None
+        kwargs = self.batch_options()
+        self._remember(source, out_text)
+        signals = self._signals
+
+        def task(job: Any) -> Any:
+            import kintsugi
+
+            options = kintsugi.BatchOptions(**kwargs)
+            items = kintsugi.plan_batch([Path(source)], out_dir, options)
+            signals.planned.emit(len(items))
+            return kintsugi.run_batch(items, options, job=job, on_event=signals.event.emit)
+
+        self.error_list.clear()
+        self.error_list.setVisible(False)
+        self.summary_label.setText("")
+        self.file_label.setText("Looking for photos…")
+        self.file_progress.setValue(0)
+        self.overall_progress.setValue(0)
+        self._total, self._index, self._summary = 0, 0, None
+        self._active_seconds, self._active_since = 0.0, time.monotonic()
+        self._runner.submit(task, "batch")
+        self._set_running(True)
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        task = self._runner.current_task()
+        if task is None:
+            return
+        if task.job.paused:
+            self._runner.resume()
+            self._active_since = time.monotonic()
+            self.pause_button.setText("Pause")
+            self.pause_button.setIcon(icon("pause"))
+            self.overall_label.setText(self.overall_label.text().replace(" · paused", ""))
+        else:
+            self._runner.pause()
+            if self._active_since is not None:
+                self._active_seconds += time.monotonic() - self._active_since
+                self._active_since = None
+            self.pause_button.setText("Resume")
+            self.pause_button.setIcon(icon("resume"))
+            self.overall_label.setText(self.overall_label.text() + " · paused")
+
+    def is_paused(self) -> bool:
+        task = self._runner.current_task()
+        return bool(task is not None and task.job.paused)
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._runner.is_busy():
+            self._runner.cancel()
+            self.file_label.setText("Cancelling…")
+
+    def stop_and_wait(self) -> None:
+        """Cancel and join the worker thread (the main window calls this on close)."""
+        self._runner.cancel_and_wait()
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        for widget in (self.input_edit, self.output_edit, self.recursive_check, self.model_combo,
+                       self.scale_combo, self.consistency_check, self.format_combo,
+                       self.quality_spin, self.depth_combo, self.pattern_edit, self.skip_check):
+            widget.setEnabled(not running)
+        if not running:
+            self._on_format_changed()
+            self.pause_button.setText("Pause")
+            self.pause_button.setIcon(icon("pause"))
+
+    def _remember(self, source: str, out_text: str) -> None:
+        s = self._settings
+        s.batch_input_dir = source
+        s.batch_output_dir = out_text
+        s.batch_recursive = self.recursive_check.isChecked()
+        s.batch_skip_existing = self.skip_check.isChecked()
+        s.batch_name_pattern = self.pattern_edit.text().strip() or "{stem}_x{scale}"
+        fmt = self.format_combo.currentData()
+        s.batch_format = fmt.lower() if fmt else ""
+
+    # ------------------------------------------------------------------ progress
+    @Slot(int)
+    def _on_planned(self, total: int) -> None:
+        self._total = total
+        self.overall_label.setText(f"0 of {total} photos")
+        if total == 0:
+            self.file_label.setText("No photos found in that folder.")
+
+    @Slot(object)
+    def _on_event(self, event: Any) -> None:
+        self._index = event.index
+        name = Path(event.src).name
+        if event.status == "started":
+            self.file_label.setText(f"{name} → {event.dst}")
+            self.file_progress.setValue(0)
+        elif event.status == "failed":
+            self.error_list.addItem(f"{name}: {event.error}")
+            self.error_list.setVisible(True)
+        elif event.status in ("done", "skipped"):
+            self.file_progress.setValue(1000)
+
+    @Slot(float, str)
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.overall_progress.setValue(round(fraction * 1000))
+        if self._total:
+            within = fraction * self._total - self._index
+            self.file_progress.setValue(round(min(max(within, 0.0), 1.0) * 1000))
+        active = self._active_seconds
+        if self._active_since is not None:
+            active += time.monotonic() - self._active_since
+        done = min(self._index + 1, self._total) if fraction < 1 else self._total
+        text = f"Photo {done} of {self._total}"
+        if fraction > 0.02 and active > 0.5:
+            text += f" · about {_duration(active * (1 - fraction) / fraction)} left"
+        if self.is_paused():
+            text += " · paused"
+        self.overall_label.setText(text)
+
+    @Slot(object)
+    def _on_finished(self, task: Task) -> None:
+        self._set_running(False)
+        self._active_since = None
+        if task.status == "failed":
+            self.summary_label.setText(f"The batch could not run: {task.error}")
+            self.batch_finished.emit(None)
+            return
+        summary = task.result if task.ok else None
+        self._summary = summary
+        if summary is None:  # cancelled before run_batch returned a summary
+            self.summary_label.setText("Cancelled.")
+            self.batch_finished.emit(None)
+            return
+        parts = [f"{summary.done} upscaled"]
+        if summary.skipped:
+            parts.append(f"{summary.skipped} skipped (already done)")
+        if summary.failed:
+            parts.append(f"{len(summary.failed)} failed (listed above)")
+        head = "Cancelled" if summary.cancelled else "Finished"
+        self.summary_label.setText(f"<b>{head}</b> in {_duration(summary.seconds)}: "
+                                   + ", ".join(parts) + ".")
+        self.file_label.setText("")
+        if not summary.cancelled:
+            self.overall_progress.setValue(1000)
+        self.overall_label.setText(f"{self._total} photos")
+        self.batch_finished.emit(summary)
+
+    def summary(self) -> Any:
+        return self._summary
+
+    # ------------------------------------------------------------------ closing
+    def _error(self, text: str) -> None:
+        self.summary_label.setText(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Batch export", text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _confirm_stop(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Stop the batch?", "A batch is running. Stop it? Finished photos are kept.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def reject(self) -> None:
+        """Esc, Close and the title bar's X all land here: a running batch asks first."""
+        if self._runner.is_busy():
+            if not self._confirm_stop():
+                return
+            self.stop_and_wait()
+        super().reject()

@@ -1,0 +1,385 @@
+"""The side panel: method, options, the Upscale button with progress, compare and save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kintsugi.gui.icons import icon
+
+SCALE_CHOICES: list[tuple[str, int | None]] = [
+    ("Model's own", None),
+    ("×2", 2),
+    ("×3", 3),
+    ("×4", 4),
+    ("×6", 6),
+    ("×8", 8),
+]
+TILE_CHOICES: list[tuple[str, int | str]] = [
+    ("Automatic", "auto"),
+    ("64 px", 64),
+    ("128 px", 128),
+    ("256 px", 256),
+    ("512 px", 512),
+    ("1024 px", 1024),
+]
+DEVICE_CHOICES: list[tuple[str, str]] = [
+    ("Automatic", "auto"),
+    ("CPU", "cpu"),
+    ("NVIDIA GPU (CUDA)", "cuda"),
+    ("Apple GPU (MPS)", "mps"),
+]
+# (label, format name for the engine, file extension)
+FORMAT_CHOICES: list[tuple[str, str, str]] = [
+    ("PNG (lossless)", "PNG", "png"),
+    ("TIFF (lossless)", "TIFF", "tif"),
+    ("JPEG", "JPEG", "jpg"),
+    ("WebP", "WEBP", "webp"),
+]
+DEPTH_CHOICES: list[tuple[str, int | None]] = [
+    ("Same as original", None),
+    ("8 bits per channel", 8),
+    ("16 bits per channel", 16),
+]
+LOSSY = {"JPEG", "WEBP"}
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    model_id: str
+    scale: int | None
+    consistency: bool
+    tile: int | str
+    device: str
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    extension: str
+    quality: int | None
+    bit_depth: int | None
+
+
+def _select_data(combo: QComboBox, value: Any) -> None:
+    index = combo.findData(value)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+
+
+def model_tooltip(info: Any) -> str:
+    return (
+        f"<b>{info.name}</b><br>{info.purpose}<br><br>"
+        f"Scale: ×{info.scale}<br>Licence: {info.licence}<br>"
+        f"<span style='color:gray'>id: {info.id}</span>"
+    )
+
+
+class HeatLegend(QWidget):
+    """The deviation overlay's colour key: faithful (clear) to invented (yellow)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedHeight(10)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        gradient = QLinearGradient(0, 0, self.width(), 0)
+        gradient.setColorAt(0.0, QColor(200, 20, 60, 0))
+        gradient.setColorAt(0.3, QColor(220, 50, 40, 150))
+        gradient.setColorAt(0.6, QColor(255, 90, 0, 180))
+        gradient.setColorAt(1.0, QColor(255, 240, 70, 180))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(gradient)
+        painter.drawRoundedRect(self.rect(), 4, 4)
+        painter.end()
+
+
+class SidePanel(QWidget):
+    """All controls; it only reports what the user chose, the window does the work."""
+
+    upscale_requested = Signal()
+    cancel_requested = Signal()
+    save_requested = Signal()
+    save_as_requested = Signal()
+    model_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumWidth(270)
+        self.setMaximumWidth(360)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(10)
+        layout.addWidget(self._build_method())
+        layout.addWidget(self._build_options())
+        layout.addLayout(self._build_run())
+        layout.addWidget(self._build_compare())
+        layout.addWidget(self._build_save())
+        layout.addStretch(1)
+        self._on_format_changed()
+
+    # --- building ---------------------------------------------------------------
+    def _build_method(self) -> QGroupBox:
+        box = QGroupBox("Method")
+        layout = QVBoxLayout(box)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Which upscaling network to use; hover an entry for details")
+        self.model_combo.addItem("Loading models…", None)
+        self.model_combo.setEnabled(False)
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        self.model_info.setTextFormat(Qt.TextFormat.RichText)
+        self.model_info.setProperty("role", "hint")
+        layout.addWidget(self.model_combo)
+        layout.addWidget(self.model_info)
+        return box
+
+    def _build_options(self) -> QGroupBox:
+        box = QGroupBox("Options")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.scale_combo = QComboBox()
+        for label, value in SCALE_CHOICES:
+            self.scale_combo.addItem(label, value)
+        self.scale_combo.setToolTip(
+            "Enlargement factor. Other factors than the model's own are reached by running the "
+            "model and resizing the result."
+        )
+        self.tile_combo = QComboBox()
+        for label, value in TILE_CHOICES:
+            self.tile_combo.addItem(label, value)
+        self.tile_combo.setToolTip(
+            "The image is processed in tiles of this size. Smaller tiles use less memory and "
+            "make Cancel respond sooner; Automatic picks a size that fits the device."
+        )
+        self.device_combo = QComboBox()
+        for label, value in DEVICE_CHOICES:
+            self.device_combo.addItem(label, value)
+        self.device_combo.setToolTip(
+            "Where the network runs. Automatic uses a GPU when one is available, else the CPU."
+        )
+        self.consistency_check = QCheckBox("Consistency lock")
+        self.consistency_check.setToolTip(
+            "Guarantee that the result, shrunk back to the original size, equals the original "
+            "exactly: the network may add detail but cannot change what the photo shows."
+        )
+        form.addRow("Scale", self.scale_combo)
+        form.addRow("Tile size", self.tile_combo)
+        form.addRow("Device", self.device_combo)
+        form.addRow(self.consistency_check)
+        return box
+
+    def _build_run(self) -> QVBoxLayout:
+        layout = QVBoxLayout()
+        layout.setSpacing(6)
+        self.upscale_button = QPushButton(icon("upscale"), "  Upscale")
+        self.upscale_button.setObjectName("primary")
+        self.upscale_button.setMinimumHeight(38)
+        self.upscale_button.setToolTip("Upscale the photo with the chosen method (Ctrl+Enter)")
+        self.upscale_button.setEnabled(False)
+        self.upscale_button.clicked.connect(self.upscale_requested)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(icon("cancel"))
+        self.cancel_button.setToolTip("Stop the running upscale (Esc); nothing is changed")
+        self.cancel_button.setAutoRaise(True)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        self.progress_label = QLabel("")
+        self.progress_label.setProperty("role", "hint")
+        self.result_info = QLabel("")
+        self.result_info.setWordWrap(True)
+        self.result_info.setProperty("role", "hint")
+        self.result_info.setToolTip("The result on screen: size, factor, model and time taken")
+        layout.addWidget(self.upscale_button)
+        layout.addLayout(row)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.result_info)
+        self.set_busy(False)
+        return layout
+
+    def _build_compare(self) -> QGroupBox:
+        box = QGroupBox("Compare")
+        layout = QVBoxLayout(box)
+        split_row = QHBoxLayout()
+        split_label = QLabel("Divider")
+        self.split_slider = QSlider(Qt.Orientation.Horizontal)
+        self.split_slider.setRange(0, 1000)
+        self.split_slider.setValue(500)
+        self.split_slider.setToolTip(
+            "Where the divider stands: the original is shown left of it, the result right of it. "
+            "You can also drag the divider on the image."
+        )
+        split_row.addWidget(split_label)
+        split_row.addWidget(self.split_slider, 1)
+        self.deviation_check = QCheckBox("Show deviation map")
+        self.deviation_check.setToolTip(
+            "Colour the result where the network invented detail that the original does not "
+            "contain: clear = faithful, red to yellow = more invented (D)"
+        )
+        legend_row = QHBoxLayout()
+        self.legend = HeatLegend()
+        low, high = QLabel("faithful"), QLabel("invented")
+        for label in (low, high):
+            label.setProperty("role", "hint")
+        legend_row.addWidget(low)
+        legend_row.addWidget(self.legend, 1)
+        legend_row.addWidget(high)
+        self.legend_scale = QLabel("")
+        self.legend_scale.setProperty("role", "hint")
+        layout.addLayout(split_row)
+        layout.addWidget(self.deviation_check)
+        layout.addLayout(legend_row)
+        layout.addWidget(self.legend_scale)
+        return box
+
+    def _build_save(self) -> QGroupBox:
+        box = QGroupBox("Save")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.format_combo = QComboBox()
+        for label, fmt, _ext in FORMAT_CHOICES:
+            self.format_combo.addItem(label, fmt)
+        self.format_combo.setToolTip("File format of the saved result")
+        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
+        self.quality_spin = QSpinBox()
+        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setValue(95)
+        self.quality_spin.setSuffix(" %")
+        self.quality_spin.setToolTip("Compression quality for JPEG and WebP (higher = larger file)")
+        self.depth_combo = QComboBox()
+        for label, value in DEPTH_CHOICES:
+            self.depth_combo.addItem(label, value)
+        self.depth_combo.setToolTip(
+            "Bits per channel. 16-bit keeps the most tonal detail (PNG and TIFF only)."
+        )
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton(icon("save"), "Save")
+        self.save_button.setToolTip(
+            "Save next to the original as <name>_x<scale> (Ctrl+S); the original is never replaced"
+        )
+        self.save_button.clicked.connect(self.save_requested)
+        self.save_as_button = QPushButton(icon("save-as"), "Save As…")
+        self.save_as_button.setToolTip("Choose where to save the result (Ctrl+Shift+S)")
+        self.save_as_button.clicked.connect(self.save_as_requested)
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.save_as_button)
+        form.addRow("Format", self.format_combo)
+        form.addRow("Quality", self.quality_spin)
+        form.addRow("Bit depth", self.depth_combo)
+        form.addRow(buttons)
+        self.set_can_save(False)
+        return box
+
+    # --- state --------------------------------------------------------------------
+    def set_models(self, infos: list[Any], chosen: str) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in infos:
+            self.model_combo.addItem(f"{info.name}  (×{info.scale})", info.id)
+            self.model_combo.setItemData(
+                self.model_combo.count() - 1, model_tooltip(info), Qt.ItemDataRole.ToolTipRole
+            )
+        self._infos = {info.id: info for info in infos}
+        _select_data(self.model_combo, chosen)
+        self.model_combo.setEnabled(bool(infos))
+        self.model_combo.blockSignals(False)
+        self._show_model_info()
+
+    def selected_model(self) -> str | None:
+        value = self.model_combo.currentData()
+        return value if isinstance(value, str) else None
+
+    def select_model(self, model_id: str) -> None:
+        _select_data(self.model_combo, model_id)
+
+    def options(self) -> UpscaleOptions:
+        return UpscaleOptions(
+            model_id=self.selected_model() or "",
+            scale=self.scale_combo.currentData(),
+            consistency=self.consistency_check.isChecked(),
+            tile=self.tile_combo.currentData(),
+            device=self.device_combo.currentData(),
+        )
+
+    def apply_options(self, scale: int, consistency: bool, tile: int, device: str) -> None:
+        _select_data(self.scale_combo, scale or None)
+        _select_data(self.tile_combo, tile or "auto")
+        _select_data(self.device_combo, device)
+        self.consistency_check.setChecked(consistency)
+
+    def export_options(self) -> ExportOptions:
+        fmt = self.format_combo.currentData()
+        extension = next(ext for _label, f, ext in FORMAT_CHOICES if f == fmt)
+        quality = self.quality_spin.value() if fmt in LOSSY else None
+        depth = None if fmt in LOSSY else self.depth_combo.currentData()
+        return ExportOptions(fmt, extension, quality, depth)
+
+    def apply_export(self, fmt: str, quality: int, bit_depth: int) -> None:
+        _select_data(self.format_combo, fmt.upper())
+        self.quality_spin.setValue(quality)
+        _select_data(self.depth_combo, bit_depth or None)
+
+    def set_busy(self, busy: bool) -> None:
+        # The bar stays in place (no layout jump); only Cancel follows the state.
+        self.cancel_button.setEnabled(busy)
+        if not busy:
+            self.progress.setValue(0)
+
+    def set_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.progress_label.setText(message)
+
+    def set_can_save(self, can: bool) -> None:
+        self.save_button.setEnabled(can)
+        self.save_as_button.setEnabled(can)
+
+    @Slot()
+    def _on_format_changed(self) -> None:
+        lossy = self.format_combo.currentData() in LOSSY
+        self.quality_spin.setEnabled(lossy)
+        self.depth_combo.setEnabled(not lossy)
+
+    @Slot()
+    def _on_model_changed(self) -> None:
+        self._show_model_info()
+        model_id = self.selected_model()
+        if model_id:
+            self.model_changed.emit(model_id)
+
+    def _show_model_info(self) -> None:
+        info = getattr(self, "_infos", {}).get(self.selected_model() or "")
+        if info is None:
+            self.model_info.setText("")
+            self.model_combo.setToolTip("Which upscaling network to use")
+            return
+        self.model_info.setText(f"{info.purpose}<br><i>×{info.scale} · {info.licence}</i>")
+        self.model_combo.setToolTip(model_tooltip(info))

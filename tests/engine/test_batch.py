@@ -1,0 +1,138 @@
+"""Batch over folder trees: mirroring, skipping, bad files reported, nothing partial left."""
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+import kintsugi
+from kintsugi.engine.batch import BatchOptions, plan_batch, run_batch
+
+
+def write_photo(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.fromarray(array).save(path)
+    return path
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def huge_png_header(path: Path) -> Path:
+    """A well-formed PNG claiming 60000x60000 pixels (10 GB decoded) in a few bytes."""
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    body = _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\x00" * 4096)) + _chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path, astronaut_full):
+    src = tmp_path / "in"
+    write_photo(src / "a.png", astronaut_full[200:216, 200:216])
+    write_photo(src / "sub" / "b.jpg", astronaut_full[100:112, 100:116])
+    write_photo(src / "sub" / "deeper" / "c.bmp", astronaut_full[300:310, 300:310])
+    (src / "notes.txt").write_text("not an image")
+    return src
+
+
+def fake_process(src, dst, job):
+    job.check()
+    kintsugi.save_image(kintsugi.open_image(src), dst)
+
+
+def test_plan_mirrors_subfolders_and_picks_writable_formats(tree, tmp_path):
+    opts = BatchOptions(recursive=True)
+    items = plan_batch([tree], tmp_path / "out", opts)
+    rel = sorted(str(i.dst.relative_to(tmp_path / "out")) for i in items)
+    assert rel == ["a_x4.png", "sub/b_x4.jpg", "sub/deeper/c_x4.png"]  # BMP is written as PNG
+    flat = plan_batch([tree], tmp_path / "out", BatchOptions(recursive=False))
+    assert [i.src.name for i in flat] == ["a.png"]
+
+
+def test_name_pattern_and_format_override(tree, tmp_path):
+    opts = BatchOptions(format="webp", name_pattern="{stem}-{model}-{scale}x", model="waifu2x-photo-x2")
+    (item,) = plan_batch([tree / "a.png"], None, opts)
+    assert item.dst == tree / "a-waifu2x-photo-x2-2x.webp"
+
+
+def test_bad_files_are_reported_and_the_rest_processed(tree, tmp_path):
+    (tree / "empty.png").write_bytes(b"")
+    (tree / "random.jpg").write_bytes(np.random.default_rng(0).bytes(4000))
+    good = (tree / "a.png").read_bytes()
+    (tree / "truncated.png").write_bytes(good[: len(good) // 2])
+    huge_png_header(tree / "huge.png")
+    (tree / "folder.png").mkdir()
+    opts = BatchOptions(recursive=True)
+    items = plan_batch([tree], tmp_path / "out", opts)
+    events = []
+    summary = run_batch(items, opts, on_event=events.append, process=fake_process)
+    failed = {src.name: msg for src, msg in summary.failed}
+    assert set(failed) == {"empty.png", "random.jpg", "truncated.png", "huge.png"}
+    assert "60000" in failed["huge.png"]
+    assert summary.done == 3 and not summary.cancelled
+    assert all("\n" not in msg for msg in failed.values())
+    # Nothing was written for the failures, and no temp files were left anywhere.
+    written = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["a_x4.png", "b_x4.jpg", "c_x4.png"]
+
+
+def test_an_unwritable_output_folder_fails_that_file_only(tree, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("a file where the sub-folder should be")
+    opts = BatchOptions(recursive=True)
+    summary = run_batch(plan_batch([tree], out, opts), opts, process=fake_process)
+    assert summary.done == 1 and len(summary.failed) == 2
+    assert all("sub" in str(src) for src, _ in summary.failed)
+
+
+def test_skip_existing(tree, tmp_path):
+    opts = BatchOptions(skip_existing=True)
+    items = plan_batch([tree / "a.png"], tmp_path / "out", opts)
+    items[0].dst.parent.mkdir(parents=True)
+    items[0].dst.write_bytes(b"keep me")
+    summary = run_batch(items, opts, process=fake_process)
+    assert summary.skipped == 1 and items[0].dst.read_bytes() == b"keep me"
+
+
+def test_cancel_stops_the_batch_and_leaves_no_partial_file(tree, tmp_path):
+    job = kintsugi.Job()
+    opts = BatchOptions(recursive=True)
+    items = plan_batch([tree], tmp_path / "out", opts)
+
+    def cancel_on_second(src, dst, sub_job):
+        if src.name == "b.jpg":
+            job.cancel()
+        fake_process(src, dst, sub_job)
+
+    summary = run_batch(items, opts, job=job, process=cancel_on_second)
+    assert summary.cancelled and summary.done == 1
+    assert not (tmp_path / "out" / "sub").exists() or not any((tmp_path / "out" / "sub").rglob("*.*"))
+
+
+def test_real_upscale_batch_keeps_inputs_untouched(tree, tmp_path):
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    opts = BatchOptions(model="waifu2x-photo-x2", recursive=True, consistency=True)
+    summary = run_batch(plan_batch([tree], tmp_path / "out", opts), opts)
+    assert summary.done == 3 and not summary.failed
+    out = kintsugi.open_image(tmp_path / "out" / "a_x2.png")
+    assert (out.width, out.height) == (32, 32)
+    assert kintsugi.read_provenance(tmp_path / "out" / "a_x2.png")["model"] == "waifu2x-photo-x2"
+    assert before == {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+
+
+def test_outputs_get_ordinary_file_permissions(tree, tmp_path):
+    opts = BatchOptions()
+    summary = run_batch(plan_batch([tree / "a.png"], tmp_path / "out", opts), opts,
+                        process=fake_process)
+    assert summary.done == 1
+    mode = (tmp_path / "out" / "a_x4.png").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

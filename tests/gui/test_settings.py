@@ -1,0 +1,91 @@
+"""Settings: one JSON file in the per-user config folder, tolerant of damage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kintsugi.gui.settings import (
+    MAX_RECENT,
+    Settings,
+    add_recent,
+    config_dir,
+    load_settings,
+    save_settings,
+)
+from tests.gui.conftest import FAST_MODEL
+
+pytestmark = pytest.mark.gui
+
+
+def test_config_dir_follows_the_environment(_config_dir: Path) -> None:
+    assert config_dir() == _config_dir
+
+
+def test_round_trip_and_defaults_for_missing_or_bad_values(_config_dir: Path) -> None:
+    settings = Settings(model="realsr-df2k-x4", scale=3, consistency=True, tile=256,
+                        quality=80, recent_files=["/a.png"], split=0.3)
+    save_settings(settings)
+    assert load_settings() == settings
+    path = _config_dir / "settings.json"
+    data = json.loads(path.read_text())
+    data.update(scale="three", quality=True, unknown_key=1, split=1)
+    path.write_text(json.dumps(data))
+    loaded = load_settings()
+    assert loaded.scale == 0 and loaded.quality == 95  # wrong types fall back to defaults
+    assert loaded.split == 1.0 and loaded.model == "realsr-df2k-x4"
+    path.write_text("{ not json")
+    assert load_settings() == Settings()
+
+
+def test_recent_files_are_unique_newest_first_and_capped(tmp_path: Path) -> None:
+    settings = Settings()
+    for i in range(MAX_RECENT + 3):
+        add_recent(settings, str(tmp_path / f"{i}.png"))
+    add_recent(settings, str(tmp_path / "5.png"))
+    assert len(settings.recent_files) == MAX_RECENT
+    assert settings.recent_files[0].endswith("5.png")
+    assert len(set(settings.recent_files)) == MAX_RECENT
+
+
+def test_window_state_and_options_survive_a_restart(
+    qtbot, make_window, photo_path: Path, _config_dir: Path
+) -> None:
+    from kintsugi.gui.canvas import ViewMode
+    from kintsugi.gui.main_window import MainWindow
+
+    window = make_window()
+    with qtbot.waitSignal(window.image_loaded, timeout=30_000):
+        window.open_path(photo_path)
+    panel = window.panel
+    panel.select_model("waifu2x-photo-noise1-x2")
+    panel.scale_combo.setCurrentIndex(panel.scale_combo.findData(4))
+    panel.tile_combo.setCurrentIndex(panel.tile_combo.findData(256))
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    panel.consistency_check.setChecked(True)
+    panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
+    panel.quality_spin.setValue(70)
+    window.set_view_mode(ViewMode.SIDE_BY_SIDE)
+    window.act_deviation.setChecked(True)
+    window.resize(760, 560)  # within the offscreen screen (800x600)
+    window.close()
+    assert (_config_dir / "settings.json").is_file()
+
+    again = MainWindow(models=None, dark=False)
+    qtbot.addWidget(again)
+    again.show()
+    with qtbot.waitSignal(again.models_ready, timeout=120_000):
+        again.start_background()
+    opts = again.panel.options()
+    assert opts.model_id == "waifu2x-photo-noise1-x2"
+    assert (opts.scale, opts.tile, opts.device, opts.consistency) == (4, 256, "cpu", True)
+    export = again.panel.export_options()
+    assert (export.format, export.quality) == ("WEBP", 70)
+    assert again.canvas.mode() == ViewMode.SIDE_BY_SIDE
+    assert again.act_deviation.isChecked()
+    assert (again.width(), again.height()) == (760, 560)
+    assert again.settings.recent_files == [str(photo_path.resolve())]
+    assert again.settings.last_open_dir == str(photo_path.parent)
+    assert FAST_MODEL != opts.model_id  # the saved choice won over the fixture's default

@@ -1,0 +1,26 @@
+"""Architecture contracts: the engine never imports Qt; `import kintsugi` stays light."""
+
+import subprocess
+import sys
+
+ENGINE_MODULES = [
+    "kintsugi.engine.pipeline", "kintsugi.engine.batch", "kintsugi.engine.registry",
+    "kintsugi.engine.imageio", "kintsugi.engine.faces", "kintsugi.convert.reproduce",
+    "kintsugi.archs",
+]
+
+
+def _loaded_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_engine_imports_no_qt():
+    loaded = _loaded_after("\n".join(f"import {m}" for m in ENGINE_MODULES))
+    assert not {m for m in loaded if m.startswith(("PySide6", "shiboken6", "kintsugi.gui"))}
+
+
+def test_import_kintsugi_does_not_load_torch():
+    loaded = _loaded_after("import kintsugi; kintsugi.__version__")
+    assert "torch" not in loaded
