@@ -16,11 +16,10 @@ from PIL import Image as PILImage
 
 pytest.importorskip("pytestqt")
 
+from gui_helpers import FAST_MODEL  # noqa: E402
+
 from kintsugi.gui.models import ModelCache  # noqa: E402
 from kintsugi.gui.worker import running_threads  # noqa: E402
-
-FAST_MODEL = "waifu2x-photo-x2"  # ~0.2 s on 48 px: for the many control tests
-DEFAULT_MODEL = "realesrgan-x4plus"  # the shipped default, used end to end
 
 
 @pytest.fixture(autouse=True)
@@ -87,14 +86,3 @@ def make_window(qtbot, model_cache: ModelCache, _config_dir: Path):  # type: ign
         return window
 
     return make
-
-
-def open_photo(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.image_loaded, timeout=30_000):
-        window.open_path(path)
-
-
-def upscale(qtbot, window, timeout: int = 300_000) -> str:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.upscale_finished, timeout=timeout) as blocker:
-        window.start_upscale()
-    return blocker.args[0]

@@ -209,3 +209,4 @@ def test_twenty_megapixel_result_paints_fast(canvas: CompareCanvas) -> None:
         timings.append((time.perf_counter() - started) / 5)
     # Resampling all 20 MP per paint takes seconds; drawing the visible part takes ms.
     assert max(timings) < 0.25, timings
+

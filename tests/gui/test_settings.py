@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from gui_helpers import FAST_MODEL
 
 from kintsugi.gui.settings import (
     MAX_RECENT,
@@ -15,7 +16,6 @@ from kintsugi.gui.settings import (
     load_settings,
     save_settings,
 )
-from tests.gui.conftest import FAST_MODEL
 
 pytestmark = pytest.mark.gui
 

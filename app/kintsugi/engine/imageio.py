@@ -171,13 +171,29 @@ class Image:
         return Image(new_pixels, new_alpha, self.metadata, self.bit_depth)
 
     def to_uint(self, bit_depth: int) -> np.ndarray:
-        """HxWxC (+1 alpha channel) as uint8 or uint16, rounded to nearest."""
+        """HxWxC (+1 alpha channel) as uint8 or uint16, rounded to nearest.
+
+        Converted in bands of rows so a 50 MP result needs no full-size float temporaries.
+        """
         if bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-        planes = self.pixels if self.alpha is None else np.dstack([self.pixels, self.alpha])
-        top = 255 if bit_depth == 8 else 65535
-        dtype = np.uint8 if bit_depth == 8 else np.uint16
-        return np.rint(np.clip(planes, 0.0, 1.0) * top).astype(dtype)
+        top = np.float32(255 if bit_depth == 8 else 65535)
+        channels = self.channels + (self.alpha is not None)
+        out = np.empty((self.height, self.width, channels), np.uint8 if bit_depth == 8 else np.uint16)
+        for r0 in range(0, self.height, _BAND_ROWS):
+            r1 = min(self.height, r0 + _BAND_ROWS)
+            out[r0:r1, :, : self.channels] = _quantize(self.pixels[r0:r1], top)
+            if self.alpha is not None:
+                out[r0:r1, :, -1] = _quantize(self.alpha[r0:r1], top)
+        return out
+
+
+_BAND_ROWS = 256
+
+
+def _quantize(values: np.ndarray, top: np.float32) -> np.ndarray:
+    band = np.clip(values, 0.0, 1.0) * top
+    return np.rint(band, out=band)
 
 
 def _to_float(arr: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Kintsugi's desktop window (PySide6). Start it with ``kintsugi.gui.app.run_app``."""

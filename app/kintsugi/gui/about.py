@@ -67,7 +67,7 @@ class AboutDialog(QDialog):
         right_layout.addWidget(self.licence_view, 1)
         splitter.addWidget(self.model_list)
         splitter.addWidget(right)
-        splitter.setSizes([260, 500])
+        splitter.setSizes([330, 430])
         layout.addWidget(splitter, 1)
 
         self._models = _all_models(infos)

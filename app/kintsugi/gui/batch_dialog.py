@@ -378,7 +378,8 @@ class BatchDialog(QDialog):
             self.file_label.setText(f"{name} → {event.dst}")
             self.file_progress.setValue(0)
         elif event.status == "failed":
-            self.error_list.addItem(f"{name}: {event.error}")
+            error = event.error or "failed"
+            self.error_list.addItem(error if error.startswith(name) else f"{name}: {error}")
             self.error_list.setVisible(True)
         elif event.status in ("done", "skipped"):
             self.file_progress.setValue(1000)

@@ -62,6 +62,7 @@ class CompareCanvas(QWidget):
         self._before: Pyramid | None = None
         self._after: Pyramid | None = None
         self._overlay: Pyramid | None = None
+        self._overlay_image: QImage | None = None
         self._overlay_visible = False
         self._mode = ViewMode.SPLIT
         self._split = 0.5
@@ -88,13 +89,17 @@ class CompareCanvas(QWidget):
         self._before = Pyramid(image) if image is not None else None
         self._after = None
         self._overlay = None
+        self._overlay_image = None
         self.fit()
 
     def set_after(self, image: QImage | None, overlay: QImage | None = None) -> None:
         """A new result (and its deviation overlay); keeps the view if the size is unchanged."""
         old_size = self.content_size()
         self._after = Pyramid(image) if image is not None else None
-        self._overlay = Pyramid(overlay) if overlay is not None else None
+        # The overlay's pyramid is built when it is first shown: most results are never
+        # looked at through the deviation map, and a 20 MP pyramid costs a tenth of a second.
+        self._overlay_image = overlay
+        self._overlay = None
         if self.content_size() != old_size:
             self._rescale_view(old_size)
         self.update()
@@ -284,7 +289,11 @@ class CompareCanvas(QWidget):
 
     def _paint_result(self, painter: QPainter, clip: QRect, pane: QRect) -> None:
         self._paint_layer(painter, self._after, clip, pane)
-        if self._overlay_visible and self._overlay is not None:
+        if not self._overlay_visible:
+            return
+        if self._overlay is None and self._overlay_image is not None:
+            self._overlay = Pyramid(self._overlay_image)
+        if self._overlay is not None:
             self._paint_layer(painter, self._overlay, clip, pane)
 
     def _paint_layer(
@@ -313,7 +322,9 @@ class CompareCanvas(QWidget):
             return
         painter.save()
         painter.setClipRect(clip)
-        smooth = layer is self._before and self._after is not None or min(sx, sy) < 1.0
+        # The original is stretched to the result's size, and the heat overlay is a soft
+        # map: both bilinear. The result shows its true pixels when zoomed in.
+        smooth = layer is not self._after or min(sx, sy) < 1.0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.translate(origin)
         painter.scale(sx, sy)

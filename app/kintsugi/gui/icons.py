@@ -75,6 +75,11 @@ def icon(name: str) -> QIcon:
     return _icon(name, colour.name())
 
 
+def tinted(name: str, colour: str) -> QIcon:
+    """The named icon in a fixed colour (for buttons with their own background)."""
+    return _icon(name, colour)
+
+
 def app_icon() -> QIcon:
     path = _icon_file("kintsugi")
     if path is None:

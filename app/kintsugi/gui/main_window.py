@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
 from kintsugi.gui.history import ResultEntry, ResultHistory
-from kintsugi.gui.icons import app_icon, icon
+from kintsugi.gui.icons import app_icon, icon, tinted
 from kintsugi.gui.imaging import (
     deviation_full_scale,
     display_array,
@@ -69,7 +69,16 @@ EXTENSION_FORMATS = {
 
 STYLE_SHEET = """
 QLabel[role="hint"] { color: palette(placeholder-text); }
-QPushButton#primary { font-weight: 600; }
+QPushButton#primary {
+    background-color: #d4a23c; color: #1b1b1b; font-weight: 600;
+    border: 1px solid #a8791f; border-radius: 5px; padding: 6px 14px;
+}
+QPushButton#primary:hover { background-color: #e2b552; }
+QPushButton#primary:pressed { background-color: #b8862a; }
+QPushButton#primary:disabled {
+    background-color: palette(button); color: palette(placeholder-text);
+    border: 1px solid palette(mid);
+}
 QGroupBox { font-weight: 600; }
 QGroupBox QLabel, QGroupBox QCheckBox, QGroupBox QComboBox { font-weight: normal; }
 """
@@ -851,14 +860,19 @@ class MainWindow(QMainWindow):
         """After a light/dark switch: icons are tinted with the palette's text colour."""
         for action, name in self._icon_actions:
             action.setIcon(icon(name))
-        self.panel.upscale_button.setIcon(icon("upscale"))
+        self.panel.upscale_button.setIcon(tinted("upscale", "#1b1b1b"))
         self.panel.cancel_button.setIcon(icon("cancel"))
         self.panel.save_button.setIcon(icon("save"))
         self.panel.save_as_button.setIcon(icon("save-as"))
 
     def set_dark(self, dark: bool) -> None:
+        """Follow a light/dark switch made while the window is open."""
         self._dark = dark
         self.canvas.set_dark(dark)
+        # Style-sheeted widgets keep the palette they were polished with; re-setting the
+        # sheet re-polishes them (and the batch dialog, a child) with the new palette.
+        self.setStyleSheet("")
+        self.setStyleSheet(STYLE_SHEET)
         self.refresh_icons()
 
     def runners(self) -> list[TaskRunner]:

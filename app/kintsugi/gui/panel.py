@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kintsugi.gui.icons import icon
+from kintsugi.gui.icons import icon, tinted
 
 SCALE_CHOICES: list[tuple[str, int | None]] = [
     ("Model's own", None),
@@ -195,7 +195,7 @@ class SidePanel(QWidget):
     def _build_run(self) -> QVBoxLayout:
         layout = QVBoxLayout()
         layout.setSpacing(6)
-        self.upscale_button = QPushButton(icon("upscale"), "  Upscale")
+        self.upscale_button = QPushButton(tinted("upscale", "#1b1b1b"), "  Upscale")
         self.upscale_button.setObjectName("primary")
         self.upscale_button.setMinimumHeight(38)
         self.upscale_button.setToolTip("Upscale the photo with the chosen method (Ctrl+Enter)")
@@ -254,6 +254,7 @@ class SidePanel(QWidget):
         legend_row.addWidget(self.legend, 1)
         legend_row.addWidget(high)
         self.legend_scale = QLabel("")
+        self.legend_scale.setWordWrap(True)
         self.legend_scale.setProperty("role", "hint")
         layout.addLayout(split_row)
         layout.addWidget(self.deviation_check)

@@ -78,13 +78,18 @@ class _Worker(QObject):
         super().__init__()
         self._task = task
         self._last_emit = 0.0
+        self._last_message = ""
 
     def report(self, fraction: float, message: str) -> None:
         """Job.on_progress: called on the worker thread; only emits (queued to the GUI)."""
         now = time.monotonic()
-        if fraction < 1.0 and now - self._last_emit < _PROGRESS_INTERVAL:
+        # Throttle repeats of the same step; a new message (next tile, next stage) always
+        # goes through so the GUI never shows a stale step.
+        same_step = message == self._last_message
+        if fraction < 1.0 and same_step and now - self._last_emit < _PROGRESS_INTERVAL:
             return
         self._last_emit = now
+        self._last_message = message
         self.progress.emit(fraction, message)
 
     @Slot()
