@@ -122,3 +122,9 @@ def test_provenance_names_the_model(model):
     note = kintsugi.provenance_for(model, 4, True)
     assert note["model"] == "realesrgan-x4plus" and note["consistency"] == "on"
     assert note["software"].startswith("Kintsugi ")
+
+
+def test_a_non_upscaler_is_refused_clearly(face):
+    detector = kintsugi.load_model("retinaface-mobilenet0.25", device="cpu")
+    with pytest.raises(KintsugiError, match="not an upscaler"):
+        kintsugi.upscale(face, detector)

@@ -72,33 +72,16 @@ class Job:
 
 
 class _SubJob(Job):
+    """Shares its parent's cancel and pause state; only progress is rescaled."""
+
     def __init__(self, parent: Job, offset: float, length: float) -> None:
+        super().__init__()
+        self._cancel = parent._cancel
+        self._resume = parent._resume
         self._parent = parent
         self._offset = offset
         self._length = length
-        self.progress = 0.0
-        self.message = ""
         self.started = parent.started
-
-    def cancel(self) -> None:
-        self._parent.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._parent.cancelled
-
-    def pause(self) -> None:
-        self._parent.pause()
-
-    def resume(self) -> None:
-        self._parent.resume()
-
-    @property
-    def paused(self) -> bool:
-        return self._parent.paused
-
-    def check(self) -> None:
-        self._parent.check()
 
     def set_progress(self, fraction: float, message: str = "") -> None:
         self.progress = min(max(fraction, 0.0), 1.0)

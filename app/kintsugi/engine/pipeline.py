@@ -37,6 +37,9 @@ def upscale(
         model = load_model(model, device)
     elif device != "auto" and pick_device(device) != model.device:
         model = _moved(model, pick_device(device))
+    if model.info.kind != "upscaler":
+        raise KintsugiError(f"{model.info.id} is a {model.info.kind}, not an upscaler; "
+                            "use restore for face models")
     scale = model.scale if scale is None else int(scale)
     if scale < 1:
         raise KintsugiError(f"scale must be a whole number of at least 1, not {scale}")

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import TracebackType
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -50,6 +51,23 @@ def _follow_colour_scheme(app: QApplication, window: object) -> None:
     app.styleHints().colorSchemeChanged.connect(changed)
 
 
+def _install_excepthook(window: object) -> None:
+    """A bug in a GUI slot shows a one-line dialog (the traceback goes to the log), instead
+    of a traceback on a console the user never sees."""
+
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        log.error("unexpected error", exc_info=(kind, error, tb))
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        window._show_error(  # type: ignore[attr-defined]  # noqa: SLF001
+            "Unexpected error", f"{kind.__name__}: {first_line}" if first_line else kind.__name__
+        )
+
+    sys.excepthook = hook
+
+
 def run_app(paths: list[str]) -> int:
     """Open the window (with the first photo of ``paths``, or a folder in Batch export)."""
     started = time.perf_counter()
@@ -58,6 +76,7 @@ def run_app(paths: list[str]) -> int:
 
     window = MainWindow(dark=dark)
     _follow_colour_scheme(app, window)
+    _install_excepthook(window)
     window.show()
 
     done = False

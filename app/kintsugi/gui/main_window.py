@@ -47,7 +47,7 @@ from kintsugi.gui.imaging import (
     to_qimage,
 )
 from kintsugi.gui.models import ModelCache
-from kintsugi.gui.panel import ExportOptions, SidePanel, UpscaleOptions
+from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel, UpscaleOptions
 from kintsugi.gui.settings import Settings, add_recent, load_settings, save_settings
 from kintsugi.gui.worker import Task, TaskRunner
 
@@ -581,9 +581,8 @@ class MainWindow(QMainWindow):
             return _UpscaleOutput(out, display, heat, full, model, out.width // source.width,
                                   time.monotonic() - started)
 
-        task_obj = self._upscale_runner.submit(task, "upscale")
-        task_obj.token = self._source_token  # type: ignore[attr-defined]
-        task_obj.options = opts  # type: ignore[attr-defined]
+        submitted = self._upscale_runner.submit(task, "upscale")
+        submitted.context.update(token=self._source_token, options=opts)
         self.panel.set_progress(0.0, "Starting…")
 
     @Slot()
@@ -612,10 +611,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_upscale_finished(self, task: Task) -> None:
         status = task.status
-        if getattr(task, "token", None) != self._source_token:
+        if task.context.get("token") != self._source_token:
             status = "cancelled"  # the photo changed meanwhile
         elif task.ok:
-            self._accept_result(task.result, task.options)  # type: ignore[attr-defined]
+            self._accept_result(task.result, task.context["options"])
             self.panel.progress_label.setText(f"Done in {_duration(task.seconds)}")
         elif status == "failed":
             self.panel.progress_label.setText("Failed")
@@ -764,12 +763,12 @@ class MainWindow(QMainWindow):
             self._show_error("Not saved", f"{path.name} is the original photo; "
                              "Kintsugi never overwrites it. Choose another name.")
             return
-        export = self.panel.export_options()
-        fmt = EXTENSION_FORMATS.get(path.suffix.lower(), export.format)
-        quality = export.quality if fmt in ("JPEG", "WEBP") else None
-        depth = export.bit_depth if fmt in ("PNG", "TIFF") else None
-        if fmt in ("PNG", "TIFF") and export.format not in ("PNG", "TIFF"):
-            depth = self.panel.depth_combo.currentData()
+        # The file's extension decides the format (Save As may pick another one than the
+        # panel's); quality applies to lossy formats, bit depth to lossless ones.
+        fmt = EXTENSION_FORMATS.get(path.suffix.lower(), self.panel.export_options().format)
+        lossy = fmt in LOSSY
+        quality = self.panel.quality_spin.value() if lossy else None
+        depth = None if lossy else self.panel.depth_combo.currentData()
 
         def task(job: Any) -> Path:
             import kintsugi

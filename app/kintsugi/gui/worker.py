@@ -42,6 +42,7 @@ class Task:
         self.result: Any = None
         self.error = ""
         self.seconds = 0.0
+        self.context: dict[str, Any] = {}  # the submitter's notes, read back when it ends
         self._sink: Callable[[float, str], None] | None = None
 
     @property
