@@ -24,3 +24,8 @@ def test_engine_imports_no_qt():
 def test_import_kintsugi_does_not_load_torch():
     loaded = _loaded_after("import kintsugi; kintsugi.__version__")
     assert "torch" not in loaded
+
+
+def test_listing_models_does_not_load_torch():
+    loaded = _loaded_after("import kintsugi; kintsugi.list_models(); kintsugi.default_model_id()")
+    assert "torch" not in loaded

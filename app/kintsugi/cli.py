@@ -216,7 +216,7 @@ def _clock(seconds: float) -> str:
 
 # --- models --------------------------------------------------------------------------------
 def _models_list(_o) -> int:
-    from kintsugi.engine.registry import list_models
+    from kintsugi.engine.manifest import list_models
 
     for m in list_models():
         mark = "*" if m.default else " "
@@ -225,7 +225,7 @@ def _models_list(_o) -> int:
 
 
 def _models_info(o) -> int:
-    from kintsugi.engine.registry import model_info
+    from kintsugi.engine.manifest import model_info
 
     m = model_info(o.id)
     rows = [("id", m.id), ("name", m.name), ("architecture", m.arch), ("kind", m.kind),
@@ -246,7 +246,7 @@ def _source_line(source: dict) -> str:
 
 def _models_verify(o) -> int:
     from kintsugi.convert import sha256_file
-    from kintsugi.engine.registry import list_models
+    from kintsugi.engine.manifest import list_models
 
     bad = 0
     for m in list_models():

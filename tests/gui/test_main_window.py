@@ -484,3 +484,16 @@ def test_command_line_paths_open_a_photo_or_a_batch(
     assert window.batch_dialog() is None
     _open_paths(window, [str(photo_path.parent)])
     assert window.batch_dialog().input_edit.text() == str(photo_path.parent)
+
+
+def test_a_bug_in_a_slot_becomes_a_one_line_dialog(
+    qtbot, make_window, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kintsugi.gui.app import _install_excepthook
+
+    window = make_window()
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    _install_excepthook(window)
+    with qtbot.waitSignal(window.error_shown, timeout=5_000) as blocker:
+        sys.excepthook(ValueError, ValueError("boom\nsecond line"), None)
+    assert blocker.args[0] == "ValueError: boom"

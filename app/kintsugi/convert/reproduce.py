@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kintsugi.convert import get_converter, save_safetensors
-from kintsugi.engine.registry import ModelInfo, list_models, manifest_entry
+from kintsugi.engine.manifest import ModelInfo, list_models, manifest_entry
 
 log = logging.getLogger(__name__)
 

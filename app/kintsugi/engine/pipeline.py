@@ -35,7 +35,7 @@ def upscale(
     job = ensure_job(job)
     if isinstance(model, str):
         model = load_model(model, device)
-    elif device != "auto" and pick_device(device) != model.device:
+    elif device != "auto" and not _same_device(pick_device(device), model.device):
         model = _moved(model, pick_device(device))
     if model.info.kind != "upscaler":
         raise KintsugiError(f"{model.info.id} is a {model.info.kind}, not an upscaler; "
@@ -61,7 +61,11 @@ def upscale(
 
 
 def deviation_map(image: Image, result: Image) -> np.ndarray:
-    """Per-pixel magnitude of the detail invented beyond the input (null-space part)."""
+    """Per-pixel magnitude of the detail invented beyond the input (null-space part).
+
+    Euclidean RGB distance in the image's [0, 1] units (0 .. sqrt(3)): how far each output
+    pixel is from the mean of its s x s block, i.e. the part that shrinking would remove.
+    """
     scale = _integer_scale(image, result)
     return deviation(result.pixels, scale)
 
@@ -122,6 +126,11 @@ def _integer_scale(image: Image, result: Image) -> int:
     if scale * image.width != result.width or scale * image.height != result.height:
         raise KintsugiError("the result is not an integer-scale enlargement of the input")
     return scale
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    # "cuda" and "cuda:0" name the same GPU; moving the model every call would be costly.
+    return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
 def _moved(model: Model, device: torch.device) -> Model:

@@ -7,9 +7,6 @@ torch.load(weights_only=True); a pickle that wants to run code is refused.
 from __future__ import annotations
 
 import logging
-import sys
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,95 +16,24 @@ from torch import nn
 from kintsugi.archs import ArchSpec, arch_by_id, detect_arch
 from kintsugi.engine.device import compute_dtype, pick_device
 from kintsugi.engine.errors import ModelError
+from kintsugi.engine.manifest import (
+    ModelInfo,
+    default_model_id,
+    list_models,
+    manifest_entry,
+    model_info,
+)
 from kintsugi.resources import models_dir
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+# Manifest look-ups live in kintsugi.engine.manifest (no torch); re-exported for callers.
+__all__ = ["Model", "ModelInfo", "default_model_id", "list_models", "load_model",
+           "manifest_entry", "model_info", "read_state_dict"]
 
 log = logging.getLogger(__name__)
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 # Wrappers that training frameworks put around the real state dict, most specific first.
 _WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "generator")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    id: str
-    name: str
-    arch: str
-    kind: str
-    scale: int
-    purpose: str = ""
-    licence: str = "unknown"
-    licence_file: str | None = None
-    file: str | None = None
-    sha256: str | None = None
-    dtype: str = "float32"
-    input_range: str = "0..1"
-    default: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
-    source: dict[str, Any] = field(default_factory=dict)
-    converter: str | None = None
-
-    @property
-    def path(self) -> Path | None:
-        return models_dir() / self.file if self.file else None
-
-    def licence_text(self) -> str:
-        if not self.licence_file:
-            return self.licence
-        path = models_dir() / self.licence_file
-        return path.read_text(encoding="utf-8") if path.is_file() else self.licence
-
-
-@lru_cache(maxsize=4)
-def _read_entries(path: Path) -> tuple[dict[str, Any], ...]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ModelError(f"cannot read the model manifest {path}: {error}") from error
-    return tuple(data.get("model", []))
-
-
-def _read_manifest(path: Path) -> tuple[ModelInfo, ...]:
-    fields = set(ModelInfo.__dataclass_fields__)
-    return tuple(ModelInfo(**{k: v for k, v in entry.items() if k in fields})
-                 for entry in _read_entries(path))
-
-
-def manifest_entry(model_id: str) -> dict[str, Any]:
-    """The raw manifest table of a model (converters read their source details from it)."""
-    for entry in _read_entries(manifest_path()):
-        if entry.get("id") == model_id:
-            return dict(entry)
-    raise ModelError(f"unknown model {model_id!r}")
-
-
-def manifest_path() -> Path:
-    return models_dir() / "manifest.toml"
-
-
-def list_models(kind: str | None = None) -> list[ModelInfo]:
-    models = list(_read_manifest(manifest_path()))
-    return [m for m in models if kind is None or m.kind == kind]
-
-
-def default_model_id() -> str:
-    for info in list_models():
-        if info.default:
-            return info.id
-    raise ModelError("the model manifest names no default model")
-
-
-def model_info(model_id: str) -> ModelInfo:
-    for info in list_models():
-        if info.id == model_id:
-            return info
-    known = ", ".join(m.id for m in list_models())
-    raise ModelError(f"unknown model {model_id!r}; known models: {known}")
 
 
 class Model:

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kintsugi.gui.icons import icon
+from kintsugi.gui.icons import icon, tinted
 from kintsugi.gui.panel import (
     DEPTH_CHOICES,
     FORMAT_CHOICES,
@@ -168,7 +168,7 @@ class BatchDialog(QDialog):
         self.quality_spin.setToolTip("JPEG and WebP quality")
         self.depth_combo = QComboBox()
         for label, value in DEPTH_CHOICES:
-            self.depth_combo.addItem(label, value)
+            self.depth_combo.addItem("Same as each photo" if value is None else label, value)
         self.depth_combo.setToolTip("Bits per channel (16-bit: PNG and TIFF only)")
         self.pattern_edit = QLineEdit(s.batch_name_pattern)
         self.pattern_edit.setToolTip(
@@ -205,7 +205,8 @@ class BatchDialog(QDialog):
             layout.addWidget(widget)
 
         buttons = QHBoxLayout()
-        self.start_button = QPushButton(icon("upscale"), "Start")
+        self.start_button = QPushButton(tinted("upscale", "#1b1b1b"), "Start")
+        self.start_button.setObjectName("primary")
         self.start_button.setDefault(True)
         self.start_button.setToolTip("Upscale every photo of the input folder")
         self.start_button.clicked.connect(self.start)
