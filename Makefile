@@ -48,7 +48,7 @@ bench: setup-test
 	$(BIN)/python bench/bench_upscale.py
 
 screenshots: setup-test
-	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python tools/screenshots.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) out converted-models .pytest_cache .ruff_cache

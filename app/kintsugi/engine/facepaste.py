@@ -40,8 +40,8 @@ TEMPLATE_SIZE = 512
 
 # Blend ellipse in units of the crop side: centre, semi-axes, and the fraction of the
 # radius over which the weight falls from 1 to 0 (the "erode + blur" of a hard mask).
-MASK_CENTER = (0.5, 0.47)
-MASK_AXES = (0.44, 0.46)
+MASK_CENTER = (0.5, 0.48)
+MASK_AXES = (0.43, 0.44)
 MASK_FEATHER = 0.28
 # Bicubic sampling may shrink by up to this factor; beyond it the source is first reduced
 # by area averaging (to exactly this factor), so fine detail does not alias. Up to 2x the
