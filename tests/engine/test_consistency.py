@@ -49,3 +49,19 @@ def test_deviation_is_zero_for_flat_blocks_and_grows_with_detail():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         consistency.project(np.zeros((8, 8, 3), np.float32), np.zeros((3, 4, 3), np.float32), 2)
+
+
+@pytest.mark.parametrize("levels", [255, 65535])
+def test_snapping_to_file_levels_keeps_block_sums_exactly(levels):
+    rng = np.random.default_rng(levels)
+    low = np.round(rng.random((6, 5, 3)) * levels).astype(np.float32) / levels
+    low[0, 0] = [0.0, 1.0, 0.5]  # saturated blocks too
+    out = rng.normal(0.5, 0.4, (24, 20, 3)).astype(np.float32)
+    consistency.project(out, low, 4)
+    before = out.copy()
+    consistency.snap_to_levels(out, low, 4, levels)
+    as_ints = np.rint(out.astype(np.float64) * levels)
+    np.testing.assert_allclose(out * levels, as_ints, atol=1e-3)  # on the grid
+    assert np.abs(out - before).max() <= 1.0 / levels + 1e-6  # moved by at most one level
+    pooled = as_ints.reshape(6, 4, 5, 4, 3).sum(axis=(1, 3))
+    np.testing.assert_array_equal(pooled, np.rint(low.astype(np.float64) * levels * 16))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 import kintsugi
 from kintsugi.engine.consistency import pool
@@ -128,3 +129,10 @@ def test_a_non_upscaler_is_refused_clearly(face):
     detector = kintsugi.load_model("retinaface-mobilenet0.25", device="cpu")
     with pytest.raises(KintsugiError, match="not an upscaler"):
         kintsugi.upscale(face, detector)
+
+
+def test_consistency_is_exact_in_an_8_bit_file(model, face, tmp_path):
+    out = kintsugi.upscale(face, model, consistency=True)
+    back = np.asarray(PILImage.open(kintsugi.save_image(out, tmp_path / "locked.png")), np.int64)
+    sums = back.reshape(32, 4, 32, 4, 3).sum(axis=(1, 3))
+    np.testing.assert_array_equal(sums, np.asarray(face.to_uint(8), np.int64) * 16)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kintsugi.engine.errors import Cancelled, KintsugiError
 from kintsugi.engine.imageio import (
@@ -21,6 +22,9 @@ from kintsugi.engine.imageio import (
     save_image,
 )
 from kintsugi.engine.job import Job, ensure_job
+
+if TYPE_CHECKING:
+    from kintsugi.engine.registry import Model
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +171,7 @@ class _Upscaler:
 
     def __init__(self, options: BatchOptions) -> None:
         self._options = options
-        self._model = None
+        self._model: Model | None = None
 
     def __call__(self, src: Path, dst: Path, job: Job) -> None:
         from kintsugi.engine.pipeline import provenance_for, upscale
@@ -176,11 +180,12 @@ class _Upscaler:
         opts = self._options
         if self._model is None:
             self._model = load_model(opts.model or default_model_id(), opts.device)
+        model = self._model
         image = open_image(src)
-        result = upscale(image, self._model, scale=opts.scale, consistency=opts.consistency,
+        result = upscale(image, model, scale=opts.scale, consistency=opts.consistency,
                          tile=opts.tile, job=job)
-        scale = opts.scale or self._model.scale
+        scale = opts.scale or model.scale
         if src.resolve() == dst.resolve():
             raise KintsugiError(f"{src.name}: the output would overwrite the input")
         save_image(result, dst, format=opts.format, bit_depth=opts.bit_depth, quality=opts.quality,
-                   provenance=provenance_for(self._model, scale, opts.consistency))
+                   provenance=provenance_for(model, scale, opts.consistency))

@@ -53,6 +53,36 @@ def _redistribute(blocks: np.ndarray, target: np.ndarray) -> None:
     blocks += up * (1.0 - blocks) + down * blocks
 
 
+def snap_to_levels(out: np.ndarray, low: np.ndarray, s: int, levels: int) -> None:
+    """Round `out` to multiples of 1/levels so each block's sum is kept (in place).
+
+    Plain rounding when the file is written would shift block means by up to half a level;
+    handing the rounding remainder to the pixels that lost most keeps avgpool(out) == low
+    exactly once written, whenever `low` itself lies on the same grid (an 8- or 16-bit input).
+    """
+    _check_shapes(out, low, s)
+    for r0 in range(0, low.shape[0], _BAND_BLOCKS):
+        r1 = min(r0 + _BAND_BLOCKS, low.shape[0])
+        band = out[r0 * s : r1 * s]
+        band[...] = _snap_band(band, low[r0:r1], s, levels)
+
+
+def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> np.ndarray:
+    h, w, c = x.shape
+    # (block row, block col, channel, pixel in block)
+    v = x.reshape(h // s, s, w // s, s, c).transpose(0, 2, 4, 1, 3).reshape(h // s, w // s, c, -1)
+    v = np.clip(v.astype(np.float64) * levels, 0, levels)
+    floor = np.floor(v)
+    remainder = v - floor
+    target = np.rint(y.astype(np.float64) * levels * s * s)
+    missing = (target - floor.sum(axis=-1)).astype(np.int64)[..., None]
+    # Rank pixels by remainder (largest first); the first `missing` of each block round up.
+    rank = np.argsort(np.argsort(-remainder, axis=-1, kind="stable"), axis=-1)
+    snapped = floor + (rank < missing)
+    snapped = snapped.reshape(h // s, w // s, c, s, s).transpose(0, 3, 1, 4, 2).reshape(h, w, c)
+    return (snapped / levels).astype(np.float32)
+
+
 def deviation(out: np.ndarray, s: int) -> np.ndarray:
     """Per-pixel magnitude of the null-space part (detail invented beyond the input)."""
     h, w, c = out.shape

@@ -79,7 +79,8 @@ def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
     net = _build(spec, params, state, info.id)
     net = net.to(device=target, dtype=compute_dtype(target))
     if target.type == "cpu":
-        net = net.to(memory_format=torch.channels_last)
+        # Channels-last lets oneDNN pick its fastest convolutions (~1.5x on RRDBNet).
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stub lacks memory_format
     return Model(info, spec, net, target)
 
 
