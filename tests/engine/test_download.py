@@ -132,6 +132,14 @@ def test_wrong_hash_removes_the_file_with_a_clear_error(server, tmp_path) -> Non
     assert not target.exists() and not dl.part_path(target).exists()
 
 
+def test_published_hash_prefix_is_checked(server, tmp_path) -> None:
+    target = tmp_path / "model.pth"
+    with pytest.raises(dl.DownloadError, match="removed"):
+        dl.download(server.url(), target, None, timeout=5, sha256_prefix="00000000")
+    dl.download(server.url(), target, None, timeout=5, sha256_prefix=SHA[:8])
+    assert target.read_bytes() == PAYLOAD
+
+
 def test_not_found_is_a_clear_error(server, tmp_path) -> None:
     with pytest.raises(dl.DownloadError, match="HTTP 404"):
         dl.download(server.url("/gone.pth"), tmp_path / "gone.pth", SHA, timeout=5)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ import torch
 from kintsugi.archs import retinaface
 from kintsugi.engine.errors import ModelError
 from kintsugi.engine.faces import (
-    DETECTOR_FILE,
+    DETECTOR_ID,
     Face,
     decode,
     detect_faces,
@@ -21,6 +22,7 @@ from kintsugi.engine.faces import (
     nms,
     prior_boxes,
 )
+from kintsugi.resources import models_dir
 
 # The astronaut's face in the 512x512 original (x0, y0, x1, y1), checked by eye.
 ASTRONAUT_FACE = (178.0, 57.0, 273.0, 177.0)
@@ -176,11 +178,12 @@ def test_rejects_bad_shape(detector: torch.nn.Module) -> None:
 
 
 def test_load_detector_missing_or_corrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(models_dir() / "manifest.toml", tmp_path / "manifest.toml")
     monkeypatch.setenv("KINTSUGI_MODELS_DIR", str(tmp_path))
-    with pytest.raises(ModelError, match="not found"):
+    with pytest.raises(ModelError, match="missing"):
         load_detector()
-    (tmp_path / DETECTOR_FILE).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
-    with pytest.raises(ModelError):
+    (tmp_path / f"{DETECTOR_ID}.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(ModelError, match="not a valid safetensors"):
         load_detector()
 
 

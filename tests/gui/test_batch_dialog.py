@@ -136,7 +136,7 @@ def test_cancel_stops_between_photos_and_leaves_no_partial_file(
         PILImage.fromarray(crop(astronaut_full, i, 48)).save(root / f"p{i}.png")
     out = tmp_path / "cancelled"
     dialog = open_dialog(window, root, out, DEFAULT_MODEL)
-    dialog._signals.event.connect(  # noqa: SLF001 - cancel right after the first photo
+    dialog._signals.batch_event.connect(  # noqa: SLF001 - cancel right after the first photo
         lambda event: dialog.cancel() if event.status == "done" else None)
     summary = run(qtbot, dialog)
     assert summary is None or summary.cancelled

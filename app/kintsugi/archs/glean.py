@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -35,14 +35,15 @@ class ResidualDenseBlock(nn.Module):
 
     def __init__(self, channels: int, growth: int = 32) -> None:
         super().__init__()
-        for i in range(5):
-            out = channels if i == 4 else growth
-            self.add_module(f"conv{i + 1}", nn.Conv2d(channels + i * growth, out, 3, 1, 1))
+        self.conv1 = nn.Conv2d(channels, growth, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels + growth, growth, 3, 1, 1)
+        self.conv3 = nn.Conv2d(channels + 2 * growth, growth, 3, 1, 1)
+        self.conv4 = nn.Conv2d(channels + 3 * growth, growth, 3, 1, 1)
+        self.conv5 = nn.Conv2d(channels + 4 * growth, channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
-        for i in range(1, 5):
-            conv = getattr(self, f"conv{i}")
+        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
             feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
         return x + 0.2 * self.conv5(torch.cat(feats, 1))
 
@@ -180,6 +181,26 @@ class GLEAN(nn.Module):
 _RRDB = re.compile(r"^encoder\.0\.0\.body\.(\d+)\.rdb1\.conv1\.weight$")
 
 
+class RRDBTrunkParams(TypedDict):
+    rrdb_channels: int
+    num_rrdbs: int
+    growth: int
+
+
+def rrdb_trunk_params(canon: Mapping[str, Any]) -> RRDBTrunkParams:
+    """The RRDB trunk at ``encoder.0.0`` (GLEAN's encoder, Panini's IFE), from canonical names."""
+    return {
+        "rrdb_channels": int(canon["encoder.0.0.conv_first.weight"].shape[0]),
+        "num_rrdbs": 1 + max(int(m.group(1)) for k in canon if (m := _RRDB.match(k))),
+        "growth": int(canon["encoder.0.0.body.0.rdb1.conv1.weight"].shape[0]),
+    }
+
+
+def build_unit_range(net: Callable[..., nn.Module], params: Mapping[str, Any]) -> UnitRangeWrapper:
+    """``net(**params)`` wrapped for the engine's [0, 1]; ``scale`` is informational, not an argument."""
+    return UnitRangeWrapper(net(**{k: v for k, v in params.items() if k != "scale"}))
+
+
 def detect(state: StateDict) -> bool:
     net = restorer_network(state)
     return ("fusion_skip.0.weight" in net and "encoder.0.0.conv_first.weight" in net
@@ -190,16 +211,13 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
     canon = gan_prior_to_canonical(state)
     gen = canonical_generator_params(canon, "generator.")
     in_size = 4 * 2 ** (sum(1 for k in canon if re.match(r"^fusion_skip\.\d+\.weight$", k)) - 1)
-    first = canon["encoder.0.0.conv_first.weight"]
     return {
         "in_size": in_size,
         "out_size": gen["out_size"],
         "style_dim": gen["style_dim"],
         "n_mlp": gen["n_mlp"],
         "channels": gen["channels"],
-        "rrdb_channels": int(first.shape[0]),
-        "num_rrdbs": 1 + max(int(m.group(1)) for k in canon if (m := _RRDB.match(k))),
-        "growth": int(canon["encoder.0.0.body.0.rdb1.conv1.weight"].shape[0]),
+        **rrdb_trunk_params(canon),
         "decoder_channels": int(canon[f"decoder.{len(gen['channels']) - int(math.log2(in_size)) + 1}.0.weight"]
                                 .shape[0]),
         "scale": gen["out_size"] // in_size,
@@ -208,8 +226,7 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
 
 def build(**params: Any) -> UnitRangeWrapper:
     """The engine's [0, 1] model; the raw [-1, 1] GLEAN is ``.net``."""
-    params = {k: v for k, v in params.items() if k != "scale"}
-    return UnitRangeWrapper(GLEAN(**params))
+    return build_unit_range(GLEAN, params)
 
 
 # Kind "face-restorer": the official models take fixed-size aligned crops (FFHQ faces,

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,12 +42,24 @@ from torch import nn
 
 from . import ArchSpec, StateDict
 from .gan_layouts import canonical_generator_params, gan_prior_to_canonical, restorer_network
-from .glean import RRDBFeatureExtractor, lrelu
+from .glean import RRDBFeatureExtractor, build_unit_range, lrelu, rrdb_trunk_params
 from .stylegan2 import StyleGAN2Generator, UnitRangeWrapper, default_channels, num_styles
 
-VARIANTS = {
-    "mfr": {"in_size": 512, "rrdb_channels": 8, "num_rrdbs": 2, "cbam_reduction": 2, "head_channels": (32, 64, 128)},
-    "sr": {"in_size": 64, "rrdb_channels": 64, "num_rrdbs": 23, "cbam_reduction": 8, "head_channels": ()},
+
+@dataclass(frozen=True)
+class Variant:
+    """A variant's official sizes: the defaults of the matching ``Panini`` arguments."""
+
+    in_size: int
+    rrdb_channels: int
+    num_rrdbs: int
+    cbam_reduction: int
+    head_channels: tuple[int, ...]
+
+
+VARIANTS: dict[str, Variant] = {
+    "mfr": Variant(in_size=512, rrdb_channels=8, num_rrdbs=2, cbam_reduction=2, head_channels=(32, 64, 128)),
+    "sr": Variant(in_size=64, rrdb_channels=64, num_rrdbs=23, cbam_reduction=8, head_channels=()),
 }
 
 
@@ -159,11 +172,11 @@ class Panini(nn.Module):
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         d = VARIANTS[variant]
-        in_size = d["in_size"] if in_size is None else in_size
-        rrdb_channels = d["rrdb_channels"] if rrdb_channels is None else rrdb_channels
-        num_rrdbs = d["num_rrdbs"] if num_rrdbs is None else num_rrdbs
-        cbam_reduction = d["cbam_reduction"] if cbam_reduction is None else cbam_reduction
-        head = tuple(d["head_channels"] if head_channels is None else head_channels)
+        in_size = d.in_size if in_size is None else in_size
+        rrdb_channels = d.rrdb_channels if rrdb_channels is None else rrdb_channels
+        num_rrdbs = d.num_rrdbs if num_rrdbs is None else num_rrdbs
+        cbam_reduction = d.cbam_reduction if cbam_reduction is None else cbam_reduction
+        head = tuple(d.head_channels if head_channels is None else head_channels)
         if variant == "sr" and head:
             raise ValueError("the SR variant has no stride-2 IFE head")
         chans = tuple(channels) if channels is not None else default_channels(
@@ -288,7 +301,6 @@ def _resize_map(bias_map: torch.Tensor, size: int) -> torch.Tensor:
 # ArchSpec
 # ---------------------------------------------------------------------------------------
 
-_RRDB = re.compile(r"^encoder\.0\.0\.body\.(\d+)\.rdb1\.conv1\.weight$")
 _HEAD = re.compile(r"^encoder\.0\.(\d+)\.weight$")
 
 
@@ -306,7 +318,7 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
     head = tuple(int(canon[f"encoder.0.{i}.weight"].shape[0]) for i in head_idx[:-1])
     slots = sum(1 for k in canon if re.match(r"^fusion_out\.\d+\.weight$", k))
     in_size = 4 * 2 ** (slots - 1) * 2 ** len(head)
-    first = canon["encoder.0.0.conv_first.weight"]
+    trunk = rrdb_trunk_params(canon)
     lce = canon[f"encoder.{slots}.0.weight"]
     params: dict[str, Any] = {
         "variant": variant,
@@ -315,10 +327,8 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
         "style_dim": gen["style_dim"],
         "n_mlp": gen["n_mlp"],
         "channels": gen["channels"],
-        "rrdb_channels": int(first.shape[0]),
-        "num_rrdbs": 1 + max(int(m.group(1)) for k in canon if (m := _RRDB.match(k))),
-        "growth": int(canon["encoder.0.0.body.0.rdb1.conv1.weight"].shape[0]),
-        "cbam_reduction": int(first.shape[0]) // int(canon["encoder.0.1.ChannelGate.mlp.1.weight"].shape[0]),
+        **trunk,
+        "cbam_reduction": trunk["rrdb_channels"] // int(canon["encoder.0.1.ChannelGate.mlp.1.weight"].shape[0]),
         "head_channels": head,
         "lce_channels": int(lce.shape[0]),
         "scale": gen["out_size"] // in_size,
@@ -332,8 +342,7 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
 
 def build(**params: Any) -> UnitRangeWrapper:
     """The engine's [0, 1] model; the raw [-1, 1] Panini is ``.net``."""
-    params = {k: v for k, v in params.items() if k != "scale"}
-    return UnitRangeWrapper(Panini(**params))
+    return build_unit_range(Panini, params)
 
 
 SPEC = ArchSpec(

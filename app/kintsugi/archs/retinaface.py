@@ -123,7 +123,7 @@ class SSH(nn.Module):
         return F.relu(torch.cat([branch3, branch5, branch7], dim=1))
 
 
-def _flatten(head: nn.Conv2d, x: torch.Tensor, width: int) -> torch.Tensor:
+def _flatten(head: nn.Module, x: torch.Tensor, width: int) -> torch.Tensor:
     # (N, A*width, H, W) -> (N, H*W*A, width): row, column, then prior size.
     return head(x).permute(0, 2, 3, 1).reshape(x.shape[0], -1, width)
 
@@ -132,9 +132,9 @@ class RetinaFace(nn.Module):
     def __init__(self, out_channels: int = 64) -> None:
         super().__init__()
         num_anchors = len(PRIOR_SIZES[0])
-        tap_channels = tuple(_BLOCKS[i][1] for i in _TAPS)
+        fine, mid, coarse = (_BLOCKS[i][1] for i in _TAPS)
         self.backbone = MobileNetBackbone()
-        self.fpn = FPN(tap_channels, out_channels)  # type: ignore[arg-type]
+        self.fpn = FPN((fine, mid, coarse), out_channels)
         self.ssh1 = SSH(out_channels, out_channels)
         self.ssh2 = SSH(out_channels, out_channels)
         self.ssh3 = SSH(out_channels, out_channels)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kintsugi.archs import ArchSpec, StateDict
+from kintsugi.archs import ArchSpec, StateDict, fastconv
 
 _SLOPE = 0.2
 _RESIDUAL = 0.2
@@ -36,8 +36,14 @@ class DenseBlock(nn.Module):
         self.conv3 = _conv(num_feat + 2 * num_grow_ch, num_grow_ch)
         self.conv4 = _conv(num_feat + 3 * num_grow_ch, num_grow_ch)
         self.conv5 = _conv(num_feat + 4 * num_grow_ch, num_feat)
+        pieces = [num_feat] + [num_grow_ch] * 4
+        # conv5's weights carry the residual scale, so its output is the block's output.
+        self._split = [fastconv.SplitWeights(pieces[: k + 1]) for k in range(1, 4)]
+        self._split.append(fastconv.SplitWeights(pieces, scale=_RESIDUAL))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if fastconv.usable(x, self.conv1):
+            return self._forward_fused(x)
         # Conv outputs are fresh tensors, so the activation can run in place.
         x1 = F.leaky_relu(self.conv1(x), _SLOPE, inplace=True)
         x2 = F.leaky_relu(self.conv2(torch.cat((x, x1), 1)), _SLOPE, inplace=True)
@@ -45,6 +51,15 @@ class DenseBlock(nn.Module):
         x4 = F.leaky_relu(self.conv4(torch.cat((x, x1, x2, x3), 1)), _SLOPE, inplace=True)
         x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
         return x5.mul_(_RESIDUAL).add_(x)
+
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The same computation on CPU without the concatenation copies (see fastconv)."""
+        pieces = [x, fastconv.conv3x3(x, self.conv1.weight, self.conv1.bias, _SLOPE)]
+        for conv, split in zip((self.conv2, self.conv3, self.conv4), self._split[:3], strict=True):
+            weights, bias = split.get(conv)
+            pieces.append(F.leaky_relu(fastconv.concat_conv(pieces, weights, bias), _SLOPE, inplace=True))
+        weights, bias = self._split[3].get(self.conv5)
+        return fastconv.concat_conv(pieces, weights, bias, residual=x)
 
 
 class RRDB(nn.Module):
@@ -93,6 +108,13 @@ class RRDBNet(nn.Module):
             if pad_h or pad_w:
                 x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
             x = F.pixel_unshuffle(x, self.unshuffle)
+        if fastconv.usable(x, self.conv_first):
+            out = self._forward_fused(x)
+        else:
+            out = self._forward_plain(x)
+        return out[..., : height * self.scale, : width * self.scale]
+
+    def _forward_plain(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         body = self.conv_body(self.body(feat))
         feat = body.add_(feat)
@@ -101,8 +123,21 @@ class RRDBNet(nn.Module):
         feat = F.interpolate(feat, scale_factor=2.0, mode="nearest")
         feat = F.leaky_relu(self.conv_up2(feat), _SLOPE, inplace=True)
         feat = F.leaky_relu(self.conv_hr(feat), _SLOPE, inplace=True)
-        out = self.conv_last(feat)
-        return out[..., : height * self.scale, : width * self.scale]
+        return self.conv_last(feat)
+
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The plain path with bias, LeakyReLU and the body residual inside the convs."""
+
+        def conv(layer: nn.Conv2d, inp: torch.Tensor, slope: float | None = _SLOPE) -> torch.Tensor:
+            return fastconv.conv3x3(inp, layer.weight, layer.bias, slope)
+
+        feat = conv(self.conv_first, x, None)
+        body = self.body(feat)
+        feat = fastconv.conv3x3_add(body, self.conv_body.weight, self.conv_body.bias, feat)
+        feat = conv(self.conv_up1, F.interpolate(feat, scale_factor=2.0, mode="nearest"))
+        feat = conv(self.conv_up2, F.interpolate(feat, scale_factor=2.0, mode="nearest"))
+        feat = conv(self.conv_hr, feat)
+        return conv(self.conv_last, feat, None)
 
 
 _BLOCK_KEY = re.compile(r"^body\.(\d+)\.rdb1\.conv1\.weight$")

@@ -87,6 +87,8 @@ class ModulatedConv(nn.Module):
     W' = scale * weight * s[in]; demod: W'' = W' / sqrt(sum_{in,k,k} W'^2 + 1e-8).
     """
 
+    fir: torch.Tensor  # registered buffer: declared so that type checkers know it is a tensor
+
     def __init__(self, in_ch: int, out_ch: int, kernel: int, style_dim: int, demodulate: bool = True,
                  upsample: bool = False, clean: bool = False, fir: Sequence[float] = FIR_1331) -> None:
         super().__init__()

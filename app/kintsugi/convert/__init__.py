@@ -7,7 +7,6 @@ deterministic (sorted keys, fixed metadata) so anyone can reproduce the shipped 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from kintsugi.engine.digest import sha256_file
 
 Converter = Callable[[Path, Mapping[str, Any]], dict[str, torch.Tensor]]
 
@@ -72,11 +73,3 @@ def save_safetensors(state: Mapping[str, torch.Tensor], path: Path, meta: Mappin
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return sha256_file(path)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
 import logging
 import os
@@ -20,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kintsugi import __version__
+from kintsugi.engine.digest import sha256_file
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.job import Job, ensure_job
 
@@ -34,10 +34,13 @@ class DownloadError(KintsugiError):
 
 
 def download(urls: str | Sequence[str], target: Path, sha256: str | None = None,
-             job: Job | None = None, timeout: float = TIMEOUT) -> Path:
+             job: Job | None = None, timeout: float = TIMEOUT, sha256_prefix: str | None = None
+             ) -> Path:
     """Fetch the first URL that works into ``target``; returns ``target``.
 
-    A target that already exists with the right checksum is kept as it is.
+    sha256: the full hash, when published; sha256_prefix: its first hex digits (OpenMMLab
+    puts 8 in file names), checked when no full hash is known. A target that already
+    exists with the right full checksum is kept as it is.
     """
     job = ensure_job(job)
     candidates = [urls] if isinstance(urls, str) else list(urls)
@@ -61,7 +64,7 @@ def download(urls: str | Sequence[str], target: Path, sha256: str | None = None,
             errors.append(str(error))
     else:
         raise DownloadError(f"{target.name}: every address failed ({'; '.join(errors)})")
-    _verify(part_path(target), expected, target.name)
+    _verify(part_path(target), expected, (sha256_prefix or "").lower() or None, target.name)
     os.replace(part_path(target), target)
     job.set_progress(1.0, "downloaded")
     return target
@@ -69,14 +72,6 @@ def download(urls: str | Sequence[str], target: Path, sha256: str | None = None,
 
 def part_path(target: Path) -> Path:
     return target.with_name(target.name + ".part")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- transfer
@@ -160,12 +155,17 @@ def _check_not_a_web_page(response, url: str) -> None:
             "then add it with `kintsugi models import FILE`")
 
 
-def _verify(part: Path, expected: str | None, name: str) -> None:
-    if expected is None:
+def _verify(part: Path, expected: str | None, prefix: str | None, name: str) -> None:
+    if expected is None and prefix is None:
         log.warning("%s has no published SHA-256; it was not verified", name)
         return
     actual = sha256_file(part)
-    if actual != expected:
+    if expected is None:
+        expected = prefix or ""
+        actual_cmp = actual[: len(expected)]
+    else:
+        actual_cmp = actual
+    if actual_cmp != expected:
         part.unlink(missing_ok=True)
         raise DownloadError(
             f"{name} is damaged or not the expected file (SHA-256 {actual[:12]}... instead of "

@@ -21,7 +21,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Union
 
 import cv2
 import numpy as np
@@ -49,7 +48,7 @@ MASK_FEATHER = 0.28
 # its sharpness (an area pre-filter at 1x would blur it).
 _MAX_ZOOM = 2.0
 
-FaceSelection = Union[str, int, Sequence[int], None]
+FaceSelection = str | int | Sequence[int] | None
 
 
 @dataclass(frozen=True)

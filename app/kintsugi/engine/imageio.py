@@ -42,7 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageCms, TiffImagePlugin, TiffTags, UnidentifiedImageError
+from PIL import ImageCms, ImageFile, TiffImagePlugin, TiffTags, UnidentifiedImageError
 
 from kintsugi.engine.errors import (
     ImageReadError,
@@ -277,7 +277,7 @@ def _open_for_reading(p: Path) -> io.BufferedReader:
     return fh
 
 
-def _open_pillow(p: Path, fh: io.BufferedReader) -> PILImage.Image:
+def _open_pillow(p: Path, fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Open lazily (header only), with Pillow's own bomb check off: ours follows."""
     try:
         with _pillow_guard_lock:
@@ -318,10 +318,11 @@ def _megapixels(n: int) -> str:
     return f"{mp:.0f}" if mp >= 10 else f"{mp:.1f}"
 
 
-def _decode(p: Path, pil: PILImage.Image) -> Image:
+def _decode(p: Path, pil: ImageFile.ImageFile) -> Image:
     fmt = "JPEG" if pil.format == "MPO" else str(pil.format)
-    if getattr(pil, "n_frames", 1) > 1 and fmt != "JPEG":
-        log.warning("%s has %d frames; only the first is used", p.name, pil.n_frames)
+    frames = getattr(pil, "n_frames", 1)  # only multi-frame formats define it
+    if frames > 1 and fmt != "JPEG":
+        log.warning("%s has %d frames; only the first is used", p.name, frames)
     # Before the metadata: Pillow's PNG getexif() decodes the pixels and drops the tile.
     deep = _bits_per_sample(pil, fmt) > 8
     gray = _source_is_gray(pil, fmt)
@@ -345,19 +346,19 @@ def _decode(p: Path, pil: PILImage.Image) -> Image:
     return Image(pixels, alpha, metadata, bit_depth)
 
 
-def _bits_per_sample(pil: PILImage.Image, fmt: str) -> int:
+def _bits_per_sample(pil: ImageFile.ImageFile, fmt: str) -> int:
     if fmt == "PNG":
         rawmode = pil.tile[0][3] if pil.tile else ""
         return 16 if isinstance(rawmode, str) and ";16" in rawmode else 8
-    if fmt == "TIFF":
+    if fmt == "TIFF" and isinstance(pil, TiffImagePlugin.TiffImageFile):
         bits = pil.tag_v2.get(258, (8,))
         bits = bits if isinstance(bits, tuple) else (bits,)
         return max(int(b) for b in bits)
     return 8
 
 
-def _source_is_gray(pil: PILImage.Image, fmt: str) -> bool:
-    if fmt == "TIFF":
+def _source_is_gray(pil: ImageFile.ImageFile, fmt: str) -> bool:
+    if fmt == "TIFF" and isinstance(pil, TiffImagePlugin.TiffImageFile):
         return pil.tag_v2.get(262) in (0, 1)
     rawmode = pil.tile[0][3] if fmt == "PNG" and pil.tile else None
     if isinstance(rawmode, str):
@@ -433,7 +434,7 @@ def _pixels_from_opencv(p: Path, gray_source: bool) -> tuple[np.ndarray, np.ndar
 def _neutralise_tiff_orientation(data: np.ndarray) -> None:
     """Set a TIFF's Orientation to 1 in memory: OpenCV would apply it, and so do we."""
     order = "<" if data[:2].tobytes() == b"II" else ">"
-    buf = memoryview(data)  # type: ignore[arg-type]
+    buf = data.data  # the array's own buffer: packing into it edits ``data`` in place
     try:
         magic, offset = struct.unpack_from(order + "HI", buf, 2)
         if magic != 42:  # BigTIFF keeps its offsets elsewhere; OpenCV rarely reads it anyway
@@ -473,7 +474,7 @@ def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
 # ------------------------------------------------------------------------- metadata
 
 
-def _read_metadata(p: Path, pil: PILImage.Image, fmt: str) -> Metadata:
+def _read_metadata(p: Path, pil: ImageFile.ImageFile, fmt: str) -> Metadata:
     info = pil.info
     icc = info.get("icc_profile") or None
     return Metadata(
@@ -495,7 +496,7 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
-def _source_exif(pil: PILImage.Image) -> bytes | None:
+def _source_exif(pil: ImageFile.ImageFile) -> bytes | None:
     try:
         exif = pil.getexif()
         if not exif and not exif.get_ifd(_EXIF_IFD) and not exif.get_ifd(_GPS_IFD):
@@ -539,8 +540,10 @@ def _source_text(pil: PILImage.Image) -> dict[str, str]:
     return text
 
 
-def _source_dpi(info: Mapping[str, Any]) -> tuple[float, float] | None:
+def _source_dpi(info: Mapping[str | tuple[int, int], Any]) -> tuple[float, float] | None:
     dpi = info.get("dpi")
+    if dpi is None:
+        return None
     try:
         x, y = float(dpi[0]), float(dpi[1])
     except (TypeError, ValueError, IndexError, ZeroDivisionError):

@@ -14,6 +14,8 @@ from typing import Any
 from kintsugi.engine.errors import ModelError
 from kintsugi.resources import models_dir
 
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -78,7 +80,10 @@ def manifest_path() -> Path:
 
 
 def list_models(kind: str | None = None) -> list[ModelInfo]:
-    models = list(_read_manifest(manifest_path()))
+    """Shipped models, then the ones the user imported or downloaded."""
+    from kintsugi.engine.importer import user_models  # imports this module
+
+    models = list(_read_manifest(manifest_path())) + user_models()
     return [m for m in models if kind is None or m.kind == kind]
 
 

@@ -17,6 +17,7 @@ from kintsugi.archs import ArchSpec, arch_by_id, detect_arch
 from kintsugi.engine.device import compute_dtype, pick_device
 from kintsugi.engine.errors import ModelError
 from kintsugi.engine.manifest import (
+    WEIGHT_SUFFIXES,
     ModelInfo,
     default_model_id,
     list_models,
@@ -31,7 +32,6 @@ __all__ = ["Model", "ModelInfo", "default_model_id", "list_models", "load_model"
 
 log = logging.getLogger(__name__)
 
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 # Wrappers that training frameworks put around the real state dict, most specific first.
 _WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "generator")
 
@@ -73,15 +73,43 @@ def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
         info = model_info(str(id_or_path))
         if info.path is None or not info.path.is_file():
             raise ModelError(f"the weights of {info.id} ({info.file}) are missing from {models_dir()}")
+        if info.source.get("engine") == "spandrel":
+            return _load_spandrel(info, target)
         state = read_state_dict(info.path)
-        spec = arch_by_id(info.arch)
+        spec = _spec_for(info)
         params = info.params
     net = _build(spec, params, state, info.id)
+    return Model(info, spec, _placed(net, target), target)
+
+
+def _spec_for(info: ModelInfo) -> ArchSpec:
+    try:
+        return arch_by_id(info.arch)
+    except KeyError:
+        raise ModelError(f"{info.id}: this version of Kintsugi has no {info.arch!r} "
+                         "architecture") from None
+
+
+def _placed(net: nn.Module, target: torch.device) -> nn.Module:
     net = net.to(device=target, dtype=compute_dtype(target))
     if target.type == "cpu":
-        # Channels-last lets oneDNN pick its fastest convolutions (~1.5x on RRDBNet).
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stub lacks memory_format
-    return Model(info, spec, net, target)
+        # Channels-last lets oneDNN pick its fastest convolutions (~1.5x on RRDBNet); only
+        # 4-D weights have that layout (StyleGAN2's modulated weights are 5-D).
+        for param in net.parameters():
+            if param.dim() == 4:
+                param.data = param.data.contiguous(memory_format=torch.channels_last)
+    return net
+
+
+def _load_spandrel(info: ModelInfo, target: torch.device) -> Model:
+    """A model imported through spandrel (GFPGAN, SwinIR, ...): spandrel builds the network."""
+    from kintsugi.engine.importer import spandrel_network
+
+    assert info.path is not None
+    net = spandrel_network(info.path)
+    spec = ArchSpec(id=info.arch, kind=info.kind, build=lambda **_: net,
+                    detect=lambda _state: False, params_from_state=lambda _state: {})
+    return Model(info, spec, _placed(net, target), target)
 
 
 def _detect(state: dict[str, torch.Tensor], path: Path) -> ArchSpec:

@@ -271,6 +271,8 @@ def _restore_photo(image: Image, runner: FaceRunner, bias_map: np.ndarray | None
     found = find_faces(rgb, str(runner.model.device))
     chosen = facepaste.select_faces(found, which)
     log.info("restore: %d face(s) found, %d chosen, photo x%d", len(found), len(chosen), s)
+    if not chosen:
+        log.warning("no face to restore (%d found); only the background is upscaled", len(found))
     canvas = _background(image, rgb, s, background, device, job.sub(0.02, 0.38))
     photo_map = None if bias_map is None else _resize(bias_map, image.width, image.height)
     placements = facepaste.place_faces(chosen, runner.in_size)

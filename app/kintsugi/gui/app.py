@@ -13,9 +13,13 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
+
+if TYPE_CHECKING:  # run_app imports it after the QApplication exists
+    from kintsugi.gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +45,17 @@ def create_app(argv: list[str] | None = None) -> tuple[QApplication, bool]:
     return app, dark
 
 
-def _follow_colour_scheme(app: QApplication, window: object) -> None:
+def _follow_colour_scheme(app: QApplication, window: MainWindow) -> None:
     from kintsugi.gui.theme import apply_theme
 
     def changed() -> None:
         dark = apply_theme(app)
-        window.set_dark(dark)  # type: ignore[attr-defined]
+        window.set_dark(dark)
 
     app.styleHints().colorSchemeChanged.connect(changed)
 
 
-def _install_excepthook(window: object) -> None:
+def _install_excepthook(window: MainWindow) -> None:
     """A bug in a GUI slot shows a one-line dialog (the traceback goes to the log), instead
     of a traceback on a console the user never sees."""
 
@@ -61,7 +65,7 @@ def _install_excepthook(window: object) -> None:
             QApplication.quit()
             return
         first_line = (str(error).strip().splitlines() or [""])[0]
-        window._show_error(  # type: ignore[attr-defined]  # noqa: SLF001
+        window._show_error(  # noqa: SLF001
             "Unexpected error", f"{kind.__name__}: {first_line}" if first_line else kind.__name__
         )
 
@@ -107,14 +111,14 @@ def run_app(paths: list[str]) -> int:
     return app.exec()
 
 
-def _open_paths(window: object, paths: list[str]) -> None:
+def _open_paths(window: MainWindow, paths: list[str]) -> None:
     existing = [Path(p) for p in paths]
     folders = [p for p in existing if p.is_dir()]
     files = [p for p in existing if not p.is_dir()]
     if files:
-        window.open_path(files[0])  # type: ignore[attr-defined]
+        window.open_path(files[0])
     if folders or len(files) > 1:
-        window.open_batch(str(folders[0] if folders else files[0].parent))  # type: ignore[attr-defined]
+        window.open_batch(str(folders[0] if folders else files[0].parent))
 
 
 def main() -> int:

@@ -49,7 +49,7 @@ class _BatchSignals(QObject):
     """Created on the GUI thread; the worker emits, Qt queues the calls to the dialog."""
 
     planned = Signal(int)
-    event = Signal(object)  # kintsugi.BatchEvent
+    batch_event = Signal(object)  # kintsugi.BatchEvent; "event" would hide QObject.event()
 
 
 def _duration(seconds: float) -> str:
@@ -87,7 +87,7 @@ class BatchDialog(QDialog):
         self._runner.finished.connect(self._on_finished)
         self._signals = _BatchSignals(self)
         self._signals.planned.connect(self._on_planned)
-        self._signals.event.connect(self._on_event)
+        self._signals.batch_event.connect(self._on_event)
         self._total = 0
         self._index = 0
         self._active_seconds = 0.0  # time spent running, pauses excluded, for the ETA
@@ -293,7 +293,7 @@ class BatchDialog(QDialog):
             options = kintsugi.BatchOptions(**kwargs)
             items = kintsugi.plan_batch([Path(source)], out_dir, options)
             signals.planned.emit(len(items))
-            return kintsugi.run_batch(items, options, job=job, on_event=signals.event.emit)
+            return kintsugi.run_batch(items, options, job=job, on_event=signals.batch_event.emit)
 
         self.error_list.clear()
         self.error_list.setVisible(False)

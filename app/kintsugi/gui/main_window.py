@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
@@ -50,6 +50,9 @@ from kintsugi.gui.models import ModelCache
 from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel, UpscaleOptions
 from kintsugi.gui.settings import Settings, add_recent, load_settings, save_settings
 from kintsugi.gui.worker import Task, TaskRunner
+
+if TYPE_CHECKING:  # imported when first opened: the window must not wait for it
+    from kintsugi.gui.batch_dialog import BatchDialog
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class MainWindow(QMainWindow):
         self._models_loaded = False
         self._last_error = ""
         self._message_box: QMessageBox | None = None
-        self._batch_dialog: QWidget | None = None
+        self._batch_dialog: BatchDialog | None = None
         self._icon_actions: list[tuple[QAction, str]] = []
 
         self._open_runner = TaskRunner("open", self)
@@ -835,7 +838,7 @@ class MainWindow(QMainWindow):
         dialog.show()
         dialog.raise_()
 
-    def batch_dialog(self) -> Any:
+    def batch_dialog(self) -> BatchDialog | None:
         return self._batch_dialog
 
     # ------------------------------------------------------------------ state
@@ -878,7 +881,7 @@ class MainWindow(QMainWindow):
         runners = [self._open_runner, self._upscale_runner, self._save_runner,
                    self._model_runner]
         if self._batch_dialog is not None:
-            runners.extend(self._batch_dialog.runners())  # type: ignore[attr-defined]
+            runners.extend(self._batch_dialog.runners())
         return runners
 
     @property
@@ -889,7 +892,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         """Cancel running work and wait for every worker thread before the window goes."""
         if self._batch_dialog is not None:
-            self._batch_dialog.stop_and_wait()  # type: ignore[attr-defined]
+            self._batch_dialog.stop_and_wait()
             self._batch_dialog.hide()
         for runner in self.runners():
             runner.shutdown()

@@ -162,22 +162,22 @@ class SidePanel(QWidget):
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.scale_combo = QComboBox()
-        for label, value in SCALE_CHOICES:
-            self.scale_combo.addItem(label, value)
+        for label, scale in SCALE_CHOICES:
+            self.scale_combo.addItem(label, scale)
         self.scale_combo.setToolTip(
             "Enlargement factor. Other factors than the model's own are reached by running the "
             "model and resizing the result."
         )
         self.tile_combo = QComboBox()
-        for label, value in TILE_CHOICES:
-            self.tile_combo.addItem(label, value)
+        for label, tile in TILE_CHOICES:
+            self.tile_combo.addItem(label, tile)
         self.tile_combo.setToolTip(
             "The image is processed in tiles of this size. Smaller tiles use less memory and "
             "make Cancel respond sooner; Automatic picks a size that fits the device."
         )
         self.device_combo = QComboBox()
-        for label, value in DEVICE_CHOICES:
-            self.device_combo.addItem(label, value)
+        for label, device in DEVICE_CHOICES:
+            self.device_combo.addItem(label, device)
         self.device_combo.setToolTip(
             "Where the network runs. Automatic uses a GPU when one is available, else the CPU."
         )

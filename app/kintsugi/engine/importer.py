@@ -1,0 +1,358 @@
+"""Models users bring: `kintsugi models import FILE`.
+
+A weights file (.safetensors, or .pth/.pt/.ckpt/.bin read with torch.load(weights_only=True):
+a pickle that wants to run code is refused) is identified, copied atomically into the
+per-user models folder and recorded in that folder's ``user.toml``.
+
+Identification: Kintsugi's own layouts first (kintsugi.archs: Panini, GLEAN, StyleGAN2,
+RRDBNet, ...); then, when the optional ``spandrel`` package is importable, the standard
+architectures it knows (GFPGAN, RestoreFormer, SwinIR, HAT, Real-ESRGAN compact, ...; with
+``spandrel_extra_arches`` also CodeFormer). Spandrel is used through a copy of its registry:
+its global MAIN_REGISTRY is never changed.
+
+``user_models()`` gives ModelInfo entries whose ``file`` is the absolute path of the copy
+(ModelInfo.path then resolves to it), for the registry to list beside the shipped models.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kintsugi.engine.digest import sha256_file
+from kintsugi.engine.errors import ModelError
+from kintsugi.engine.manifest import WEIGHT_SUFFIXES, ModelInfo
+from kintsugi.resources import user_data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "user.toml"
+KINTSUGI_ARCHS = "Panini, GLEAN, StyleGAN2, Real-ESRGAN/RRDBNet, RRDN, waifu2x upconv7, RetinaFace"
+SPANDREL_ARCHS = ("GFPGAN, RestoreFormer, SwinIR, Swin2SR, HAT, DAT, Real-ESRGAN compact (SRVGG), "
+                  "SPAN, OmniSR, SCUNet, NAFNet and more; CodeFormer with spandrel_extra_arches")
+_manifest_lock = threading.Lock()
+
+
+@dataclass
+class UserModel:
+    """One entry of user.toml."""
+
+    id: str
+    arch: str
+    kind: str
+    scale: int
+    sha256: str
+    file: str  # name inside the user models folder
+    original_name: str
+    engine: str = "kintsugi"  # "kintsugi" | "spandrel"
+    imported: str = ""
+    licence: str = "as distributed by its authors"
+    source: str = ""  # download address, when it came from the library
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return models_folder() / self.file
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            id=self.id, name=self.original_name, arch=self.arch, kind=self.kind, scale=self.scale,
+            purpose=f"imported by you ({self.engine})", licence=self.licence,
+            file=str(self.path), sha256=self.sha256, params=dict(self.params),
+            source={"engine": self.engine, "url": self.source, "original_name": self.original_name},
+        )
+
+
+@dataclass(frozen=True)
+class Identified:
+    engine: str
+    arch: str
+    kind: str
+    scale: int
+    params: dict[str, Any]
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def models_folder() -> Path:
+    return user_data_dir() / "models"
+
+
+def manifest_path() -> Path:
+    return models_folder() / MANIFEST_NAME
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def user_models() -> list[ModelInfo]:
+    """The models the user imported or downloaded, as the registry lists them."""
+    return [m.info() for m in read_manifest() if m.path.is_file()]
+
+
+def read_manifest() -> list[UserModel]:
+    path = manifest_path()
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ModelError(f"cannot read your model list {path}: {error}") from error
+    known = set(UserModel.__dataclass_fields__)
+    return [UserModel(**{k: v for k, v in entry.items() if k in known}) for entry in data.get("model", [])]
+
+
+def identify(path: Path) -> Identified:
+    """What network a weights file holds; ModelError with a readable reason otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise ModelError(
+            f"{path.name}: not a weights file (Kintsugi reads {', '.join(WEIGHT_SUFFIXES)})")
+    from kintsugi.engine.registry import read_state_dict
+
+    state = read_state_dict(path)
+    found = _identify_kintsugi(state)
+    if found is not None:
+        return found
+    available, reason = spandrel_status()
+    if not available:
+        raise ModelError(
+            f"{path.name}: not one of Kintsugi's own architectures ({KINTSUGI_ARCHS}). Other "
+            f"standard architectures ({SPANDREL_ARCHS}) are read through the optional package "
+            f"spandrel, which {reason} (pip install spandrel; it needs torchvision)")
+    found = _identify_spandrel(state)
+    if found is None:
+        sample = ", ".join(list(state)[:3])
+        raise ModelError(f"{path.name}: unknown model layout, neither Kintsugi nor spandrel "
+                         f"recognises it (first keys: {sample})")
+    return found
+
+
+def import_model(path: str | Path, model_id: str | None = None, licence: str | None = None,
+                 source: str = "", move: bool = False) -> UserModel:
+    """Identify `path`, copy (or move) it into the user models folder, record it.
+
+    Importing the same file (same SHA-256) again returns the existing entry.
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise ModelError(f"model file not found: {src}")
+    found = identify(src)
+    digest = sha256_file(src)
+    with _manifest_lock:
+        entries = read_manifest()
+        for entry in entries:
+            if entry.sha256 == digest and entry.path.is_file():
+                log.info("%s is already imported as %s", src.name, entry.id)
+                return entry
+        new_id = _unique_id(model_id or _slug(src.stem), entries, explicit=model_id is not None)
+        folder = models_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        name = new_id + src.suffix.lower()
+        target = folder / name
+        if src.resolve() != target.resolve():
+            _place(src, target, move)
+        entry = UserModel(
+            id=new_id, arch=found.arch, kind=found.kind, scale=found.scale, sha256=digest,
+            file=name, original_name=src.name, engine=found.engine,
+            imported=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            licence=licence or "as distributed by its authors", source=source, params=found.params)
+        _write_manifest([*entries, entry])
+    return entry
+
+
+def remove_model(model_id: str) -> None:
+    """Forget a user model and delete its file."""
+    with _manifest_lock:
+        entries = read_manifest()
+        keep = [e for e in entries if e.id != model_id]
+        if len(keep) == len(entries):
+            raise ModelError(f"no imported model is called {model_id!r}")
+        for entry in entries:
+            if entry.id == model_id:
+                entry.path.unlink(missing_ok=True)
+        _write_manifest(keep)
+
+
+def spandrel_status() -> tuple[bool, str]:
+    """(usable, reason it is not) for the optional spandrel package."""
+    try:
+        import spandrel  # noqa: F401
+    except ImportError:
+        return False, "is not installed"
+    except Exception as error:  # noqa: BLE001 - e.g. torchvision built for another torch
+        return False, f"cannot be loaded here ({type(error).__name__}: {error})"
+    return True, ""
+
+
+def spandrel_registry() -> Any:
+    """A private copy of spandrel's registry (+ spandrel_extra_arches when installed)."""
+    import spandrel
+
+    registry = spandrel.MAIN_REGISTRY.copy()
+    try:
+        import spandrel_extra_arches
+    except ImportError:
+        return registry
+    registry.add(*spandrel_extra_arches.EXTRA_REGISTRY, ignore_duplicates=True)
+    return registry
+
+
+def spandrel_network(path: Path) -> Any:
+    """The nn.Module spandrel builds for a weights file (for the registry's load path)."""
+    available, reason = spandrel_status()
+    if not available:
+        raise ModelError(f"{Path(path).name} needs the optional package spandrel, which {reason}")
+    from torch import nn
+
+    from kintsugi.engine.registry import read_state_dict
+
+    class SpandrelNet(nn.Module):
+        """Calls spandrel's descriptor, which takes and returns [0, 1] RGB like Kintsugi's."""
+
+        def __init__(self, descriptor: Any) -> None:
+            super().__init__()
+            self.model = descriptor.model
+            self._descriptor = descriptor
+
+        def forward(self, x: Any) -> Any:
+            return self._descriptor(x)
+
+    return SpandrelNet(spandrel_registry().load(read_state_dict(Path(path)))).eval()
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def _identify_kintsugi(state: Mapping[str, Any]) -> Identified | None:
+    from kintsugi.archs import detect_arch
+
+    spec = detect_arch(state)
+    if spec is None:
+        return None
+    params = _plain(spec.params_from_state(state))
+    return Identified("kintsugi", spec.id, spec.kind, int(params.get("scale", 1)), params)
+
+
+def _identify_spandrel(state: Mapping[str, Any]) -> Identified | None:
+    import spandrel
+
+    try:
+        descriptor = spandrel_registry().load(dict(state))
+    except spandrel.UnsupportedModelError:
+        return None
+    purpose = str(getattr(descriptor, "purpose", ""))
+    kind = {"FaceSR": "face-restorer", "SR": "upscaler"}.get(purpose, "restorer")
+    return Identified("spandrel", str(descriptor.architecture.id), kind, int(descriptor.scale), {})
+
+
+def _plain(value: Any) -> Any:
+    """Params as TOML can store them: tuples become lists, keys strings."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+    return slug or "model"
+
+
+def _unique_id(wanted: str, entries: list[UserModel], explicit: bool) -> str:
+    from kintsugi.engine.registry import list_models
+
+    taken = {e.id for e in entries} | {m.id for m in list_models()}
+    wanted = _slug(wanted)
+    if wanted not in taken:
+        return wanted
+    if explicit:
+        raise ModelError(f"a model called {wanted!r} already exists; choose another id")
+    n = 2
+    while f"{wanted}-{n}" in taken:
+        n += 1
+    return f"{wanted}-{n}"
+
+
+def _place(src: Path, target: Path, move: bool) -> None:
+    """Copy (or move) into the folder atomically: the target is absent or complete."""
+    if move:
+        try:
+            os.replace(src, target)
+            return
+        except OSError:
+            pass  # another file system: copy, then remove the source
+    fd, tmp = tempfile.mkstemp(prefix=".importing-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            for block in iter(lambda: inp.read(1 << 20), b""):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise ModelError(f"cannot copy {src.name} into {target.parent} ({error.strerror or error})") from None
+    if move:
+        src.unlink(missing_ok=True)
+
+
+def _write_manifest(entries: list[UserModel]) -> None:
+    lines = ["# Models you imported or downloaded; written by Kintsugi.", ""]
+    for entry in entries:
+        data = asdict(entry)
+        params = data.pop("params")
+        lines.append("[[model]]")
+        lines += [f"{key} = {_toml(value)}" for key, value in data.items()]
+        if params:
+            lines.append("[model.params]")
+            lines += [f"{_toml_key(key)} = {_toml(value)}" for key, value in params.items()]
+        lines.append("")
+    path = manifest_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".user-", suffix=".toml", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
