@@ -42,6 +42,7 @@ packages: setup-test
 test: setup-test packages
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 bench: setup-test

@@ -19,6 +19,8 @@ callers keep the plain ``nn.Conv2d`` path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -26,7 +28,7 @@ _PADDING = [1, 1]
 _ONES = [1, 1]
 
 
-def _ops() -> tuple[object, object, object] | None:
+def _ops() -> tuple[Callable[..., torch.Tensor], ...] | None:
     try:
         mkldnn = torch.ops.mkldnn
         return (mkldnn._convolution_pointwise.default, mkldnn._convolution_pointwise.binary,

@@ -205,6 +205,8 @@ def select_faces(faces: Sequence[Face], which: FaceSelection = "all") -> list[tu
         raise KintsugiError(f"faces must be 'all', a list of indices or a minimum size, not {which!r}")
     if isinstance(which, (int, np.integer)) and not isinstance(which, bool):
         return [(i, f) for i, f in numbered if face_size(f) >= int(which)]
+    if isinstance(which, bool):
+        raise KintsugiError(f"faces must be 'all', a list of indices or a minimum size, not {which!r}")
     indices = [int(i) for i in which]
     bad = [i for i in indices if not 0 <= i < len(ordered)]
     if bad:

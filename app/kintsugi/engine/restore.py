@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from kintsugi import __version__
+from kintsugi.archs.stylegan2 import StyleGAN2Generator
 from kintsugi.engine import facepaste
 from kintsugi.engine.consistency import project
 from kintsugi.engine.errors import KintsugiError
@@ -172,8 +173,8 @@ class FaceRunner:
                 f"{self.model.info.id} ({self.model.info.arch}) has no mask to bias; the bias "
                 "controls work with Panini models only")
         slots = getattr(self.core, "slots", None)
-        bad = [k for k in self.bias_blocks if slots is not None and not 0 <= k < slots]
-        if bad:
+        bad = [] if slots is None else [k for k in self.bias_blocks if not 0 <= k < slots]
+        if bad and slots is not None:
             raise KintsugiError(
                 f"bias block {bad[0]} does not exist: {self.model.info.id} has blocks 0 to {slots - 1} "
                 "(0 = 4x4, coarsest)")
@@ -184,9 +185,9 @@ class FaceRunner:
                 f"{self.model.info.id} ({self.model.info.arch}) draws no random noise; a seed "
                 "would change nothing")
 
-    def _generator(self) -> nn.Module | None:
+    def _generator(self) -> StyleGAN2Generator | None:
         gen = getattr(self.core, "generator", None)
-        return gen if gen is not None and hasattr(gen, "seeded_noises") else None
+        return gen if isinstance(gen, StyleGAN2Generator) else None
 
     def run(self, crop: np.ndarray, bias_map: np.ndarray | None = None, seed_offset: int = 0
             ) -> np.ndarray:
