@@ -65,3 +65,15 @@ def test_snapping_to_file_levels_keeps_block_sums_exactly(levels):
     assert np.abs(out - before).max() <= 1.0 / levels + 1e-6  # moved by at most one level
     pooled = as_ints.reshape(6, 4, 5, 4, 3).sum(axis=(1, 3))
     np.testing.assert_array_equal(pooled, np.rint(low.astype(np.float64) * levels * 16))
+
+
+def test_lock_snaps_only_inputs_that_came_from_a_file():
+    rng = np.random.default_rng(7)
+    quantized = np.round(rng.random((4, 4, 3)) * 255).astype(np.float32) / 255
+    free_float = rng.random((4, 4, 3)).astype(np.float32)
+    for low, snapped in ((quantized, True), (free_float, False)):
+        out = rng.random((16, 16, 3)).astype(np.float32)
+        consistency.lock(out, low, 4, 8)
+        on_grid = np.abs(out * 255 - np.rint(out * 255)).max() < 1e-3
+        assert on_grid == snapped
+        assert _psnr(low, consistency.pool(out, 4)) > 100

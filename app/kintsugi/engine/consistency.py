@@ -53,6 +53,23 @@ def _redistribute(blocks: np.ndarray, target: np.ndarray) -> None:
     blocks += up * (1.0 - blocks) + down * blocks
 
 
+def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
+    """The consistency lock: exact after clamping and after saving at `bit_depth` bits.
+
+    Snapping to the file's levels only helps when the input itself lies on them (it came
+    from an 8- or 16-bit file); for other float inputs the float-exact projection is kept.
+    """
+    project(out, low, s)
+    levels = 2**bit_depth - 1
+    if _on_levels(low, levels):
+        snap_to_levels(out, low, s, levels)
+
+
+def _on_levels(values: np.ndarray, levels: int) -> bool:
+    scaled = values.astype(np.float64) * levels
+    return bool(np.abs(scaled - np.rint(scaled)).max(initial=0.0) < 1e-3)
+
+
 def snap_to_levels(out: np.ndarray, low: np.ndarray, s: int, levels: int) -> None:
     """Round `out` to multiples of 1/levels so each block's sum is kept (in place).
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from kintsugi import __version__
-from kintsugi.engine.consistency import deviation, project, snap_to_levels
+from kintsugi.engine.consistency import deviation, lock
 from kintsugi.engine.device import compute_dtype, pick_device
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
@@ -52,9 +52,7 @@ def upscale(
     rgb = _resize_to(rgb, image.width * scale, image.height * scale)
     if consistency:
         job.set_progress(1.0, "consistency lock")
-        project(rgb, low, scale)
-        # Saved at the input's depth, the file then shrinks back to the input exactly.
-        snap_to_levels(rgb, low, scale, 2**image.bit_depth - 1)
+        lock(rgb, low, scale, image.bit_depth)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     pixels = rgb.mean(axis=2, keepdims=True) if image.is_gray else rgb
     alpha = None if image.alpha is None else _resize_alpha(image.alpha, scale)
