@@ -14,10 +14,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from kintsugi import __version__
+from kintsugi import __version__, cli_common
+from kintsugi.cli_common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from kintsugi.cli_restore import add_model_commands, add_restore_parser
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 SUBCOMMANDS = ("upscale", "restore", "models", "gui")
 
 
@@ -68,15 +68,15 @@ def _add_upscale(subs, common) -> None:
     where.add_argument("-o", "--output", type=Path, help="output file (one input only)")
     where.add_argument("--out-dir", type=Path, help="output folder (mirrors sub-folders)")
     p.add_argument("--model", help="model id (see `kintsugi models list`) or a weights file")
-    p.add_argument("--scale", type=_positive_int, help="output scale (default: the model's)")
+    p.add_argument("--scale", type=cli_common.positive_int, help="output scale (default: the model's)")
     p.add_argument("--consistency", action="store_true",
                    help="lock the result so that shrinking it gives back the input exactly")
-    p.add_argument("--tile", default="auto", type=_tile_arg, help="tile size in px, or auto")
+    p.add_argument("--tile", default="auto", type=cli_common.tile_size, help="tile size in px, or auto")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--threads", type=_positive_int, help="CPU threads to use")
+    p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
     p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
-    p.add_argument("--quality", type=_quality, help="JPEG/WebP quality 1-100")
+    p.add_argument("--quality", type=cli_common.quality, help="JPEG/WebP quality 1-100")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders")
     p.add_argument("--skip-existing", action="store_true", help="keep outputs that already exist")
     p.set_defaults(run=_run_upscale)
@@ -103,27 +103,10 @@ def _add_models(subs, common) -> None:
     add_model_commands(msubs, common)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
-def _tile_arg(text: str) -> int | str:
-    if text == "auto":
-        return text
-    value = int(text)
-    if value < 16:
-        raise argparse.ArgumentTypeError("tile must be auto or at least 16")
-    return value
 
 
-def _quality(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("quality must be 1-100")
-    return value
 
 
 # --- upscale -------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
+from kintsugi import cli_common
+from kintsugi.cli_common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
 BIAS_LIMIT = 1.0  # mask-space bias saturates at +-1 (GAN prior only / input only)
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,17 @@ def add_restore_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.A
                         "'aligned' if the input already is an aligned face crop")
     p.add_argument("--background", help="upscaler for the rest of the photo: a model id, a file, "
                                         "or bicubic (default: the default upscaler)")
-    p.add_argument("--scale", type=_positive_int, help="photo scale (default: the face model's, at most 4)")
+    p.add_argument("--scale", type=cli_common.positive_int, help="photo scale (default: the face model's, at most 4)")
     p.add_argument("--consistency", action="store_true",
                    help="lock the result so that shrinking it gives back the input exactly")
     p.add_argument("--seed", type=int, help="re-draw the generator noise: alternative restorations")
     p.add_argument("--no-color-match", dest="color_match", action="store_false",
                    help="keep the face model's colours instead of matching the photo's")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--threads", type=_positive_int, help="CPU threads to use")
+    p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
     p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
-    p.add_argument("--quality", type=_quality, help="JPEG/WebP quality 1-100")
+    p.add_argument("--quality", type=cli_common.quality, help="JPEG/WebP quality 1-100")
     p.set_defaults(run=run_restore)
     return p
 
@@ -86,18 +87,8 @@ def add_model_commands(msubs: Any, common: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------- argument types
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
-def _quality(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("quality must be 1-100")
-    return value
 
 
 def _bias(text: str) -> float:
@@ -124,7 +115,7 @@ def _faces(text: str) -> Any:
     if text in ("aligned", "none"):
         return None
     if text.startswith("min:"):
-        return _positive_int(text[4:])
+        return cli_common.positive_int(text[4:])
     try:
         indices = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
@@ -216,12 +207,13 @@ def _read_bias_map(path: Path) -> Any:
 def _destination(src: Path, o: argparse.Namespace, fmt: str) -> Path:
     """-o as given; else <stem>_restored beside the input (or in --out-dir), in the input's
     format when Kintsugi can write it, keeping the input's own extension spelling."""
+    from kintsugi.engine.batch import EXTENSIONS
     from kintsugi.engine.imageio import format_for_path
 
     if o.output is not None:
         return o.output
     fmt = (o.format or fmt).upper()
-    ext = src.suffix if format_for_path(src) == fmt else _EXTENSIONS[fmt]
+    ext = src.suffix if format_for_path(src) == fmt else EXTENSIONS[fmt]
     folder = o.out_dir if o.out_dir is not None else src.parent
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{src.stem}_restored{ext}"

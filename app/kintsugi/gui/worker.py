@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,11 @@ class _Worker(QObject):
                 task.status = "failed"
                 task.error = _readable(error)
         task.seconds = time.monotonic() - started
+        # Hand this object back to the GUI thread before the thread ends: its Python wrapper
+        # is released (and the C++ object deleted) there, never from a finishing thread.
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
         self.done.emit(task)
 
 
@@ -202,8 +207,6 @@ class TaskRunner(QObject):
         worker.done.connect(self._on_worker_done)
         # Direct: quit must reach the thread even while the GUI thread is blocked in wait().
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        # The Qt pattern for worker objects: deleted by their own thread as it ends.
-        thread.finished.connect(worker.deleteLater)
         self._current = (task, thread, worker)
         _THREADS.add(thread)
         task.status = "running"
