@@ -1,0 +1,596 @@
+"""The "Restore faces" mode: a face / GAN-prior model, its controls, and a live bias preview.
+
+Two ways a restore runs, both on the window's worker thread:
+- the Restore button calls ``kintsugi.restore`` itself (the public API, exactly as the CLI);
+- a live preview (bias or seed changed) calls ``restore_cached``: the same steps as the
+  engine's photo mode, but the detected faces and the upscaled background of the photo are
+  kept in a ``PhotoCache``, so dragging the slider re-runs only the face network.
+  tests/gui/test_restore_panel.py checks the two give the same pixels.
+
+The panel widgets only report what the user chose; the window does the work.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kintsugi.gui.icons import icon, tinted
+
+PREVIEW_DELAY_MS = 150  # a slider drag settles this long before the restore re-runs
+BIAS_STEPS = 100  # slider units per 1.0 of bias
+MAX_BLOCKS = 5  # Panini's DAFI blocks: 4x4, 8x8, 16x16, 32x32, 64x64 (official models)
+BICUBIC = "bicubic"
+NO_SEED = -1  # the seed spin box's special value: the model's stored noise
+# Kintsugi's own GAN-prior archs: they draw StyleGAN2 noise, so a seed changes the result.
+NOISE_ARCHS = {"panini", "glean"}
+MASK_ARCHS = {"panini"}
+
+BIAS_TIP = (
+    "Mask bias: Panini blends its input features and a face prior (StyleGAN2) with learned "
+    "masks. −1 keeps only the input's features (most faithful to the photo), +1 only the "
+    "prior (most realistic detail, most invented), 0 the network as trained."
+)
+NO_BIAS_TIP = "Only Panini models have a mask to bias, so this control is off for this model"
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Everything the user chose for one restore; plain values, safe to hand to a worker."""
+
+    model_id: str
+    bias: float = 0.0
+    bias_blocks: tuple[tuple[int, float], ...] = ()
+    seed: int | None = None
+    faces: Any = "all"  # "all" | list of indices | minimum size in px (an int)
+    background: str = BICUBIC  # an upscaler id or "bicubic"
+    consistency: bool = False
+    color_match: bool = True
+    device: str = "auto"
+
+    @property
+    def blocks(self) -> dict[int, float]:
+        return {k: v for k, v in self.bias_blocks if v != 0.0}
+
+    def describe(self) -> str:
+        parts = [self.model_id]
+        if self.bias or self.blocks:
+            parts.append(f"bias {self.bias:+.2f}")
+        if self.blocks:
+            parts.append("blocks " + ",".join(f"{k}={v:+.2f}" for k, v in self.blocks.items()))
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        if self.consistency:
+            parts.append("consistency lock")
+        return " · ".join(parts)
+
+
+@dataclass
+class PhotoCache:
+    """Faces and upscaled backgrounds of one photo, shared by its preview tasks.
+
+    Worker threads fill it; a lock keeps two tasks from detecting at once. A new photo gets
+    a new cache, so nothing here is ever stale.
+    """
+
+    faces: list[Any] | None = None
+    backgrounds: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    detections: int = 0  # how often faces were detected (tests: once per photo)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def find_faces(self, rgb: np.ndarray, device: str) -> list[Any]:
+        with self._lock:
+            if self.faces is None:
+                import kintsugi
+
+                self.faces = list(kintsugi.find_faces(rgb, device))
+                self.detections += 1
+            return self.faces
+
+    def background(self, key: tuple[str, int]) -> np.ndarray | None:
+        with self._lock:
+            return self.backgrounds.get(key)
+
+    def keep_background(self, key: tuple[str, int], pixels: np.ndarray) -> None:
+        with self._lock:
+            self.backgrounds = {key: pixels}  # one at a time: they are big
+
+
+def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCache,
+                   job: Any) -> Any:
+    """The engine's photo restore with cached faces and background (see module doc)."""
+    import cv2
+
+    import kintsugi
+    from kintsugi.engine import facepaste
+    from kintsugi.engine.consistency import lock
+    from kintsugi.engine.restore import FaceRunner, photo_scale
+
+    runner = FaceRunner(model, opts.bias, opts.blocks, opts.seed, has_map=False)
+    rgb = _as_rgb(image.pixels)
+    s = photo_scale(model, image.width, image.height)
+    job.set_progress(0.0, "finding faces")
+    chosen = facepaste.select_faces(cache.find_faces(rgb, str(model.device)), opts.faces)
+    key = (opts.background, s)
+    background = cache.background(key)
+    if background is None:
+        if s == 1:
+            background = rgb.copy()
+        elif opts.background == BICUBIC:
+            background = cv2.resize(rgb, (image.width * s, image.height * s),
+                                    interpolation=cv2.INTER_CUBIC)
+        else:
+            job.set_progress(0.02, "upscaling the background")
+            plain = image.replace(pixels=rgb, alpha=None)
+            up = kintsugi.upscale(plain, opts.background, scale=s, device=opts.device,
+                                  job=job.sub(0.02, 0.38))
+            background = np.array(up.pixels, dtype=np.float32)
+        cache.keep_background(key, background)
+    canvas = background.copy()
+    placements = facepaste.place_faces(chosen, runner.in_size)
+    for n, place in enumerate(placements):
+        job.check()
+        job.set_progress(0.4 + 0.55 * n / max(1, len(placements)),
+                         f"face {n + 1} of {len(placements)}")
+        crop = facepaste.align_face(rgb, place)
+        restored = runner.run(crop, None, seed_offset=place.index)
+        matrix_out = facepaste.rescale_matrix(place.matrix, s, runner.crop_scale)
+        facepaste.paste_face(canvas, restored, matrix_out, color_match=opts.color_match)
+    job.check()
+    if opts.consistency:
+        lock(canvas, rgb, s, image.bit_depth)
+    np.clip(canvas, 0.0, 1.0, out=canvas)
+    pixels = canvas.mean(axis=2, keepdims=True) if image.is_gray else canvas
+    alpha = None
+    if image.alpha is not None:
+        alpha = np.clip(cv2.resize(np.asarray(image.alpha, np.float32).squeeze(),
+                                   (image.width * s, image.height * s),
+                                   interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    job.set_progress(1.0, "done")
+    return image.replace(pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha)
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(pixels, 3, axis=2), dtype=np.float32)
+    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+
+
+def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
+                preview: bool, job: Any) -> tuple[Any, Any, int, int]:
+    """Worker-thread body: (result Image, model, scale, number of faces found)."""
+    import kintsugi
+
+    job.set_progress(0.0, "Loading the model…")
+    model = models.get(opts.model_id, opts.device)
+    job.check()
+    if preview:
+        out = restore_cached(image, model, opts, cache, job)
+    else:
+        out = kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
+                               faces=opts.faces, background=opts.background,
+                               consistency=opts.consistency, seed=opts.seed, job=job,
+                               color_match=opts.color_match, device=opts.device)
+    faces = cache.find_faces(_as_rgb(image.pixels), str(model.device))
+    return out, model, out.width // image.width, len(faces)
+
+
+def parse_faces(mode: str, indices: str, min_size: int) -> Any:
+    """The faces choice for kintsugi.restore; raises ValueError on a bad index list."""
+    if mode == "indices":
+        values = [int(v) for v in indices.replace(";", ",").replace(" ", ",").split(",") if v]
+        if not values or any(v < 0 for v in values):
+            raise ValueError("list face numbers like 0,2 (0 = leftmost face)")
+        return values
+    if mode == "min":
+        return int(min_size)
+    return "all"
+
+
+def panini_blocks(info: Any) -> int:
+    """How many DAFI blocks a Panini model has, from its recorded hyper-parameters."""
+    params = getattr(info, "params", {}) or {}
+    try:
+        in_size = int(params["in_size"])
+        head = len(params.get("head_channels") or ())
+        top = in_size // 2**head
+        return max(0, top.bit_length() - 2)  # log2(top) - 1
+    except (KeyError, TypeError, ValueError):
+        return MAX_BLOCKS
+
+
+class _BiasSlider(QWidget):
+    """A -1..1 slider with its value shown beside it."""
+
+    def __init__(self, tip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(-BIAS_STEPS, BIAS_STEPS)
+        self.slider.setPageStep(BIAS_STEPS // 10)
+        self.slider.setToolTip(tip)
+        self._value_label = QLabel("+0.00")
+        self._value_label.setMinimumWidth(38)
+        self._value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.slider.valueChanged.connect(self._show_value)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self._value_label)
+
+    @Slot(int)
+    def _show_value(self, value: int) -> None:
+        self._value_label.setText(f"{value / BIAS_STEPS:+.2f}")
+
+    def value(self) -> float:
+        return self.slider.value() / BIAS_STEPS
+
+    def set_value(self, value: float) -> None:
+        self.slider.setValue(round(value * BIAS_STEPS))
+
+
+class RestorePanel(QWidget):
+    """Controls of the Restore faces mode."""
+
+    restore_requested = Signal()
+    preview_requested = Signal()  # debounced: a settled bias / seed change
+    cancel_requested = Signal()
+    import_requested = Signal()
+    download_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._infos: dict[str, Any] = {}
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self.preview_requested)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        layout.addWidget(self._build_model())
+        self._controls = QWidget()
+        controls = QVBoxLayout(self._controls)
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addLayout(self._build_bias())
+        controls.addWidget(self._build_blocks())
+        controls.addLayout(self._build_options())
+        controls.addLayout(self._build_run())
+        layout.addWidget(self._controls)
+        self.set_models([], [])
+
+    # --- building ---------------------------------------------------------------
+    def _build_model(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Which face / GAN-prior model restores the faces")
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        self.model_info.setProperty("role", "hint")
+        self.empty_hint = QLabel(
+            "No face model yet: import a Panini or GLEAN checkpoint you have, or download an "
+            "official one (their licences are listed)."
+        )
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setProperty("role", "hint")
+        buttons = QHBoxLayout()
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Add a .safetensors or .pth model file you have")
+        self.import_button.clicked.connect(self.import_requested)
+        self.download_button = QPushButton("Download…")
+        self.download_button.setToolTip("Download an official checkpoint from its authors")
+        self.download_button.clicked.connect(self.download_requested)
+        buttons.addWidget(self.import_button)
+        buttons.addWidget(self.download_button)
+        layout.addWidget(self.model_combo)
+        layout.addWidget(self.model_info)
+        layout.addWidget(self.empty_hint)
+        layout.addLayout(buttons)
+        return box
+
+    def _build_bias(self) -> QVBoxLayout:
+        layout = QVBoxLayout()
+        layout.setSpacing(2)
+        title = QHBoxLayout()
+        self.bias_title = QLabel("Bias")
+        ends = QLabel("fidelity ↔ realness")
+        ends.setProperty("role", "hint")
+        title.addWidget(self.bias_title)
+        title.addStretch(1)
+        title.addWidget(ends)
+        self.bias = _BiasSlider(BIAS_TIP)
+        self.bias_slider = self.bias.slider
+        self.bias_slider.valueChanged.connect(self._schedule_preview)
+        self.live_check = QCheckBox("Live preview")
+        self.live_check.setChecked(True)
+        self.live_check.setToolTip(
+            "Re-run the restore shortly after the bias or seed changes; the photo's faces "
+            "and background are reused, so only the face network runs again"
+        )
+        layout.addLayout(title)
+        layout.addWidget(self.bias)
+        layout.addWidget(self.live_check)
+        return layout
+
+    def _build_blocks(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced: bias per block")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.toggled.connect(self._toggle_advanced)
+        self._blocks_box = QWidget()
+        grid = QGridLayout(self._blocks_box)
+        grid.setContentsMargins(12, 0, 0, 0)
+        self.block_sliders: list[_BiasSlider] = []
+        for k in range(MAX_BLOCKS):
+            side = 4 * 2**k
+            slider = _BiasSlider(
+                f"Extra bias for DAFI block {k} ({side}×{side} features: "
+                + ("overall shape" if k < 2 else "finer detail") + "), added to the main bias")
+            slider.slider.valueChanged.connect(self._schedule_preview)
+            label = QLabel(f"{side}²")
+            label.setProperty("role", "hint")
+            grid.addWidget(label, k, 0)
+            grid.addWidget(slider, k, 1)
+            self.block_sliders.append(slider)
+        self._blocks_box.setVisible(False)
+        layout.addWidget(self.advanced_button)
+        layout.addWidget(self._blocks_box)
+        return box
+
+    def _build_options(self) -> QFormLayout:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        seed_row = QHBoxLayout()
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(NO_SEED, 2**31 - 1)
+        self.seed_spin.setValue(NO_SEED)
+        self.seed_spin.setSpecialValueText("Stored")
+        self.seed_spin.setToolTip(
+            "Seed of the generator's noise (hair strands, pores). 'Stored' uses the model's own "
+            "noise; each seed gives another plausible restoration of the same photo."
+        )
+        self.seed_spin.valueChanged.connect(self._schedule_preview)
+        self.another_button = QPushButton("Another version")
+        self.another_button.setToolTip("Pick a new seed: another plausible restoration")
+        self.another_button.clicked.connect(self.another_version)
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.another_button)
+
+        self.faces_combo = QComboBox()
+        self.faces_combo.addItem("All faces", "all")
+        self.faces_combo.addItem("Faces by number", "indices")
+        self.faces_combo.addItem("Faces at least…", "min")
+        self.faces_combo.setToolTip("Which faces are restored; the rest is only upscaled")
+        self.faces_edit = QLineEdit()
+        self.faces_edit.setPlaceholderText("0,2 (0 = leftmost)")
+        self.faces_edit.setToolTip("Numbers of the faces to restore, left to right from 0")
+        self.faces_min = QSpinBox()
+        self.faces_min.setRange(1, 10000)
+        self.faces_min.setValue(32)
+        self.faces_min.setSuffix(" px")
+        self.faces_min.setToolTip("Restore only faces at least this tall or wide")
+        self._faces_stack = QStackedWidget()
+        self._faces_stack.addWidget(QWidget())
+        self._faces_stack.addWidget(self.faces_edit)
+        self._faces_stack.addWidget(self.faces_min)
+        self._faces_stack.setMaximumHeight(self.faces_edit.sizeHint().height())
+        self.faces_combo.currentIndexChanged.connect(self._faces_stack.setCurrentIndex)
+        self.faces_found = QLabel("")
+        self.faces_found.setProperty("role", "hint")
+
+        self.background_combo = QComboBox()
+        self.background_combo.setToolTip(
+            "How the rest of the photo is enlarged: an upscaler model, or plain bicubic (fast)"
+        )
+        self.consistency_check = QCheckBox("Consistency lock")
+        self.consistency_check.setToolTip(
+            "The result, shrunk back to the original size, equals the original exactly: "
+            "the face model may add detail but cannot change what the photo shows"
+        )
+        self.color_check = QCheckBox("Match colours")
+        self.color_check.setChecked(True)
+        self.color_check.setToolTip(
+            "Shift each restored face's colours to those of the face in the photo, so "
+            "skin tones stay as they were"
+        )
+        form.addRow("Seed", seed_row)
+        form.addRow("Faces", self.faces_combo)
+        form.addRow("", self._faces_stack)
+        form.addRow("", self.faces_found)
+        form.addRow("Background", self.background_combo)
+        form.addRow(self.consistency_check)
+        form.addRow(self.color_check)
+        return form
+
+    def _build_run(self) -> QVBoxLayout:
+        layout = QVBoxLayout()
+        layout.setSpacing(6)
+        self.restore_button = QPushButton(tinted("upscale", "#1b1b1b"), "  Restore")
+        self.restore_button.setObjectName("primary")
+        self.restore_button.setMinimumHeight(38)
+        self.restore_button.setToolTip("Restore the faces with the chosen model (Ctrl+R)")
+        self.restore_button.clicked.connect(self.restore_requested)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setIcon(icon("cancel"))
+        self.cancel_button.setToolTip("Stop the running restore; nothing is changed")
+        self.cancel_button.setAutoRaise(True)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        self.progress_label = QLabel("")
+        self.progress_label.setProperty("role", "hint")
+        self.progress_label.setWordWrap(True)
+        layout.addWidget(self.restore_button)
+        layout.addLayout(row)
+        layout.addWidget(self.progress_label)
+        self.set_busy(False)
+        return layout
+
+    # --- state --------------------------------------------------------------------
+    def set_models(self, infos: list[Any], upscalers: list[Any], chosen: str = "") -> None:
+        """Face models for the selector; upscalers (and bicubic) for the background."""
+        previous = chosen or self.selected_model() or ""
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in infos:
+            self.model_combo.addItem(f"{info.name}  (×{info.scale})", info.id)
+            self.model_combo.setItemData(self.model_combo.count() - 1,
+                                         f"{info.id} · {info.arch} · {info.licence}",
+                                         Qt.ItemDataRole.ToolTipRole)
+        self._infos = {info.id: info for info in infos}
+        index = self.model_combo.findData(previous)
+        self.model_combo.setCurrentIndex(max(0, index))
+        self.model_combo.blockSignals(False)
+        has = bool(infos)
+        self.model_combo.setVisible(has)
+        self.empty_hint.setVisible(not has)
+        self._controls.setEnabled(has)
+        self._set_background_choices(upscalers)
+        self._on_model_changed()
+
+    def _set_background_choices(self, upscalers: list[Any]) -> None:
+        current = self.background_combo.currentData()
+        self.background_combo.clear()
+        self.background_combo.addItem("Bicubic (fast)", BICUBIC)
+        for info in upscalers:
+            self.background_combo.addItem(f"{info.name}  (×{info.scale})", info.id)
+        if current is not None:
+            self.select_background(current)
+
+    def select_background(self, value: str) -> None:
+        index = self.background_combo.findData(value)
+        if index >= 0:
+            self.background_combo.setCurrentIndex(index)
+
+    def selected_model(self) -> str | None:
+        value = self.model_combo.currentData()
+        return value if isinstance(value, str) else None
+
+    def select_model(self, model_id: str) -> None:
+        index = self.model_combo.findData(model_id)
+        if index >= 0:
+            self.model_combo.setCurrentIndex(index)
+
+    def model_ids(self) -> list[str]:
+        return [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+
+    def options(self, device: str = "auto") -> RestoreOptions:
+        """The current choice; raises ValueError when the face list cannot be read."""
+        info = self._infos.get(self.selected_model() or "")
+        maskable = info is not None and info.arch in MASK_ARCHS
+        blocks = tuple((k, s.value()) for k, s in enumerate(self.block_sliders)
+                       if s.isEnabled() and s.value() != 0.0) if maskable else ()
+        seed = self.seed_spin.value() if self.seed_spin.isEnabled() else NO_SEED
+        return RestoreOptions(
+            model_id=self.selected_model() or "",
+            bias=self.bias.value() if maskable else 0.0,
+            bias_blocks=blocks,
+            seed=None if seed == NO_SEED else seed,
+            faces=parse_faces(self.faces_combo.currentData(), self.faces_edit.text(),
+                              self.faces_min.value()),
+            background=self.background_combo.currentData() or BICUBIC,
+            consistency=self.consistency_check.isChecked(),
+            color_match=self.color_check.isChecked(),
+            device=device,
+        )
+
+    def set_faces_found(self, count: int) -> None:
+        self.faces_found.setText(
+            "No face found in this photo" if count == 0
+            else f"{count} face{'s' if count != 1 else ''} found, numbered 0–{count - 1} "
+                 "from the left")
+
+    def set_busy(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)
+        if not busy:
+            self.progress.setValue(0)
+
+    def set_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.progress_label.setText(message)
+
+    def preview_pending(self) -> bool:
+        return self._preview_timer.isActive()
+
+    @Slot()
+    def another_version(self) -> None:
+        """A new random seed (the change itself triggers the preview)."""
+        current = self.seed_spin.value()
+        seed = current
+        while seed == current:
+            seed = random.randrange(0, 2**31 - 1)  # noqa: S311 - not for security
+        self.seed_spin.setValue(seed)
+
+    @Slot()
+    def _schedule_preview(self) -> None:
+        if self.live_check.isChecked() and self._controls.isEnabled():
+            self._preview_timer.start()  # restarts: only a settled value is previewed
+
+    @Slot(bool)
+    def _toggle_advanced(self, shown: bool) -> None:
+        self._blocks_box.setVisible(shown)
+        self.advanced_button.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    @Slot()
+    def _on_model_changed(self) -> None:
+        info = self._infos.get(self.selected_model() or "")
+        arch = info.arch if info is not None else ""
+        maskable = arch in MASK_ARCHS
+        self.bias.setEnabled(maskable)
+        self.bias_title.setEnabled(maskable)
+        self.bias_slider.setToolTip(BIAS_TIP if maskable else
+                                    f"{info.name if info else 'This model'} has no mask to "
+                                    "bias: only Panini models do, so the control is off")
+        self.bias.setToolTip(self.bias_slider.toolTip())
+        blocks = panini_blocks(info) if maskable else 0
+        self.advanced_button.setEnabled(maskable)
+        for k, slider in enumerate(self.block_sliders):
+            slider.setEnabled(k < blocks)
+            if k >= blocks:
+                slider.setToolTip(f"This model has {blocks} blocks" if maskable else NO_BIAS_TIP)
+        noisy = arch in NOISE_ARCHS
+        self.seed_spin.setEnabled(noisy)
+        self.another_button.setEnabled(noisy)
+        if not noisy:
+            self.seed_spin.setToolTip("This model draws no random noise, so a seed would "
+                                      "change nothing")
+        if info is None:
+            self.model_info.setText("")
+        else:
+            self.model_info.setText(f"{info.arch} · ×{info.scale} · {info.licence}")
