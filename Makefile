@@ -38,6 +38,7 @@ run: setup
 ## Best effort: without the packages the reference tests skip and golden fixtures still run.
 packages: setup-test
 	-$(BIN)/python -c "from kintsugi.convert.reproduce import fetch_all; fetch_all()"
+	-cd tools/tfjs_reference && npm ci --silent --no-audit --no-fund
 
 test: setup-test packages
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
