@@ -52,6 +52,10 @@ from kintsugi.engine.errors import (
 )
 
 log = logging.getLogger(__name__)
+# OpenCV prints its own decoder warnings to stderr; Kintsugi reports failures as typed errors.
+_cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
+if _cv_logging is not None:
+    _cv_logging.setLogLevel(_cv_logging.LOG_LEVEL_ERROR)
 
 DEFAULT_MAX_PIXELS = 400_000_000
 READ_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF"})
