@@ -55,6 +55,54 @@ def shoot(widget: QWidget, path: Path) -> None:
     log.info("wrote %s", path.relative_to(ROOT))
 
 
+def untrained_panini(work: Path) -> str:
+    """A tiny Panini with random weights: no trained face weights ship, so the restored
+    face below is honest noise; the model's name says so."""
+    import torch
+    from safetensors.torch import save_file
+
+    from kintsugi.archs.panini import Panini
+    from kintsugi.engine.importer import import_model
+
+    torch.manual_seed(0)
+    net = Panini("mfr", in_size=32, out_size=64, style_dim=16, n_mlp=2, max_channels=8,
+                 growth=8, lce_channels=8, rrdb_channels=8, num_rrdbs=1, head_channels=(8,),
+                 dre_channels=(8, 8, 16)).eval()
+    path = work / "untrained-tiny-panini.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    return import_model(path, model_id="untrained-tiny-panini").id
+
+
+def restore_mode(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """09: the Restore faces tab after a restore and a bias preview; 10: the download list."""
+    from kintsugi.gui.canvas import ViewMode
+
+    model_id = untrained_panini(work)
+    window.refresh_models(select=model_id)
+    wait_for(window.models_changed)
+    section = window.panel.restore
+    section.select_model(model_id)
+    window.panel.set_mode("restore")
+    section.advanced_button.setChecked(True)
+    section.bias.set_value(0.4)  # a live preview starts; wait until the last one is shown
+    while section.preview_pending() or window.restore_runner().is_busy():
+        settle(100)
+    log.info("restore preview: %s", window.last_error() or "ok")
+    window.set_view_mode(ViewMode.SPLIT)
+    window.canvas.fit()
+    window.canvas.set_split(0.4)
+    shoot(window, out / "09-restore-faces.png")
+
+    dialog = window.open_download_dialog()
+    dialog.resize(900, 480)
+    wait_for(dialog.listed, 60)
+    dialog.select("panini-mfr")
+    shoot(dialog, out / "10-download-models.png")
+    dialog.close()
+    window.undo()  # back to the upscale result and tab for the light-theme shot
+    window.panel.set_mode("upscale")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -64,6 +112,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kintsugi-shots-"))
     os.environ["KINTSUGI_CONFIG_DIR"] = str(work / "config")
+    os.environ["KINTSUGI_DATA_DIR"] = str(work / "data")  # the face model below goes here
 
     from skimage import data
 
@@ -133,6 +182,8 @@ def main() -> int:
     about.show()
     shoot(about, args.out / "07-about.png")
     about.close()
+
+    restore_mode(window, work, args.out)
 
     # The light palette, as on a system in light mode.
     window.set_dark(apply_theme(app, dark=False))

@@ -391,3 +391,18 @@ def test_official_mmediting_checkpoint_loads_by_path(tmp_path, kind) -> None:
         got = model.net(x)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     assert model.scale == net.out_size // size
+
+
+def test_known_faces_and_a_ready_background_give_the_same_result(two_faces, panini) -> None:
+    from kintsugi.engine.restore import background_pixels
+
+    small = Image.from_array(cv2.resize(two_faces.to_uint(8), (160, 112), interpolation=cv2.INTER_AREA))
+    plain = restore(small, panini, background="bicubic", bias=0.4)
+    scale = plain.width // small.width
+    ready = background_pixels(small, scale, "bicubic")
+    faces = find_faces(small.pixels)
+    reused = restore(small, panini, background=ready, known_faces=faces, bias=0.4)
+    np.testing.assert_allclose(reused.pixels, plain.pixels, atol=1e-6)
+    assert np.array_equal(ready, background_pixels(small, scale, "bicubic"))  # not painted on
+    with pytest.raises(KintsugiError, match="does not match"):
+        restore(small, panini, background=ready[:-1], known_faces=faces)

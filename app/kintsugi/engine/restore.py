@@ -50,6 +50,11 @@ _noise_lock = threading.Lock()
 # ----------------------------------------------------------------------------- public API
 
 
+# An upscaler (model, id, file), "bicubic", None for the default upscaler, or the already
+# upscaled pixels.
+Background = Model | str | Path | np.ndarray | None
+
+
 def restore(
     image: Image,
     model: Model | str | Path,
@@ -57,13 +62,14 @@ def restore(
     bias_blocks: Mapping[int, float] | None = None,
     bias_map: np.ndarray | None = None,
     faces: facepaste.FaceSelection = "all",
-    background: Model | str | Path | None = None,
+    background: Background = None,
     consistency: bool = False,
     seed: int | None = None,
     job: Job | None = None,
     color_match: bool = True,
     scale: int | None = None,
     device: str = "auto",
+    known_faces: list[facepaste.Face] | None = None,
 ) -> Image:
     """Restore `image` with a face / GAN-prior model (Panini, GLEAN, ...).
 
@@ -72,6 +78,8 @@ def restore(
     into the background upscaled by `scale` (default: the model's, at most MAX_PHOTO_SCALE).
     bias_map: HxW float array (any size; stretched over the photo, or over the crop when
     faces=None), values added to the mask bias where they lie.
+    Interactive callers re-running one photo (a bias preview) may pass what does not change:
+    `known_faces` (from find_faces) and `background` as the already upscaled HxWx3 pixels.
     """
     job = ensure_job(job)
     if not isinstance(model, Model):
@@ -80,7 +88,7 @@ def restore(
     if faces is None:
         return _restore_crop(image, runner, bias_map, consistency, job)
     return _restore_photo(image, runner, bias_map, faces, background, consistency, job,
-                          color_match, scale, device)
+                          color_match, scale, device, known_faces)
 
 
 def restore_provenance(model: Model, scale: int, consistency: bool, bias: float = 0.0,
@@ -263,18 +271,18 @@ def _restore_crop(image: Image, runner: FaceRunner, bias_map: np.ndarray | None,
 
 
 def _restore_photo(image: Image, runner: FaceRunner, bias_map: np.ndarray | None,
-                   which: facepaste.FaceSelection, background: Model | str | Path | None,
+                   which: facepaste.FaceSelection, background: Background,
                    consistency: bool, job: Job, color_match: bool, scale: int | None,
-                   device: str) -> Image:
+                   device: str, known_faces: list[facepaste.Face] | None) -> Image:
     rgb = _as_rgb(image.pixels)
     s = photo_scale(runner.model, image.width, image.height, scale)
     job.set_progress(0.0, "finding faces")
-    found = find_faces(rgb, str(runner.model.device))
+    found = known_faces if known_faces is not None else find_faces(rgb, str(runner.model.device))
     chosen = facepaste.select_faces(found, which)
     log.info("restore: %d face(s) found, %d chosen, photo x%d", len(found), len(chosen), s)
     if not chosen:
         log.warning("no face to restore (%d found); only the background is upscaled", len(found))
-    canvas = _background(image, rgb, s, background, device, job.sub(0.02, 0.38))
+    canvas = background_pixels(image, s, background, device, job.sub(0.02, 0.38))
     photo_map = None if bias_map is None else _resize(bias_map, image.width, image.height)
     placements = facepaste.place_faces(chosen, runner.in_size)
     face_job = job.sub(0.4, 0.55)
@@ -295,8 +303,15 @@ def _restore_photo(image: Image, runner: FaceRunner, bias_map: np.ndarray | None
     return _result(image, canvas, s)
 
 
-def _background(image: Image, rgb: np.ndarray, s: int, background: Model | str | Path | None,
-                device: str, job: Job) -> np.ndarray:
+def background_pixels(image: Image, s: int, background: Background, device: str = "auto",
+                      job: Job | None = None) -> np.ndarray:
+    """The photo upscaled s times for faces to be pasted into (a fresh array each call)."""
+    job = ensure_job(job)
+    rgb = _as_rgb(image.pixels)
+    if isinstance(background, np.ndarray):
+        if background.shape != (image.height * s, image.width * s, 3):
+            raise KintsugiError("the given background does not match the photo at this scale")
+        return np.array(background, dtype=np.float32)
     if s == 1:
         return rgb.copy()
     if isinstance(background, str) and background.lower() == BICUBIC:

@@ -83,6 +83,14 @@ class AboutDialog(QDialog):
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        # The model manager, from where users look for models and their licences.
+        for text, method in (("Import model file…", "import_model_dialog"),
+                             ("Download official model…", "open_download_dialog")):
+            action = getattr(parent, method, None)
+            if callable(action):
+                button = buttons.addButton(text, QDialogButtonBox.ButtonRole.ActionRole)
+                button.clicked.connect(self.accept)
+                button.clicked.connect(action)
         layout.addWidget(buttons)
 
     def _show_model(self, row: int) -> None:

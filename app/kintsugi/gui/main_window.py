@@ -46,13 +46,16 @@ from kintsugi.gui.imaging import (
     qimage_to_array,
     to_qimage,
 )
+from kintsugi.gui.model_manager import ModelImporter
 from kintsugi.gui.models import ModelCache
 from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel, UpscaleOptions
+from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, run_restore
 from kintsugi.gui.settings import Settings, add_recent, load_settings, save_settings
 from kintsugi.gui.worker import Task, TaskRunner
 
 if TYPE_CHECKING:  # imported when first opened: the window must not wait for it
     from kintsugi.gui.batch_dialog import BatchDialog
+    from kintsugi.gui.model_manager import DownloadDialog
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,15 @@ class _UpscaleOutput:
     seconds: float
 
 
+@dataclass
+class RestoreEntry(ResultEntry):
+    """A face restore in the history: saved with its own provenance and file name."""
+
+    provenance: dict[str, str]
+    options: RestoreOptions
+    preview: bool  # a live-preview result: the next preview replaces it instead of piling up
+
+
 class MainWindow(QMainWindow):
     """The one document window."""
 
@@ -109,6 +121,8 @@ class MainWindow(QMainWindow):
     upscale_finished = Signal(str)  # "ok" | "failed" | "cancelled"
     saved = Signal(str)
     error_shown = Signal(str)
+    restore_finished = Signal(str)  # "ok" | "failed" | "cancelled"
+    models_changed = Signal()  # the model lists were read again (after an import/download)
 
     def __init__(
         self,
@@ -132,6 +146,9 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self._batch_dialog: BatchDialog | None = None
         self._icon_actions: list[tuple[QAction, str]] = []
+        self._face_infos: list[Any] = []
+        self._photo_cache = PhotoCache()  # faces and background of the open photo
+        self._download_dialog: DownloadDialog | None = None
 
         self._open_runner = TaskRunner("open", self)
         self._upscale_runner = TaskRunner("upscale", self)
@@ -143,6 +160,15 @@ class MainWindow(QMainWindow):
         self._upscale_runner.busy_changed.connect(self._on_upscale_busy)
         self._save_runner.finished.connect(self._on_save_finished)
         self._model_runner.finished.connect(self._on_models_finished)
+        self._restore_runner = TaskRunner("restore", self)
+        self._restore_runner.finished.connect(self._on_restore_finished)
+        self._restore_runner.progress.connect(self._on_restore_progress)
+        self._restore_runner.busy_changed.connect(self._on_restore_busy)
+        self._list_runner = TaskRunner("model-list", self)
+        self._list_runner.finished.connect(self._on_models_listed)
+        self._importer = ModelImporter(self)
+        self._importer.imported.connect(self._on_model_added)
+        self._importer.failed.connect(lambda text: self._show_error("Model not imported", text))
 
         self.setWindowTitle("Kintsugi")
         self.setWindowIcon(app_icon())
@@ -181,6 +207,14 @@ class MainWindow(QMainWindow):
         self.panel.save_as_requested.connect(self.save_as)
         self.panel.model_changed.connect(self._on_model_changed)
         self.panel.deviation_check.toggled.connect(self._set_deviation_visible)
+        self.panel.mode_changed.connect(lambda _mode: self._update_actions())
+        restore = self.panel.restore
+        restore.restore_requested.connect(self.start_restore)
+        restore.preview_requested.connect(self.preview_restore)
+        restore.cancel_requested.connect(self.cancel_restore)
+        restore.import_requested.connect(self.import_model_dialog)
+        restore.download_requested.connect(self.open_download_dialog)
+        restore.model_combo.currentIndexChanged.connect(lambda _i: self._update_actions())
         self.panel.split_slider.valueChanged.connect(
             lambda value: self.canvas.set_split(value / 1000.0)
         )
@@ -249,7 +283,13 @@ class MainWindow(QMainWindow):
         self.act_upscale = a("&Upscale", self.start_upscale, ["Ctrl+Return", "Ctrl+Enter"],
                              "upscale", "Upscale the photo with the chosen method")
         self.act_cancel = a("&Cancel", self.cancel_upscale, ["Esc"], "cancel",
-                            "Stop the running upscale")
+                            "Stop the running upscale or restore")
+        self.act_restore = a("&Restore faces", self.start_restore, ["Ctrl+R"], "upscale",
+                             "Restore the faces with the chosen face model")
+        self.act_import = a("&Import model file…", self.import_model_dialog, None, None,
+                            "Add a .safetensors or .pth model file you have")
+        self.act_download = a("&Download official model…", self.open_download_dialog, None,
+                              None, "Download a face model from its authors")
         self.act_deviation = a("&Deviation map", self._set_deviation_visible, ["D"],
                                "deviation", "Colour where detail was invented", checkable=True)
         self.act_about = a("&About Kintsugi", self.show_about, None, "about",
@@ -304,7 +344,11 @@ class MainWindow(QMainWindow):
         view.addAction(self.act_deviation)
         process = bar.addMenu("&Process")
         process.addAction(self.act_upscale)
+        process.addAction(self.act_restore)
         process.addAction(self.act_cancel)
+        models_menu = bar.addMenu("&Models")
+        models_menu.addAction(self.act_import)
+        models_menu.addAction(self.act_download)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_about)
 
@@ -377,10 +421,11 @@ class MainWindow(QMainWindow):
         wanted = self._settings.model
         device = self.panel.options().device
 
-        def task(job: Any) -> tuple[list[Any], str, str | None]:
+        def task(job: Any) -> tuple[list[Any], str, str | None, list[Any], str]:
             import kintsugi
 
             infos = [m for m in kintsugi.list_models() if m.kind == "upscaler"]
+            faces = kintsugi.list_models(kind="face-restorer")
             ids = [m.id for m in infos]
             chosen = wanted if wanted in ids else kintsugi.default_model_id()
             job.check()
@@ -389,7 +434,7 @@ class MainWindow(QMainWindow):
                 self._models.get(chosen, device)
             except kintsugi.KintsugiError as error:
                 warning = str(error)
-            return infos, chosen, warning
+            return infos, chosen, warning, faces, kintsugi.default_model_id()
 
         self._model_runner.submit(task, "models")
 
@@ -405,10 +450,13 @@ class MainWindow(QMainWindow):
             if task.status == "failed":
                 self._show_error("Models unavailable", task.error)
             return
-        infos, chosen, warning = task.result
+        infos, chosen, warning, faces, default_id = task.result
         self._model_infos = infos
+        self._face_infos = faces
         self._models_loaded = True
         self.panel.set_models(infos, chosen)
+        self.panel.restore.set_models(faces, infos)
+        self.panel.restore.select_background(default_id)
         if warning:
             self.statusBar().showMessage(f"Could not load {chosen}: {warning}", 10000)
         else:
@@ -426,6 +474,73 @@ class MainWindow(QMainWindow):
 
     def model_infos(self) -> list[Any]:
         return list(self._model_infos)
+
+    def face_model_infos(self) -> list[Any]:
+        return list(self._face_infos)
+
+    # ------------------------------------------------------------------ model manager
+    @Slot()
+    def import_model_dialog(self) -> None:
+        self._importer.ask_and_import(self, self._settings.last_open_dir or str(Path.home()))
+
+    def import_model_file(self, path: str | Path) -> None:
+        """Import on a worker; the model lists are read again when it is in."""
+        self.statusBar().showMessage(f"Importing {Path(path).name}…")
+        self._importer.import_file(path)
+
+    def importer(self) -> ModelImporter:
+        return self._importer
+
+    @Slot()
+    def open_download_dialog(self, library_path: Path | None = None) -> DownloadDialog:
+        from kintsugi.gui.model_manager import DownloadDialog
+
+        if self._download_dialog is None:
+            path = library_path if isinstance(library_path, Path) else None
+            self._download_dialog = DownloadDialog(path, self)
+            self._download_dialog.downloaded.connect(self._on_model_added)
+        self._download_dialog.show()
+        self._download_dialog.raise_()
+        return self._download_dialog
+
+    def download_dialog(self) -> DownloadDialog | None:
+        return self._download_dialog
+
+    @Slot(str)
+    def _on_model_added(self, model_id: str) -> None:
+        self.statusBar().showMessage(f"{model_id} is ready", 6000)
+        self.refresh_models(select=model_id)
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Read the model lists again (on a worker: it may import torch for spandrel)."""
+
+        def task(job: Any) -> tuple[list[Any], list[Any]]:
+            import kintsugi
+
+            return kintsugi.list_models(kind="upscaler"), kintsugi.list_models(kind="face-restorer")
+
+        self._list_runner.submit(task, select or "")
+
+    @Slot(object)
+    def _on_models_listed(self, task: Task) -> None:
+        if task.status == "failed":
+            self._show_error("Models unavailable", task.error)
+            return
+        if not task.ok:
+            return
+        upscalers, faces = task.result
+        chosen = task.tag
+        self._model_infos = upscalers
+        self._face_infos = faces
+        self.panel.set_models(upscalers, self.panel.selected_model() or "")
+        face_ids = {m.id for m in faces}
+        self.panel.restore.set_models(faces, upscalers, chosen if chosen in face_ids else "")
+        if chosen in {m.id for m in upscalers}:
+            self.panel.select_model(chosen)
+        elif chosen in face_ids:
+            self.panel.set_mode("restore")
+        self._update_actions()
+        self.models_changed.emit()
 
     # ------------------------------------------------------------------ opening
     @Slot()
@@ -467,7 +582,10 @@ class MainWindow(QMainWindow):
 
     def _set_source(self, image: Any, display: np.ndarray, path: Path | None) -> None:
         self._upscale_runner.cancel()  # a result for the previous photo is no longer wanted
+        self._restore_runner.cancel()
         self._source_token += 1
+        self._photo_cache = PhotoCache()
+        self.panel.restore.faces_found.setText("")
         self._source = image
         self._source_path = path
         self._history.clear()
@@ -590,6 +708,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def cancel_upscale(self) -> None:
+        self.cancel_restore()
         if self._upscale_runner.is_busy():
             self._upscale_runner.cancel()
             self.panel.set_progress(self.panel.progress.value() / 1000.0, "Cancelling…")
@@ -645,6 +764,115 @@ class MainWindow(QMainWindow):
         self._show_entry(entry)
         self.result_ready.emit()
 
+    # ------------------------------------------------------------------ restoring faces
+    def restore_options(self) -> RestoreOptions:
+        return self.panel.restore.options(self.panel.options().device)
+
+    @Slot()
+    def start_restore(self) -> None:
+        """The Restore button: kintsugi.restore itself, on the worker; a new history step."""
+        self._submit_restore(preview=False)
+
+    @Slot()
+    def preview_restore(self) -> None:
+        """A settled bias / seed change: re-run with the photo's cached faces and background.
+
+        Through the same runner, so a newer preview cancels the running one and replaces the
+        pending one: dragging the slider never builds a backlog."""
+        self._submit_restore(preview=True)
+
+    def _submit_restore(self, preview: bool) -> None:
+        if self._source is None or not self._models_loaded:
+            return
+        if not self.panel.restore.selected_model():
+            return
+        try:
+            opts = self.restore_options()
+        except ValueError as error:
+            if preview:
+                self.panel.restore.progress_label.setText(str(error))
+            else:
+                self._show_error("Which faces?", str(error))
+            return
+        source, cache, models = self._source, self._photo_cache, self._models
+
+        def task(job: Any) -> tuple[Any, ...]:
+            import kintsugi
+
+            started = time.monotonic()
+            out, model, scale, found = run_restore(source, opts, models, cache, preview, job)
+            job.set_progress(0.97, "Measuring invented detail…")
+            deviation = kintsugi.deviation_map(source, out)
+            full = deviation_full_scale(deviation)
+            provenance = kintsugi.restore_provenance(
+                model, scale, opts.consistency, bias=opts.bias, bias_blocks=opts.blocks or None,
+                faces=opts.faces, background=opts.background, seed=opts.seed)
+            output = _UpscaleOutput(out, display_array(out.pixels, out.alpha),
+                                    heat_rgba(deviation, full), full, model, scale,
+                                    time.monotonic() - started)
+            return output, provenance, found
+
+        submitted = self._restore_runner.submit(task, "preview" if preview else "restore")
+        submitted.context.update(token=self._source_token, options=opts, preview=preview)
+        self.panel.restore.set_progress(0.0, "Previewing…" if preview else "Starting…")
+
+    @Slot()
+    def cancel_restore(self) -> None:
+        if self._restore_runner.is_busy():
+            self._restore_runner.cancel()
+            self.panel.restore.progress_label.setText("Cancelling…")
+
+    def restore_runner(self) -> TaskRunner:
+        return self._restore_runner
+
+    def photo_cache(self) -> PhotoCache:
+        return self._photo_cache
+
+    @Slot(bool)
+    def _on_restore_busy(self, busy: bool) -> None:
+        self.panel.restore.set_busy(busy)
+        self._update_actions()
+
+    @Slot(float, str)
+    def _on_restore_progress(self, fraction: float, message: str) -> None:
+        self.panel.restore.set_progress(fraction, f"{round(fraction * 100)}% · {message}")
+
+    @Slot(object)
+    def _on_restore_finished(self, task: Task) -> None:
+        status = task.status
+        section = self.panel.restore
+        if task.context.get("token") != self._source_token:
+            status = "cancelled"
+        elif task.ok:
+            output, provenance, found = task.result
+            self._accept_restore(output, provenance, task.context["options"],
+                                 task.context["preview"])
+            section.set_faces_found(found)
+            section.progress_label.setText(
+                f"{'Preview' if task.context['preview'] else 'Done'} in {_duration(task.seconds)}")
+        elif status == "failed":
+            section.progress_label.setText("Failed")
+            self._show_error("Restore failed", task.error)
+        if status == "cancelled" and not self._restore_runner.is_busy():
+            section.progress_label.setText("Cancelled; nothing was changed")
+        self.restore_finished.emit(status)
+
+    def _accept_restore(self, out: _UpscaleOutput, provenance: dict[str, str],
+                        opts: RestoreOptions, preview: bool) -> None:
+        entry = RestoreEntry(
+            image=out.image, display=to_qimage(out.display), heat=to_qimage(out.heat),
+            model=out.model, model_id=opts.model_id, scale=out.scale,
+            consistency=opts.consistency, tile=0, device=opts.device,
+            full_scale=out.full_scale, seconds=out.seconds,
+            provenance=provenance, options=opts, preview=preview,
+        )
+        current = self._history.current()
+        if preview and isinstance(current, RestoreEntry) and current.preview:
+            self._history.undo()  # the new preview takes the old one's place in the history
+        self._history.push(entry)
+        self._show_entry(entry)
+        self.result_ready.emit()
+
     def _show_entry(self, entry: ResultEntry | None) -> None:
         if entry is None:
             self.canvas.set_after(None)
@@ -653,10 +881,13 @@ class MainWindow(QMainWindow):
         else:
             self.canvas.set_after(entry.display, entry.heat)
             lock = " · consistency lock" if entry.consistency else ""
-            self.panel.result_info.setText(
-                f"Result: {entry.image.width}×{entry.image.height} · ×{entry.scale} · "
-                f"{entry.model_id}{lock} · {_duration(entry.seconds)}"
-            )
+            what = entry.model_id + lock
+            if isinstance(entry, RestoreEntry):
+                what = "faces restored: " + entry.options.describe()
+            text = (f"Result: {entry.image.width}×{entry.image.height} · ×{entry.scale} · "
+                    f"{what} · {_duration(entry.seconds)}")
+            self.panel.result_info.setText(text)
+            self.panel.restore.progress_label.setToolTip(text)
             self.panel.legend_scale.setText(
                 f"Yellow = {entry.full_scale * 255:.0f}/255 or more away from the original"
             )
@@ -719,7 +950,8 @@ class MainWindow(QMainWindow):
         else:
             folder = Path(self._settings.last_save_dir or Path.home())
             stem = "pasted"
-        return folder / f"{stem}_x{scale}.{export.extension}"
+        kind = "_restored" if isinstance(entry, RestoreEntry) else ""
+        return folder / f"{stem}{kind}_x{scale}.{export.extension}"
 
     @Slot()
     def save(self) -> None:
@@ -776,7 +1008,10 @@ class MainWindow(QMainWindow):
         def task(job: Any) -> Path:
             import kintsugi
 
-            provenance = kintsugi.provenance_for(entry.model, entry.scale, entry.consistency)
+            if isinstance(entry, RestoreEntry):
+                provenance = entry.provenance
+            else:
+                provenance = kintsugi.provenance_for(entry.model, entry.scale, entry.consistency)
             return kintsugi.save_image(entry.image, path, format=fmt, bit_depth=depth,
                                        quality=quality, provenance=provenance)
 
@@ -845,10 +1080,14 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_source = self._source is not None
         has_result = self._history.current() is not None
-        busy = self._upscale_runner.is_busy()
+        busy = self._upscale_runner.is_busy() or self._restore_runner.is_busy()
         ready = has_source and self._models_loaded and self.panel.selected_model() is not None
         self.act_upscale.setEnabled(ready)
         self.panel.upscale_button.setEnabled(ready)
+        can_restore = (has_source and self._models_loaded
+                       and self.panel.restore.selected_model() is not None)
+        self.act_restore.setEnabled(can_restore)
+        self.panel.restore.restore_button.setEnabled(can_restore)
         self.act_cancel.setEnabled(busy)
         self.act_save.setEnabled(has_result)
         self.act_save_as.setEnabled(has_result)
@@ -863,6 +1102,8 @@ class MainWindow(QMainWindow):
         for action, name in self._icon_actions:
             action.setIcon(icon(name))
         self.panel.upscale_button.setIcon(tinted("upscale", "#1b1b1b"))
+        self.panel.restore.restore_button.setIcon(tinted("upscale", "#1b1b1b"))
+        self.panel.restore.cancel_button.setIcon(icon("cancel"))
         self.panel.cancel_button.setIcon(icon("cancel"))
         self.panel.save_button.setIcon(icon("save"))
         self.panel.save_as_button.setIcon(icon("save-as"))
@@ -879,9 +1120,12 @@ class MainWindow(QMainWindow):
 
     def runners(self) -> list[TaskRunner]:
         runners = [self._open_runner, self._upscale_runner, self._save_runner,
-                   self._model_runner]
+                   self._model_runner, self._restore_runner, self._list_runner,
+                   *self._importer.runners()]
         if self._batch_dialog is not None:
             runners.extend(self._batch_dialog.runners())
+        if self._download_dialog is not None:
+            runners.extend(self._download_dialog.runners())
         return runners
 
     @property

@@ -94,7 +94,7 @@ class _Row:
 
 def _size_text(size: int) -> str:
     if size <= 0:
-        return "?"
+        return "—"  # the library does not say
     return f"{size / 1e6:.0f} MB" if size < 1e9 else f"{size / 1e9:.1f} GB"
 
 
@@ -147,6 +147,8 @@ class DownloadDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line per model; the full text is in the tooltip
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
@@ -222,7 +224,7 @@ class DownloadDialog(QDialog):
                 self.table.setItem(r, c, item)
         self.table.resizeColumnToContents(1)
         self.table.resizeColumnToContents(2)
-        self.table.setColumnWidth(3, 220)
+        self.table.setColumnWidth(3, 240)
         if self._rows:
             self.select(selected or self._rows[0].entry.id)
         else:

@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSpinBox,
+    QTabBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from kintsugi.gui.icons import icon, tinted
+from kintsugi.gui.restore_panel import RestorePanel
 
 SCALE_CHOICES: list[tuple[str, int | None]] = [
     ("Model's own", None),
@@ -124,6 +126,7 @@ class SidePanel(QWidget):
     save_requested = Signal()
     save_as_requested = Signal()
     model_changed = Signal(str)
+    mode_changed = Signal(str)  # "upscale" | "restore"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,15 +135,56 @@ class SidePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(10)
-        layout.addWidget(self._build_method())
-        layout.addWidget(self._build_options())
-        layout.addLayout(self._build_run())
+        layout.addWidget(self._build_modes())
         layout.addWidget(self._build_compare())
         layout.addWidget(self._build_save())
         layout.addStretch(1)
         self._on_format_changed()
 
     # --- building ---------------------------------------------------------------
+    def _build_modes(self) -> QWidget:
+        """Upscale the whole photo, or restore its faces: one page each, Compare/Save shared.
+
+        A tab bar over two pages of which only the chosen one is visible (a QTabWidget or
+        QStackedWidget is as tall as its tallest page: a gap under the short Upscale page)."""
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.mode_tabs = QTabBar()
+        self.mode_tabs.setExpanding(False)
+        self.mode_tabs.addTab("Upscale")
+        self.mode_tabs.addTab("Restore faces")
+        self.mode_tabs.setTabToolTip(0, "Enlarge the whole photo with an upscaling network")
+        self.mode_tabs.setTabToolTip(
+            1, "Restore faces with a face / GAN-prior model; the rest of the photo is upscaled")
+        upscale_page = QWidget()
+        upscale = QVBoxLayout(upscale_page)
+        upscale.setContentsMargins(0, 0, 0, 0)
+        upscale.addWidget(self._build_method())
+        upscale.addWidget(self._build_options())
+        upscale.addLayout(self._build_run())
+        self.restore = RestorePanel()
+        self._mode_pages: list[QWidget] = [upscale_page, self.restore]
+        layout.addWidget(self.mode_tabs)
+        for page in self._mode_pages:
+            layout.addWidget(page)
+        self.mode_tabs.currentChanged.connect(self._on_mode_tab)
+        self._on_mode_tab(0)
+        return box
+
+    @Slot(int)
+    def _on_mode_tab(self, index: int) -> None:
+        for i, page in enumerate(self._mode_pages):
+            page.setVisible(i == index)
+        self.mode_changed.emit(self.mode())
+
+    def mode(self) -> str:
+        return "restore" if self.mode_tabs.currentIndex() == 1 else "upscale"
+
+    def set_mode(self, mode: str) -> None:
+        self.mode_tabs.setCurrentIndex(1 if mode == "restore" else 0)
+
     def _build_method(self) -> QGroupBox:
         box = QGroupBox("Method")
         layout = QVBoxLayout(box)

@@ -2,10 +2,10 @@
 
 Two ways a restore runs, both on the window's worker thread:
 - the Restore button calls ``kintsugi.restore`` itself (the public API, exactly as the CLI);
-- a live preview (bias or seed changed) calls ``restore_cached``: the same steps as the
-  engine's photo mode, but the detected faces and the upscaled background of the photo are
-  kept in a ``PhotoCache``, so dragging the slider re-runs only the face network.
-  tests/gui/test_restore_panel.py checks the two give the same pixels.
+- a live preview (bias or seed changed) calls ``restore_cached``: ``kintsugi.restore`` given
+  the photo's detected faces and upscaled background kept in a ``PhotoCache``, so dragging
+  the slider re-runs only the face network. tests/gui/test_restore_panel.py checks the two
+  give the same pixels.
 
 The panel widgets only report what the user chose; the window does the work.
 """
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QStackedWidget,
@@ -120,56 +121,23 @@ class PhotoCache:
 
 def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCache,
                    job: Any) -> Any:
-    """The engine's photo restore with cached faces and background (see module doc)."""
-    import cv2
-
+    """kintsugi.restore, reusing this photo's detected faces and upscaled background."""
     import kintsugi
-    from kintsugi.engine import facepaste
-    from kintsugi.engine.consistency import lock
-    from kintsugi.engine.restore import FaceRunner, photo_scale
+    from kintsugi.engine.restore import background_pixels, photo_scale
 
-    runner = FaceRunner(model, opts.bias, opts.blocks, opts.seed, has_map=False)
-    rgb = _as_rgb(image.pixels)
-    s = photo_scale(model, image.width, image.height)
-    job.set_progress(0.0, "finding faces")
-    chosen = facepaste.select_faces(cache.find_faces(rgb, str(model.device)), opts.faces)
-    key = (opts.background, s)
+    scale = photo_scale(model, image.width, image.height)
+    faces = cache.find_faces(_as_rgb(image.pixels), str(model.device))
+    key = (opts.background, scale)
     background = cache.background(key)
     if background is None:
-        if s == 1:
-            background = rgb.copy()
-        elif opts.background == BICUBIC:
-            background = cv2.resize(rgb, (image.width * s, image.height * s),
-                                    interpolation=cv2.INTER_CUBIC)
-        else:
-            job.set_progress(0.02, "upscaling the background")
-            plain = image.replace(pixels=rgb, alpha=None)
-            up = kintsugi.upscale(plain, opts.background, scale=s, device=opts.device,
-                                  job=job.sub(0.02, 0.38))
-            background = np.array(up.pixels, dtype=np.float32)
+        background = background_pixels(image, scale, opts.background, opts.device,
+                                       job.sub(0.0, 0.4))
         cache.keep_background(key, background)
-    canvas = background.copy()
-    placements = facepaste.place_faces(chosen, runner.in_size)
-    for n, place in enumerate(placements):
-        job.check()
-        job.set_progress(0.4 + 0.55 * n / max(1, len(placements)),
-                         f"face {n + 1} of {len(placements)}")
-        crop = facepaste.align_face(rgb, place)
-        restored = runner.run(crop, None, seed_offset=place.index)
-        matrix_out = facepaste.rescale_matrix(place.matrix, s, runner.crop_scale)
-        facepaste.paste_face(canvas, restored, matrix_out, color_match=opts.color_match)
-    job.check()
-    if opts.consistency:
-        lock(canvas, rgb, s, image.bit_depth)
-    np.clip(canvas, 0.0, 1.0, out=canvas)
-    pixels = canvas.mean(axis=2, keepdims=True) if image.is_gray else canvas
-    alpha = None
-    if image.alpha is not None:
-        alpha = np.clip(cv2.resize(np.asarray(image.alpha, np.float32).squeeze(),
-                                   (image.width * s, image.height * s),
-                                   interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    job.set_progress(1.0, "done")
-    return image.replace(pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha)
+    return kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
+                            faces=opts.faces, background=background,
+                            consistency=opts.consistency, seed=opts.seed, job=job,
+                            color_match=opts.color_match, device=opts.device,
+                            known_faces=faces)
 
 
 def _as_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -200,10 +168,11 @@ def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache
 def parse_faces(mode: str, indices: str, min_size: int) -> Any:
     """The faces choice for kintsugi.restore; raises ValueError on a bad index list."""
     if mode == "indices":
-        values = [int(v) for v in indices.replace(";", ",").replace(" ", ",").split(",") if v]
-        if not values or any(v < 0 for v in values):
-            raise ValueError("list face numbers like 0,2 (0 = leftmost face)")
-        return values
+        words = [v for v in indices.replace(";", ",").replace(" ", ",").split(",") if v]
+        if not words or not all(v.isdigit() for v in words):
+            raise ValueError(f"{indices!r} is not a list of face numbers: list them like 0,2 "
+                             "(0 = the leftmost face)")
+        return [int(v) for v in words]
     if mode == "min":
         return int(min_size)
     return "all"
@@ -383,6 +352,9 @@ class RestorePanel(QWidget):
         self.another_button = QPushButton("Another version")
         self.another_button.setToolTip("Pick a new seed: another plausible restoration")
         self.another_button.clicked.connect(self.another_version)
+        self.seed_spin.setMaximumWidth(100)
+        self.another_button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+        seed_row.addWidget(QLabel("Seed"))
         seed_row.addWidget(self.seed_spin, 1)
         seed_row.addWidget(self.another_button)
 
@@ -404,9 +376,10 @@ class RestorePanel(QWidget):
         self._faces_stack.addWidget(self.faces_edit)
         self._faces_stack.addWidget(self.faces_min)
         self._faces_stack.setMaximumHeight(self.faces_edit.sizeHint().height())
-        self.faces_combo.currentIndexChanged.connect(self._faces_stack.setCurrentIndex)
+        self.faces_combo.currentIndexChanged.connect(self._on_faces_mode)
         self.faces_found = QLabel("")
         self.faces_found.setProperty("role", "hint")
+        self.faces_found.setWordWrap(True)
 
         self.background_combo = QComboBox()
         self.background_combo.setToolTip(
@@ -423,13 +396,15 @@ class RestorePanel(QWidget):
             "Shift each restored face's colours to those of the face in the photo, so "
             "skin tones stay as they were"
         )
-        form.addRow("Seed", seed_row)
+        form.addRow(seed_row)  # spans both columns: the button needs the width
         form.addRow("Faces", self.faces_combo)
         form.addRow("", self._faces_stack)
         form.addRow("", self.faces_found)
         form.addRow("Background", self.background_combo)
         form.addRow(self.consistency_check)
         form.addRow(self.color_check)
+        self._form = form
+        self._on_faces_mode(0)
         return form
 
     def _build_run(self) -> QVBoxLayout:
@@ -530,10 +505,13 @@ class RestorePanel(QWidget):
         )
 
     def set_faces_found(self, count: int) -> None:
-        self.faces_found.setText(
-            "No face found in this photo" if count == 0
-            else f"{count} face{'s' if count != 1 else ''} found, numbered 0–{count - 1} "
-                 "from the left")
+        if count == 0:
+            text = "No face found in this photo"
+        elif count == 1:
+            text = "1 face found (number 0)"
+        else:
+            text = f"{count} faces found, numbered 0–{count - 1} from the left"
+        self.faces_found.setText(text)
 
     def set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
@@ -560,6 +538,11 @@ class RestorePanel(QWidget):
     def _schedule_preview(self) -> None:
         if self.live_check.isChecked() and self._controls.isEnabled():
             self._preview_timer.start()  # restarts: only a settled value is previewed
+
+    @Slot(int)
+    def _on_faces_mode(self, index: int) -> None:
+        self._faces_stack.setCurrentIndex(index)
+        self._form.setRowVisible(self._faces_stack, index != 0)  # "All faces" needs no field
 
     @Slot(bool)
     def _toggle_advanced(self, shown: bool) -> None:
