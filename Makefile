@@ -39,6 +39,8 @@ run: setup
 packages: setup-test
 	-$(BIN)/python -c "from kintsugi.convert.reproduce import fetch_all; fetch_all()"
 	-cd tools/tfjs_reference && npm ci --silent --no-audit --no-fund
+	-$(BIN)/pip download --quiet --no-deps --no-build-isolation --no-binary realesrgan \
+		-d $(KINTSUGI_PACKAGE_CACHE) realesrgan==0.3.0
 
 test: setup-test packages
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
