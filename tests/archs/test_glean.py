@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+import zlib
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from test_stylegan2 import mmagic_stylegan2_shapes, random_state, randomise
 
+from kintsugi.archs import detect_arch, panini, stylegan2
 from kintsugi.archs import gan_layouts as L
-from kintsugi.archs import panini, stylegan2
 from kintsugi.archs.glean import GLEAN, SPEC
 
 torch.set_num_threads(2)
+OFFICIAL_GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "glean_official_16to64.npz"
 TINY = {"style_dim": 16, "n_mlp": 2, "max_channels": 8, "rrdb_channels": 8, "num_rrdbs": 1, "growth": 8,
         "decoder_channels": 8}
 
@@ -136,3 +140,40 @@ def test_forward_follows_the_paper() -> None:
         assert (net(x) - y).abs().max() > 1e-3
     with pytest.raises(ValueError, match="16x16"):
         net(torch.rand(1, 3, 32, 32))
+
+
+def official_golden_state(fx: np.lib.npyio.NpzFile) -> dict[str, torch.Tensor]:
+    """The official module's random state dict, regenerated as tools/make_glean_golden.py
+    made it: N(0, 1) from numpy's PCG64 seeded with crc32(name), times scale, plus offset;
+    FIR kernel buffers stored literally. Wrapped as an mmediting restorer checkpoint."""
+    state: dict[str, torch.Tensor] = {}
+    dims = iter(fx["dims"].tolist())
+    for name, ndim, scale, offset in zip(fx["names"], fx["ndims"], fx["scales"], fx["offsets"], strict=True):
+        shape = tuple(next(dims) for _ in range(int(ndim)))
+        rng = np.random.default_rng(zlib.crc32(str(name).encode()))
+        value = rng.standard_normal(shape, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+        state[f"generator.{name}"] = torch.from_numpy(value)
+    for key in fx.files:
+        if key.startswith("literal:"):
+            state["generator." + key[len("literal:"):]] = torch.from_numpy(fx[key])
+    return state
+
+
+def test_matches_the_official_mmagic_glean() -> None:
+    """Golden output of mmagic's GLEANStyleGANv2 (in 16 -> out 64, random weights in the
+    official key layout, skimage astronaut face), from tools/make_glean_golden.py."""
+    with np.load(OFFICIAL_GOLDEN, allow_pickle=False) as fx:
+        state = official_golden_state(fx)
+        x01 = torch.from_numpy(fx["input"])
+        official = torch.from_numpy(fx["output"])
+    assert official.std() > 0.1  # a non-trivial image, not a constant
+    assert detect_arch(state) is SPEC
+    params = SPEC.params_from_state(state)
+    assert (params["in_size"], params["out_size"], params["scale"]) == (16, 64, 4)
+    assert params["channels"] == (512, 512, 512, 512, 256)
+    model = SPEC.build(**params).eval()
+    model.load_state_dict(state, strict=True)
+    del state
+    with torch.no_grad():
+        y01 = model(x01)  # the engine's [0, 1] contract; the official network works in [-1, 1]
+    torch.testing.assert_close(y01 * 2 - 1, official, atol=2e-5, rtol=0)

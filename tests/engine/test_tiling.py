@@ -53,7 +53,8 @@ def test_progress_reports_every_tile(photo):
     seen = []
     job = Job(on_progress=lambda f, m: seen.append(f))
     run_tiled(TinyUpscaler().eval(), photo, 2, TilePlan(32, 8, 4), CPU, torch.float32, job)
-    assert len(seen) == 9 and seen[-1] == 1.0 and seen == sorted(seen)
+    # A start report, then one per tile.
+    assert len(seen) == 10 and seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
 
 
 def test_cancel_between_tiles(photo):
@@ -92,3 +93,55 @@ def test_other_errors_are_reraised(photo):
 
     with pytest.raises(ValueError, match="a real bug"):
         run_tiled(net, photo, 2, TilePlan(32, 4, 2), CPU, torch.float32, NullJob())
+
+
+class Blocks(nn.Module):
+    """Four blocks; the second cancels the job while the tile is running."""
+
+    def __init__(self, job):
+        super().__init__()
+        self.job = job
+        self.calls = []
+        self.blocks = nn.ModuleList(nn.Conv2d(3, 3, 3, padding=1) for _ in range(4))
+
+    def forward(self, x):
+        for index, block in enumerate(self.blocks):
+            self.calls.append(index)
+            if index == 1:
+                self.job.cancel()
+            x = block(x)
+        return torch.nn.functional.interpolate(x, scale_factor=2)
+
+
+def test_cancel_is_noticed_inside_a_tile(photo):
+    job = Job()
+    net = Blocks(job).eval()
+    with pytest.raises(Cancelled):
+        run_tiled(net, photo, 2, TilePlan(10_000, 0, 0), CPU, torch.float32, job)
+    assert net.calls == [0, 1]  # blocks 2 and 3 never ran
+    assert not any(m._forward_pre_hooks for m in net.modules())  # hooks removed
+
+
+def test_another_threads_cancel_does_not_reach_this_run(photo):
+    import threading
+
+    other = Job()
+    net = TinyUpscaler().eval()
+    started = threading.Event()
+    release = threading.Event()
+
+    def hold(_module, _inputs):
+        started.set()
+        release.wait(5)
+
+    handle = net.body.register_forward_pre_hook(hold)
+    worker = threading.Thread(
+        target=run_tiled, args=(net, photo, 2, TilePlan(10_000, 8, 4), CPU, torch.float32, other))
+    worker.start()
+    assert started.wait(5)
+    handle.remove()
+    other.cancel()  # cancels the worker's job, not ours
+    release.set()
+    worker.join(10)
+    out = run_tiled(net, photo, 2, TilePlan(10_000, 8, 4), CPU, torch.float32, NullJob())
+    assert out.shape == (180, 154, 3)

@@ -157,7 +157,8 @@ class Panini(nn.Module):
         head_channels: widths of the IFE head before its last conv (MFR: 32, 64, 128;
             each step after the first halves the resolution).
         lce_channels: width of the conv before the w+ linear layer (256).
-        dre_channels: DRE widths (64, 128, 256); dre_size: DRE input size (in_size / 2).
+        dre_channels: DRE widths (64, 128, 256); dre_size: DRE input size, a constant 256
+            in the official code whatever in_size is (adaptive average pooling).
         cond_dim: mask-generator input width for the SR variant (256).
     """
 
@@ -166,7 +167,7 @@ class Panini(nn.Module):
                  channels: Sequence[int] | None = None, rrdb_channels: int | None = None,
                  num_rrdbs: int | None = None, growth: int = 32, cbam_reduction: int | None = None,
                  head_channels: Sequence[int] | None = None, lce_channels: int = 256,
-                 dre_channels: Sequence[int] = (64, 128, 256), dre_size: int | None = None,
+                 dre_channels: Sequence[int] = (64, 128, 256), dre_size: int = 256,
                  cond_dim: int = 256) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -196,7 +197,7 @@ class Panini(nn.Module):
             raise ValueError("all DAFI slots must have the same generator width")
 
         if variant == "mfr":
-            self.dre_size = in_size // 2 if dre_size is None else dre_size
+            self.dre_size = dre_size
             self.deg_encoder = DegradationEncoder(dre_channels)
             cond = dre_channels[-1]
         else:
