@@ -42,6 +42,16 @@ def _no_thread_left(qapp: object) -> Iterator[None]:
     assert not extra, f"Python threads still running: {extra}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collector_back_to_automatic() -> Iterator[None]:
+    """The window moves garbage collection to the GUI thread; the tests after these
+    (no Qt event loop running) need it automatic again."""
+    yield
+    from kintsugi.gui import gc_guard
+
+    gc_guard.uninstall()
+
+
 @pytest.fixture(scope="session")
 def model_cache() -> ModelCache:
     """Shared by the tests' windows so each model is loaded once per session."""

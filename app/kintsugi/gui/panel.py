@@ -14,19 +14,18 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSlider,
     QSpinBox,
     QTabBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from kintsugi.gui.icons import icon, tinted
+from kintsugi.gui.icons import icon
 from kintsugi.gui.restore_panel import RestorePanel
+from kintsugi.gui.widgets import RunControls
 
 SCALE_CHOICES: list[tuple[str, int | None]] = [
     ("Model's own", None),
@@ -239,33 +238,19 @@ class SidePanel(QWidget):
     def _build_run(self) -> QVBoxLayout:
         layout = QVBoxLayout()
         layout.setSpacing(6)
-        self.upscale_button = QPushButton(tinted("upscale", "#1b1b1b"), "  Upscale")
-        self.upscale_button.setObjectName("primary")
-        self.upscale_button.setMinimumHeight(38)
-        self.upscale_button.setToolTip("Upscale the photo with the chosen method (Ctrl+Enter)")
+        run = RunControls("  Upscale", "Upscale the photo with the chosen method (Ctrl+Enter)",
+                          "Stop the running upscale (Esc); nothing is changed")
+        self.upscale_button, self.progress = run.button, run.progress
+        self.cancel_button, self.progress_label = run.cancel_button, run.label
+        self.progress_label.setWordWrap(False)
         self.upscale_button.setEnabled(False)
         self.upscale_button.clicked.connect(self.upscale_requested)
-        row = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(8)
-        self.cancel_button = QToolButton()
-        self.cancel_button.setIcon(icon("cancel"))
-        self.cancel_button.setToolTip("Stop the running upscale (Esc); nothing is changed")
-        self.cancel_button.setAutoRaise(True)
         self.cancel_button.clicked.connect(self.cancel_requested)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.cancel_button)
-        self.progress_label = QLabel("")
-        self.progress_label.setProperty("role", "hint")
         self.result_info = QLabel("")
         self.result_info.setWordWrap(True)
         self.result_info.setProperty("role", "hint")
         self.result_info.setToolTip("The result on screen: size, factor, model and time taken")
-        layout.addWidget(self.upscale_button)
-        layout.addLayout(row)
-        layout.addWidget(self.progress_label)
+        run.add_to(layout)
         layout.addWidget(self.result_info)
         self.set_busy(False)
         return layout

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -38,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kintsugi.gui.icons import icon, tinted
+from kintsugi.gui.widgets import RunControls
 
 PREVIEW_DELAY_MS = 150  # a slider drag settles this long before the restore re-runs
 BIAS_STEPS = 100  # slider units per 1.0 of bias
@@ -410,29 +409,13 @@ class RestorePanel(QWidget):
     def _build_run(self) -> QVBoxLayout:
         layout = QVBoxLayout()
         layout.setSpacing(6)
-        self.restore_button = QPushButton(tinted("upscale", "#1b1b1b"), "  Restore")
-        self.restore_button.setObjectName("primary")
-        self.restore_button.setMinimumHeight(38)
-        self.restore_button.setToolTip("Restore the faces with the chosen model (Ctrl+R)")
+        run = RunControls("  Restore", "Restore the faces with the chosen model (Ctrl+R)",
+                          "Stop the running restore; nothing is changed")
+        self.restore_button, self.progress = run.button, run.progress
+        self.cancel_button, self.progress_label = run.cancel_button, run.label
         self.restore_button.clicked.connect(self.restore_requested)
-        row = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setFixedHeight(8)
-        self.cancel_button = QToolButton()
-        self.cancel_button.setIcon(icon("cancel"))
-        self.cancel_button.setToolTip("Stop the running restore; nothing is changed")
-        self.cancel_button.setAutoRaise(True)
         self.cancel_button.clicked.connect(self.cancel_requested)
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.cancel_button)
-        self.progress_label = QLabel("")
-        self.progress_label.setProperty("role", "hint")
-        self.progress_label.setWordWrap(True)
-        layout.addWidget(self.restore_button)
-        layout.addLayout(row)
-        layout.addWidget(self.progress_label)
+        run.add_to(layout)
         self.set_busy(False)
         return layout
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from kintsugi.gui import gc_guard
+
 log = logging.getLogger(__name__)
 
 # Every QThread a runner ever started, so tests (and close) can check none is left running.
@@ -132,6 +134,10 @@ class TaskRunner(QObject):
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # Worker threads allocate too; the garbage collector must not run on them (see gc_guard).
+        app = QCoreApplication.instance()
+        if app is not None:
+            gc_guard.install(app)
         self._name = name
         self._current: tuple[Task, QThread, _Worker] | None = None
         self._pending: Task | None = None
