@@ -87,6 +87,15 @@ def _select_data(combo: QComboBox, value: Any) -> None:
         combo.setCurrentIndex(index)
 
 
+def _choice_combo(choices: Any, tooltip: str) -> QComboBox:
+    """A combo box of (label, value) choices."""
+    combo = QComboBox()
+    for label, value in choices:
+        combo.addItem(label, value)
+    combo.setToolTip(tooltip)
+    return combo
+
+
 def model_tooltip(info: Any) -> str:
     return (
         f"<b>{info.name}</b><br>{info.purpose}<br><br>"
@@ -204,25 +213,19 @@ class SidePanel(QWidget):
         box = QGroupBox("Options")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.scale_combo = QComboBox()
-        for label, scale in SCALE_CHOICES:
-            self.scale_combo.addItem(label, scale)
-        self.scale_combo.setToolTip(
+        self.scale_combo = _choice_combo(
+            SCALE_CHOICES,
             "Enlargement factor. Other factors than the model's own are reached by running the "
-            "model and resizing the result."
+            "model and resizing the result.",
         )
-        self.tile_combo = QComboBox()
-        for label, tile in TILE_CHOICES:
-            self.tile_combo.addItem(label, tile)
-        self.tile_combo.setToolTip(
+        self.tile_combo = _choice_combo(
+            TILE_CHOICES,
             "The image is processed in tiles of this size. Smaller tiles use less memory and "
-            "make Cancel respond sooner; Automatic picks a size that fits the device."
+            "make Cancel respond sooner; Automatic picks a size that fits the device.",
         )
-        self.device_combo = QComboBox()
-        for label, device in DEVICE_CHOICES:
-            self.device_combo.addItem(label, device)
-        self.device_combo.setToolTip(
-            "Where the network runs. Automatic uses a GPU when one is available, else the CPU."
+        self.device_combo = _choice_combo(
+            DEVICE_CHOICES,
+            "Where the network runs. Automatic uses a GPU when one is available, else the CPU.",
         )
         self.consistency_check = QCheckBox("Consistency lock")
         self.consistency_check.setToolTip(
