@@ -42,11 +42,12 @@ packages: setup-test
 	-$(BIN)/pip download --quiet --no-deps --no-build-isolation --no-binary realesrgan \
 		-d $(KINTSUGI_PACKAGE_CACHE) realesrgan==0.3.0
 
+## Linters first so that the run ends with pytest's summary line.
 test: setup-test packages
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: setup-test
 	$(BIN)/python bench/bench_upscale.py

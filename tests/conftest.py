@@ -38,3 +38,13 @@ def astronaut_full() -> np.ndarray:
 def coffee_full() -> np.ndarray:
     skimage_data = pytest.importorskip("skimage.data")
     return skimage_data.coffee()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """CI's wall time, printed just above pytest's own closing summary line."""
+    start = os.environ.get("KINTSUGI_CI_START")
+    if start:
+        import time
+
+        minutes = (time.time() - float(start)) / 60
+        terminalreporter.write_line(f"CI wall time so far (setup, demo, linters, tests): {minutes:.1f} min")
