@@ -229,7 +229,9 @@ def test_parity_with_spandrel(name: str) -> None:
         out_w = g(torch.from_numpy(ref["w_plus"])).numpy()
         out_z = g(torch.from_numpy(ref["z"]), input_is_latent=False).numpy()
     assert np.abs(out_w - ref["out_w_plus"]).max() <= 1e-5
-    assert np.abs(out_z - ref["out_z"]).max() <= 1e-5
+    # The z path adds 8 mapping layers: float32 summation order differs between CPUs
+    # (1.2e-5 seen on an AVX-512 machine), still far below one 16-bit level.
+    assert np.abs(out_z - ref["out_z"]).max() <= 5e-5
     assert ref["out_w_plus"].std() > 0.1  # a real image-like signal, not zeros
 
     # The flag matters: the same weights through the other network give another image.

@@ -22,14 +22,51 @@ from torch import nn
 StateDict = Mapping[str, torch.Tensor]
 
 
+PURPOSES = ("upscaler", "face-restorer", "detector", "prior")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do and needs: the one place the registry, pipeline, GUI and CLI read.
+
+    A fact about a model written down anywhere else (a block count in a panel, a list of
+    noise architectures in the CLI) is a bug waiting; derive it from here instead.
+    """
+
+    purpose: str  # one of PURPOSES
+    scale: int = 1  # output side / input side
+    input_size: int | None = None  # fixed square input side (aligned face crops), else None
+    size_multiple: int = 1  # input sides must be a multiple of this
+    value_range: str = "0..1"  # of the module the engine calls (wrappers map [-1, 1] nets)
+    precisions: tuple[str, ...] = ("fp32",)  # compute dtypes known to be safe, best first
+    tiles: bool = True  # may run on tiles of the image (False: needs the whole input)
+    tile_context: int = 0  # input px each side a tile needs for exact results
+    mask_blocks: int = 0  # DAFI mask-bias blocks (0: no mask bias)
+    seed: bool = False  # has noise inputs a seed can redraw
+    fidelity_weight: bool = False  # has a fidelity/realness weight (CodeFormer's w)
+
+    @property
+    def output_size(self) -> int | None:
+        return None if self.input_size is None else self.input_size * self.scale
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     id: str
-    kind: str  # "upscaler" | "detector" | "face-restorer" | ...
+    kind: str  # the purpose every model of this architecture has (see PURPOSES)
     build: Callable[..., nn.Module]  # build(**params) -> module
     detect: Callable[[StateDict], bool]  # True if the key names are this layout
     params_from_state: Callable[[StateDict], dict[str, Any]]  # hyper-parameters from shapes
     context: int = 0  # pixels of input context each side a tile needs for exact results
+    # describe(params) -> Capabilities; None: a plain tiling model of `kind` and params' scale.
+    describe: Callable[[dict[str, Any]], Capabilities] | None = None
+
+    def capabilities(self, params: dict[str, Any]) -> Capabilities:
+        if self.describe is not None:
+            return self.describe(params)
+        return Capabilities(purpose=self.kind, scale=int(params.get("scale", 1)),
+                            tiles=self.kind == "upscaler", tile_context=self.context)
 
 
 # Order matters: specific layouts before general ones.

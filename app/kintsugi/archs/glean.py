@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ArchSpec, StateDict
+from . import ArchSpec, Capabilities, StateDict
 from .gan_layouts import canonical_generator_params, gan_prior_to_canonical, restorer_network
 from .stylegan2 import StyleGAN2Generator, UnitRangeWrapper, default_channels, num_styles
 
@@ -231,7 +231,15 @@ def build(**params: Any) -> UnitRangeWrapper:
 
 # Kind "face-restorer": the official models take fixed-size aligned crops (FFHQ faces,
 # cat faces), so the engine must resize a crop to in_size rather than tile an image.
+def describe(params: dict[str, Any]) -> Capabilities:
+    # fp32 only: StyleGAN2's demodulation rsqrt(sum + 1e-8) underflows in fp16.
+    return Capabilities(purpose="face-restorer", scale=int(params["scale"]),
+                        input_size=int(params["in_size"]), tiles=False, seed=True,
+                        precisions=("fp32",))
+
+
 SPEC = ArchSpec(
+    describe=describe,
     id="glean",
     kind="face-restorer",
     build=build,

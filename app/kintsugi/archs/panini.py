@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ArchSpec, StateDict
+from . import ArchSpec, Capabilities, StateDict
 from .gan_layouts import canonical_generator_params, gan_prior_to_canonical, restorer_network
 from .glean import RRDBFeatureExtractor, build_unit_range, lrelu, rrdb_trunk_params
 from .stylegan2 import StyleGAN2Generator, UnitRangeWrapper, default_channels, num_styles
@@ -346,7 +346,16 @@ def build(**params: Any) -> UnitRangeWrapper:
     return build_unit_range(Panini, params)
 
 
+def describe(params: dict[str, Any]) -> Capabilities:
+    # Five DAFI slots (inputs at 4..64 px); fp32 only: StyleGAN2's demodulation
+    # rsqrt(sum + 1e-8) underflows in fp16.
+    return Capabilities(purpose="face-restorer", scale=int(params["scale"]),
+                        input_size=int(params["in_size"]), tiles=False, mask_blocks=5,
+                        seed=True, precisions=("fp32",))
+
+
 SPEC = ArchSpec(
+    describe=describe,
     id="panini",
     kind="face-restorer",
     build=build,

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ArchSpec, StateDict
+from . import ArchSpec, Capabilities, StateDict
 from .fir import FIR_1331, blur_after_transposed_conv_pad, make_fir_kernel, upfirdn2d, upsample2d
 
 SQRT2 = math.sqrt(2.0)
@@ -354,7 +354,13 @@ def build(**params: Any) -> StyleGAN2Generator:
     return StyleGAN2Generator(**params)
 
 
+def describe(params: dict[str, Any]) -> Capabilities:
+    # A bare generator restores nothing by itself: it is a prior other models build on.
+    return Capabilities(purpose="prior", scale=1, tiles=False, seed=True, precisions=("fp32",))
+
+
 SPEC = ArchSpec(
+    describe=describe,
     id="stylegan2",
     kind="generator",
     build=build,

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kintsugi.archs import ArchSpec, arch_by_id, detect_arch
+from kintsugi.archs import ArchSpec, Capabilities, arch_by_id, detect_arch
 from kintsugi.engine.device import compute_dtype, pick_device
 from kintsugi.engine.errors import ModelError
 from kintsugi.engine.manifest import (
@@ -45,6 +45,11 @@ class Model:
         self.net = net
         self.device = device
         self.dtype = compute_dtype(device)
+
+    @property
+    def caps(self) -> Capabilities:
+        """What this model can do and needs (read this, never re-derive it)."""
+        return self.spec.capabilities(self.info.params)
 
     @property
     def scale(self) -> int:
