@@ -89,10 +89,45 @@ def test_usage_errors_exit_2(args, tmp_path, monkeypatch, capsys):
     assert code == 2
 
 
-def test_unknown_model_is_one_line(photo, capsys):
-    assert main(["upscale", str(photo), "--model", "nope"]) == 1
+def test_unknown_model_is_a_usage_error_on_one_line(photo, capsys):
+    assert main(["upscale", str(photo), "--model", "nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'nope'" in err and "Traceback" not in err
+    assert "kintsugi models list" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_library_model_not_downloaded_says_how_to_get_it(photo, capsys):
+    assert main(["upscale", str(photo), "--model", "panini-mfr"]) == 2
+    assert "kintsugi models download panini-mfr" in capsys.readouterr().err
+    assert main(["models", "info", "panini-mfr"]) == 0
+    out = capsys.readouterr().out
+    assert "in the model library" in out and "kintsugi models download panini-mfr" in out
+    assert "unknown model" not in out
+    assert main(["models", "info", "no-such-thing"]) == 2
+    assert "unknown model 'no-such-thing'" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_named_plainly(photo, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = main(["upscale", "nosuch.jpg", str(photo), "--model", "waifu2x-photo-x2",
+                 "--out-dir", "out"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "kintsugi: error: nosuch.jpg: no such file" in err
+    assert "does not exist" not in err and "1 done, 1 failed" in err
+
+
+def test_ray_without_ray_installed_says_how_to_get_it(photo, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, installed or not
+    monkeypatch.delitem(sys.modules, "kintsugi.engine.cluster", raising=False)
+    code = main(["upscale", str(photo), "--out-dir", str(tmp_path / "out"), "--ray"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "pip install kintsugi[cluster]" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    # A folder right after --ray is an input, not a cluster address.
+    assert main(["upscale", "--ray", str(photo.parent)]) == 1
+    assert "pip install kintsugi[cluster]" in capsys.readouterr().err
 
 
 def test_models_list_info_verify(capsys):

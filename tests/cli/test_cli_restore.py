@@ -108,6 +108,13 @@ def test_faces_none_selected_keeps_only_the_background(portrait, panini_file, tm
     assert np.abs(img.pixels - bicubic).mean() < 0.01  # lock only nudges the bicubic result
 
 
+def test_restore_help_says_where_face_models_are_listed(capsys) -> None:
+    assert run(["restore", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "`kintsugi models list` shows your face models" in help_text
+    assert "`kintsugi models library`" in help_text and "--skip-existing" in help_text
+
+
 def test_usage_errors_exit_2(portrait, capsys) -> None:
     assert run(["restore", str(portrait), "--model", "x", "--bias", "3"]) == 2
     assert run(["restore", str(portrait), "--model", "x", "--bias-block", "a=1"]) == 2
@@ -117,17 +124,41 @@ def test_usage_errors_exit_2(portrait, capsys) -> None:
     assert "bias must be between -1 and 1" in err and "K=B" in err
 
 
-def test_failures_are_one_line_and_exit_1(portrait, panini_file, tmp_path, capsys) -> None:
-    assert run(["restore", str(portrait), "--model", "no-such-model"]) == 1
+def test_failures_are_one_line(portrait, panini_file, tmp_path, capsys) -> None:
+    assert run(["restore", str(portrait), "--model", "no-such-model"]) == 2  # usage error
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kintsugi: error: unknown model 'no-such-model'")
+    assert run(["restore", str(portrait), "--model", str(panini_file),
+                "--background", "no-such-upscaler"]) == 2
+    assert "unknown model 'no-such-upscaler' (--background)" in capsys.readouterr().err
     missing = tmp_path / "missing.jpg"
     code = run(["restore", str(missing), str(portrait), "--out-dir", str(tmp_path / "out"),
                 "--model", str(panini_file), "--background", "bicubic"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "missing.jpg does not exist" in err and "1 done, 1 failed" in err
+    assert f"{missing}: no such file" in err and "1 done, 1 failed" in err
     assert (tmp_path / "out" / "portrait_restored.jpg").is_file()
+
+
+def test_restore_walks_folders_like_upscale(portrait, panini_file, tmp_path, capsys) -> None:
+    tree = tmp_path / "album"
+    (tree / "1999").mkdir(parents=True)
+    (tree / "1999" / "face.jpg").write_bytes(portrait.read_bytes())
+    (tree / "face.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    out = tmp_path / "restored"
+    args = ["restore", str(tree), "--out-dir", str(out), "--model", str(panini_file),
+            "--background", "bicubic", "--faces", "min:500"]
+    assert run(args) == 1  # not recursive: only the (broken) face.png
+    assert not (out / "1999").exists()
+    assert run([*args, "--recursive"]) == 1
+    err = capsys.readouterr().err
+    assert "face.png" in err and "1 done, 1 failed" in err
+    result = out / "1999" / "face_restored.jpg"  # the sub-folder is mirrored
+    assert kintsugi.open_image(result).width == 320
+    mtime = result.stat().st_mtime_ns
+    assert run([*args, "--recursive", "--skip-existing"]) == 1
+    assert "0 done, 1 skipped, 1 failed" in capsys.readouterr().err
+    assert result.stat().st_mtime_ns == mtime
 
 
 def test_bias_on_a_model_without_mask_is_refused(portrait, tmp_path, capsys) -> None:
@@ -141,10 +172,16 @@ def test_bias_on_a_model_without_mask_is_refused(portrait, tmp_path, capsys) -> 
 
 
 def test_models_import_then_restore_by_file(panini_file, user_dir, capsys) -> None:
+    assert run(["models", "list"]) == 0
+    faces = capsys.readouterr().out.split("Face and restoration models:")[1]
+    assert "none yet" in faces and "kintsugi models download" in faces
     assert run(["models", "import", str(panini_file), "--id", "my-faces"]) == 0
     out = capsys.readouterr().out
     assert "imported my-faces: panini (face-restorer, x2, via kintsugi)" in out
     assert (user_dir / "models" / "my-faces.safetensors").is_file()
+    assert run(["models", "list"]) == 0
+    faces = capsys.readouterr().out.split("Face and restoration models:")[1]
+    assert "my-faces" in faces.splitlines()[1] and "none yet" not in faces
     assert run(["models", "import", str(panini_file.with_name("nope.pth"))]) == 1
     assert "model file not found" in capsys.readouterr().err
 

@@ -1,17 +1,27 @@
-"""Batch upscaling of files and folders; the one implementation behind the CLI and the GUI.
+"""Batches of files and folders: the one runner behind the CLI, the window and Ray.
 
-A bad file is reported and skipped; it never stops the batch. Inputs are never touched and
-every output is written atomically by imageio, so Cancel leaves no partial file.
+The per-file work is a configured job: upscaling by default, restoration when
+``BatchOptions.restore`` is set. A bad file is reported and skipped; it never stops the batch.
+Inputs are never touched. Every output is written atomically by imageio (a hidden temp file,
+then a rename), so an output that exists is complete: after a cancel or a crash (even
+``kill -9``) the same command with ``skip_existing`` continues where it stopped, and the
+temp files a crash left behind are removed when the batch starts again.
+
+Two inputs never share an output: where names collide (``a.jpg``/``a.jpeg``, or ``hopper.bmp``
+and ``hopper.png`` both becoming ``hopper_x2.png``) each colliding output keeps its source's
+extension in its name (``hopper_bmp_x2.png``), whatever order the files were listed in.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kintsugi.engine.errors import Cancelled, KintsugiError
 from kintsugi.engine.imageio import (
@@ -29,11 +39,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
+NAME_FIELDS = ("stem", "scale", "model")
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """What a restore batch needs beyond BatchOptions (model = the face model)."""
+
+    bias: float = 0.0
+    bias_blocks: tuple[tuple[int, float], ...] = ()
+    bias_map: Path | None = None  # grey image: white +1, mid-grey 0, black -1
+    faces: Any = "all"  # facepaste.FaceSelection; None: inputs are aligned face crops
+    background: str | None = None  # model id, weights file, "bicubic"; None: default upscaler
+    seed: int | None = None
+    color_match: bool = True
 
 
 @dataclass
 class BatchOptions:
-    model: str | None = None  # None: the default model
+    model: str | None = None  # None: the default model (restore: a face model is required)
     scale: int | None = None
     consistency: bool = False
     tile: int | str = "auto"
@@ -44,6 +68,7 @@ class BatchOptions:
     recursive: bool = False
     skip_existing: bool = False
     name_pattern: str = "{stem}_x{scale}"
+    restore: RestoreSettings | None = None  # set: restore faces instead of upscaling
 
 
 @dataclass(frozen=True)
@@ -72,19 +97,142 @@ class BatchSummary:
     seconds: float = 0.0
 
 
+FileWork = Callable[[Path, Path, Job], None]
+
+
+# ----------------------------------------------------------------------------- planning
+
+
 def plan_batch(inputs: Iterable[Path], out_dir: Path | None, options: BatchOptions) -> list[BatchItem]:
     """Expand folders into image files and choose each output path (mirroring sub-folders)."""
-    scale = options.scale or model_scale(options.model)
-    items: list[BatchItem] = []
+    placed: list[tuple[Path, Path]] = []  # (source, output folder)
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            for src in _images_in(path, options.recursive):
-                base = out_dir / src.parent.relative_to(path) if out_dir else src.parent
-                items.append(BatchItem(src, _output_path(src, base, options, scale)))
+            for src in find_images(path, options.recursive):
+                placed.append((src, out_dir / src.parent.relative_to(path) if out_dir else src.parent))
         else:
-            items.append(BatchItem(path, _output_path(path, out_dir or path.parent, options, scale)))
-    return items
+            placed.append((path, out_dir or path.parent))
+    return _distinct_outputs(_unique_sources(placed), options)
+
+
+def find_images(folder: Path, recursive: bool) -> list[Path]:
+    """Image files in `folder`, by extension, or by content where the extension is unknown.
+
+    Hidden files and folders are left out: they hold temp files (ours included) and macOS
+    resource forks (``._photo.jpg``), never photos.
+    """
+    pattern = "**/*" if recursive else "*"
+    found = []
+    for path in sorted(folder.glob(pattern)):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.is_file() and source_format(path) in READ_FORMATS:
+            found.append(path)
+    return found
+
+
+def source_format(path: Path) -> str | None:
+    """The image format of a file: its extension's, or its content's when that is unknown."""
+    return format_for_path(path) or sniff_format(path)
+
+
+# Leading bytes of the formats Kintsugi reads (offset, bytes).
+_SIGNATURES: tuple[tuple[str, int, bytes], ...] = (
+    ("PNG", 0, b"\x89PNG\r\n\x1a\n"),
+    ("JPEG", 0, b"\xff\xd8\xff"),
+    ("TIFF", 0, b"II*\x00"),
+    ("TIFF", 0, b"MM\x00*"),
+    ("GIF", 0, b"GIF87a"),
+    ("GIF", 0, b"GIF89a"),
+    ("WEBP", 8, b"WEBP"),
+)
+_BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+
+
+def sniff_format(path: Path) -> str | None:
+    """The format a file's first bytes announce (PNG, JPEG, ...), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    for fmt, offset, magic in _SIGNATURES:
+        if head[offset:offset + len(magic)] == magic and (fmt != "WEBP" or head[:4] == b"RIFF"):
+            return fmt
+    # "BM" alone starts too many text files; the DIB header size makes it a real bitmap.
+    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "BMP"
+    return None
+
+
+def _unique_sources(placed: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """The same file named twice (a file and its folder, or twice by hand) is done once."""
+    seen: set[Path] = set()
+    unique = []
+    for src, folder in placed:
+        key = src.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append((src, folder))
+    return unique
+
+
+def _distinct_outputs(placed: list[tuple[Path, Path]], options: BatchOptions) -> list[BatchItem]:
+    """One output per input, never shared: colliding names keep their source's extension,
+    and what still collides is numbered in the order of the source paths."""
+    if not placed:
+        return []
+    fields = _name_fields(options)
+    plain = [folder / _output_name(src, src.stem, options, fields) for src, folder in placed]
+    counts = Counter(_key(dst) for dst in plain)
+    named = [
+        folder / _output_name(src, f"{src.stem}_{src.suffix.lstrip('.')}", options, fields)
+        if counts[_key(dst)] > 1 and src.suffix else dst
+        for (src, folder), dst in zip(placed, plain, strict=True)
+    ]
+    return [BatchItem(src, dst) for (src, _), dst in zip(placed, _numbered(placed, named), strict=True)]
+
+
+def _numbered(placed: Sequence[tuple[Path, Path]], named: list[Path]) -> list[Path]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, dst in enumerate(named):
+        groups[_key(dst)].append(index)
+    final = list(named)
+    taken = set(groups)
+    for indices in groups.values():
+        ordered = sorted(indices, key=lambda i: str(placed[i][0]))
+        for n, index in enumerate(ordered[1:], start=2):
+            dst = named[index]
+            while _key(candidate := dst.with_name(f"{dst.stem}-{n}{dst.suffix}")) in taken:
+                n += 1
+            taken.add(_key(candidate))
+            final[index] = candidate
+    return final
+
+
+def _key(path: Path) -> str:
+    # Case-folded: two names differing only in case are one file on macOS, Windows and exFAT.
+    return str(path.absolute()).casefold()
+
+
+def _name_fields(options: BatchOptions) -> dict[str, Any]:
+    pattern = options.name_pattern
+    fields: dict[str, Any] = {"model": options.model or ""}
+    try:
+        pattern.format(stem="", scale="", model="")
+    except (KeyError, IndexError, ValueError) as error:
+        raise KintsugiError(f"name pattern {pattern!r} is not usable ({error}); it may use "
+                            + ", ".join("{" + f + "}" for f in NAME_FIELDS)) from None
+    if "{scale}" in pattern:  # the model is loaded (when given as a file) only if needed
+        fields["scale"] = options.scale or model_scale(options.model)
+    return fields
+
+
+def _output_name(src: Path, stem: str, options: BatchOptions, fields: Mapping[str, Any]) -> str:
+    fmt = options.format.upper() if options.format else output_format_for(source_format(src))
+    name = options.name_pattern.format(**{"scale": "", **fields, "stem": stem})
+    return name + EXTENSIONS.get(fmt, ".png")
 
 
 def model_scale(model: str | None) -> int:
@@ -96,16 +244,7 @@ def model_scale(model: str | None) -> int:
     return model_info(model).scale
 
 
-def _images_in(folder: Path, recursive: bool) -> list[Path]:
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern)
-                  if p.is_file() and format_for_path(p) in READ_FORMATS)
-
-
-def _output_path(src: Path, folder: Path, options: BatchOptions, scale: int) -> Path:
-    fmt = options.format.upper() if options.format else output_format_for(format_for_path(src))
-    name = options.name_pattern.format(stem=src.stem, scale=scale, model=options.model or "")
-    return folder / (name + EXTENSIONS.get(fmt, ".png"))
+# ----------------------------------------------------------------------------- running
 
 
 def run_batch(
@@ -113,14 +252,15 @@ def run_batch(
     options: BatchOptions,
     job: Job | None = None,
     on_event: Callable[[BatchEvent], None] | None = None,
-    process: Callable[[Path, Path, Job], None] | None = None,
+    process: FileWork | None = None,
 ) -> BatchSummary:
-    """Process every item; `process(src, dst, job)` defaults to upscale-and-save."""
+    """Process every item; `process(src, dst, job)` defaults to make_work(options)."""
     job = ensure_job(job)
     emit = on_event or (lambda _event: None)
-    work = process or _Upscaler(options)
+    work = process or make_work(options)
     summary = BatchSummary()
     started = time.monotonic()
+    remove_stale_temp_files(items)
     total = len(items)
     for index, item in enumerate(items):
         event = _run_one(item, index, total, options, job, work, emit)
@@ -138,6 +278,33 @@ def run_batch(
     return summary
 
 
+def make_work(options: BatchOptions) -> Upscaler | Restorer:
+    """The per-file job the options describe; it loads its model(s) on first use."""
+    return Restorer(options) if options.restore is not None else Upscaler(options)
+
+
+def remove_stale_temp_files(items: Iterable[BatchItem]) -> int:
+    """Delete the hidden temp files a killed run left for these outputs (imageio writes
+    ``.<name>.<random>.tmp`` beside ``<name>`` and renames it when complete)."""
+    wanted: dict[Path, set[str]] = defaultdict(set)
+    for item in items:
+        wanted[item.dst.parent].add(item.dst.name)
+    removed = 0
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob(".*.tmp"):
+            if tmp.name[1:-len(".tmp")].rsplit(".", 1)[0] in names:
+                try:
+                    tmp.unlink()
+                    removed += 1
+                except OSError as error:
+                    log.warning("could not remove the stale temp file %s (%s)", tmp, error)
+    if removed:
+        log.info("removed %d temp file(s) left by an interrupted batch", removed)
+    return removed
+
+
 def _run_one(item, index, total, options, job, work, emit) -> BatchEvent:
     def event(status: str, error: str | None = None) -> BatchEvent:
         return BatchEvent(index, total, item.src, item.dst, status, error,
@@ -149,6 +316,8 @@ def _run_one(item, index, total, options, job, work, emit) -> BatchEvent:
     emit(event("started"))
     try:
         job.check()
+        if not os.path.lexists(item.src):
+            return event("failed", f"{item.src}: no such file")
         item.dst.parent.mkdir(parents=True, exist_ok=True)
         work(item.src, item.dst, job.sub(index / total, 1 / total))
     except Cancelled:
@@ -166,26 +335,102 @@ def _run_one(item, index, total, options, job, work, emit) -> BatchEvent:
     return event("done")
 
 
-class _Upscaler:
-    """Loads the model once, then upscales and saves one file per call."""
+# ----------------------------------------------------------------------------- the jobs
+
+
+class _Work:
+    """Loads its model(s) once (on first use or `prepare()`), then does one file per call.
+
+    Pickles without the loaded models, so a copy can be sent to another process or machine
+    (Ray), which then loads them once itself.
+    """
 
     def __init__(self, options: BatchOptions) -> None:
-        self._options = options
+        self.options = options
         self._model: Model | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options, "_model": None}
+
+    def prepare(self) -> Model:
+        raise NotImplementedError
+
+    def _save(self, result: Any, src: Path, dst: Path, provenance: dict[str, str]) -> None:
+        if src.resolve() == dst.resolve():
+            raise KintsugiError(f"{src.name}: the output would overwrite the input")
+        opts = self.options
+        save_image(result, dst, format=opts.format, bit_depth=opts.bit_depth, quality=opts.quality,
+                   provenance=provenance)
+
+
+class Upscaler(_Work):
+    def prepare(self) -> Model:
+        from kintsugi.engine.registry import default_model_id, load_model
+
+        if self._model is None:
+            self._model = load_model(self.options.model or default_model_id(), self.options.device)
+        return self._model
 
     def __call__(self, src: Path, dst: Path, job: Job) -> None:
         from kintsugi.engine.pipeline import provenance_for, upscale
-        from kintsugi.engine.registry import default_model_id, load_model
 
-        opts = self._options
-        if self._model is None:
-            self._model = load_model(opts.model or default_model_id(), opts.device)
-        model = self._model
-        image = open_image(src)
-        result = upscale(image, model, scale=opts.scale, consistency=opts.consistency,
+        opts = self.options
+        model = self.prepare()
+        result = upscale(open_image(src), model, scale=opts.scale, consistency=opts.consistency,
                          tile=opts.tile, job=job)
         scale = opts.scale or model.scale
-        if src.resolve() == dst.resolve():
-            raise KintsugiError(f"{src.name}: the output would overwrite the input")
-        save_image(result, dst, format=opts.format, bit_depth=opts.bit_depth, quality=opts.quality,
-                   provenance=provenance_for(model, scale, opts.consistency))
+        self._save(result, src, dst, provenance_for(model, scale, opts.consistency))
+
+
+class Restorer(_Work):
+    def __init__(self, options: BatchOptions) -> None:
+        super().__init__(options)
+        self._background: Any = None
+        self._bias_map: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_background": None, "_bias_map": None}
+
+    @property
+    def settings(self) -> RestoreSettings:
+        assert self.options.restore is not None
+        return self.options.restore
+
+    def prepare(self) -> Model:
+        from kintsugi.engine.registry import load_model
+
+        if self._model is not None:
+            return self._model
+        opts, s = self.options, self.settings
+        if not opts.model:
+            raise KintsugiError("restoring needs a face model (see `kintsugi models list`)")
+        model = load_model(opts.model, opts.device)
+        background: Any = s.background
+        # Bicubic and the default upscaler stay names; aligned crops need no background.
+        if s.faces is not None and s.background and s.background.lower() != "bicubic":
+            background = load_model(s.background, opts.device)
+        self._bias_map = _read_bias_map(s.bias_map) if s.bias_map else None
+        self._background, self._model = background, model
+        return model
+
+    def __call__(self, src: Path, dst: Path, job: Job) -> None:
+        from kintsugi.engine.restore import restore, restore_provenance
+
+        opts, s = self.options, self.settings
+        model = self.prepare()
+        blocks = dict(s.bias_blocks)
+        image = open_image(src)
+        result = restore(image, model, bias=s.bias, bias_blocks=blocks or None,
+                         bias_map=self._bias_map, faces=s.faces, background=self._background,
+                         consistency=opts.consistency, seed=s.seed, job=job,
+                         color_match=s.color_match, scale=opts.scale, device=opts.device)
+        provenance = restore_provenance(
+            model, result.width // image.width, opts.consistency, s.bias, blocks,
+            self._bias_map is not None, s.faces, s.background, s.seed)
+        self._save(result, src, dst, provenance)
+
+
+def _read_bias_map(path: Path) -> Any:
+    """Grey levels 0..1 -> bias -1..1 (mid-grey = no change)."""
+    grey = open_image(path).pixels.mean(axis=2)
+    return grey * 2.0 - 1.0
