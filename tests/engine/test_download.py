@@ -24,6 +24,7 @@ class Server:
     def __init__(self) -> None:
         self.cut_after: int | None = None  # drop the connection after this many bytes
         self.honour_range = True
+        self.send_length = True  # False: no Content-Length; the body ends when the connection closes
         self.requests: list[dict[str, str]] = []
         owner = self
 
@@ -58,7 +59,8 @@ class Server:
                 else:
                     self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(PAYLOAD) - start))
+                if owner.send_length:
+                    self.send_header("Content-Length", str(len(PAYLOAD) - start))
                 self.end_headers()
                 body = PAYLOAD[start:]
                 if owner.cut_after is not None:
@@ -138,6 +140,22 @@ def test_published_hash_prefix_is_checked(server, tmp_path) -> None:
         dl.download(server.url(), target, None, timeout=5, sha256_prefix="00000000")
     dl.download(server.url(), target, None, timeout=5, sha256_prefix=SHA[:8])
     assert target.read_bytes() == PAYLOAD
+
+
+def test_no_size_and_no_hash_refuses_a_cut_off_file(server, tmp_path) -> None:
+    target = tmp_path / "model.pth"
+    server.send_length = False
+    server.cut_after = 100_000  # the connection closes early: looks like a normal end
+    with pytest.raises(dl.DownloadError, match="cannot be told from a complete one"):
+        dl.download(server.url(), target, None, timeout=5)
+    assert not target.exists() and not dl.part_path(target).exists()
+    # With a size from the server, or a published hash, the same download is checked and kept.
+    server.send_length = True
+    dl.download(server.url(), target, None, timeout=5)
+    assert target.read_bytes() == PAYLOAD
+    server.send_length = False
+    dl.download(server.url(), tmp_path / "hashed.pth", SHA, timeout=5)
+    assert (tmp_path / "hashed.pth").read_bytes() == PAYLOAD
 
 
 def test_not_found_is_a_clear_error(server, tmp_path) -> None:

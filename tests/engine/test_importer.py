@@ -67,6 +67,19 @@ def test_import_official_checkpoint_copies_and_records_it(official_pth, user_dir
     assert len(importer.read_manifest()) == 1
 
 
+def test_a_file_name_with_emoji_survives_the_model_list(official_pth, capsys) -> None:
+    named = official_pth.with_name("grandma \U0001f475\U0001f3fd \u00e9t\u00e9 \"1953\".pth")
+    official_pth.rename(named)
+    entry = importer.import_model(named, licence="\u00a9 someone \U0001f4f7")
+    [again] = importer.read_manifest()  # once failed: surrogate escapes are not TOML
+    assert again.original_name == named.name and again.licence == entry.licence
+    assert [m.id for m in importer.user_models()] == [entry.id]
+    from kintsugi import cli
+
+    assert cli.main(["models", "list"]) == 0
+    assert named.name in capsys.readouterr().out
+
+
 def test_user_models_are_model_infos_that_build_the_network(official_pth) -> None:
     importer.import_model(official_pth, model_id="my panini")
     [info] = importer.user_models()
@@ -117,8 +130,10 @@ def test_unknown_layout_without_spandrel_names_what_it_would_need(tmp_path, monk
     monkeypatch.setitem(sys.modules, "spandrel", None)  # import spandrel -> ImportError
     path = tmp_path / "GFPGANv1.4.pth"
     torch.save({"params_ema": {"conv_body_first.weight": torch.zeros(4, 3, 1, 1)}}, path)
-    with pytest.raises(ModelError, match="GFPGAN.*spandrel, which is not installed"):
+    with pytest.raises(ModelError, match="GFPGAN.*spandrel, which is not installed") as raised:
         importer.import_model(path)
+    assert "pip install" not in str(raised.value)  # it cannot install beside the pinned torch
+    assert "torchvision" in str(raised.value)
     assert importer.spandrel_status() == (False, "is not installed")
 
 

@@ -53,9 +53,10 @@ def download(urls: str | Sequence[str], target: Path, sha256: str | None = None,
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
+    total: int | None = None
     for url in candidates:
         try:
-            _fetch(url, part_path(target), job, timeout)
+            total = _fetch(url, part_path(target), job, timeout)
             break
         except DownloadError as error:
             if len(candidates) == 1:
@@ -64,7 +65,14 @@ def download(urls: str | Sequence[str], target: Path, sha256: str | None = None,
             errors.append(str(error))
     else:
         raise DownloadError(f"{target.name}: every address failed ({'; '.join(errors)})")
-    _verify(part_path(target), expected, (sha256_prefix or "").lower() or None, target.name)
+    prefix = (sha256_prefix or "").lower() or None
+    if total is None and expected is None and prefix is None:
+        part_path(target).unlink(missing_ok=True)
+        raise DownloadError(
+            f"{target.name}: the server did not say how large the file is and no checksum is "
+            "published, so a cut-off download cannot be told from a complete one; it was not "
+            "kept. Download it in a browser and add it with `kintsugi models import FILE`")
+    _verify(part_path(target), expected, prefix, target.name)
     os.replace(part_path(target), target)
     job.set_progress(1.0, "downloaded")
     return target
@@ -77,7 +85,8 @@ def part_path(target: Path) -> Path:
 # ----------------------------------------------------------------------------- transfer
 
 
-def _fetch(url: str, part: Path, job: Job, timeout: float) -> None:
+def _fetch(url: str, part: Path, job: Job, timeout: float) -> int | None:
+    """Fill `part` from `url`; the file's full size when the server said it."""
     have = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(url, headers={"User-Agent": f"Kintsugi/{__version__}"})
     if have:
@@ -87,7 +96,8 @@ def _fetch(url: str, part: Path, job: Job, timeout: float) -> None:
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # nothing left to send: the .part is complete
             log.info("%s: already complete (%d bytes)", part.name, have)
-            return
+            size = error.headers.get("Content-Range", "").rpartition("/")[2]
+            return int(size) if size.isdigit() and int(size) == have else None
         raise DownloadError(_http_message(error.code, url)) from None
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         reason = getattr(error, "reason", error)
@@ -100,6 +110,7 @@ def _fetch(url: str, part: Path, job: Job, timeout: float) -> None:
             have = 0
         total = _total_size(response, have)
         _copy(response, part, have, total, job, append=resumed)
+        return total
 
 
 def _copy(response, part: Path, have: int, total: int | None, job: Job, append: bool) -> None:

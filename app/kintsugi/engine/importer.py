@@ -17,7 +17,6 @@ its global MAIN_REGISTRY is never changed.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import re
@@ -45,6 +44,9 @@ MANIFEST_NAME = "user.toml"
 KINTSUGI_ARCHS = "Panini, GLEAN, StyleGAN2, Real-ESRGAN/RRDBNet, RRDN, waifu2x upconv7, RetinaFace"
 SPANDREL_ARCHS = ("GFPGAN, RestoreFormer, SwinIR, Swin2SR, HAT, DAT, Real-ESRGAN compact (SRVGG), "
                   "SPAN, OmniSR, SCUNet, NAFNet and more; CodeFormer with spandrel_extra_arches")
+# Said instead of "pip install spandrel", which cannot work beside the pinned torch.
+SPANDREL_NEEDS = ("spandrel needs torchvision, and no torchvision release installs beside the "
+                  "torch version Kintsugi is pinned to, so this file cannot be used here")
 _manifest_lock = threading.Lock()
 
 
@@ -135,7 +137,7 @@ def identify(path: Path) -> Identified:
         raise ModelError(
             f"{path.name}: not one of Kintsugi's own architectures ({KINTSUGI_ARCHS}). Other "
             f"standard architectures ({SPANDREL_ARCHS}) are read through the optional package "
-            f"spandrel, which {reason} (pip install spandrel; it needs torchvision)")
+            f"spandrel, which {reason}; {SPANDREL_NEEDS}")
     found = _identify_spandrel(state)
     if found is None:
         sample = ", ".join(list(state)[:3])
@@ -320,39 +322,18 @@ def _place(src: Path, target: Path, move: bool) -> None:
 
 
 def _write_manifest(entries: list[UserModel]) -> None:
-    lines = ["# Models you imported or downloaded; written by Kintsugi.", ""]
-    for entry in entries:
-        data = asdict(entry)
-        params = data.pop("params")
-        lines.append("[[model]]")
-        lines += [f"{key} = {_toml(value)}" for key, value in data.items()]
-        if params:
-            lines.append("[model.params]")
-            lines += [f"{_toml_key(key)} = {_toml(value)}" for key, value in params.items()]
-        lines.append("")
+    import tomli_w  # a real TOML writer: any Unicode (emoji file names included) round-trips
+
+    text = tomli_w.dumps({"model": [_plain(asdict(entry)) for entry in entries]})
     path = manifest_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".user-", suffix=".toml", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
-    return json.dumps(str(value))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("# Models you imported or downloaded; written by Kintsugi.\n\n" + text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise ModelError(f"cannot write your model list {path} ({error.strerror or error})") from None
