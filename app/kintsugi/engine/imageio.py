@@ -32,6 +32,7 @@ import re
 import struct
 import tempfile
 import threading
+import warnings
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -263,6 +264,33 @@ def open_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> I
             return _decode(p, pil)
 
 
+def sniff(path: str | os.PathLike[str]) -> str | None:
+    """The format Kintsugi reads `path` as, judged by its content (not its name), or None.
+
+    "PNG", "JPEG", "MPO" (a camera JPEG holding extra pictures), "TIFF", "WEBP", "BMP",
+    "GIF". Only the header is parsed; no pixel is decoded, so this is cheap enough to sort
+    a folder by. A file that cannot be opened, or holds something else, gives None.
+    """
+    try:
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a sniff reports nothing; open_image will
+            with _identify(fh) as pil:
+                return str(pil.format)
+    except Exception:  # noqa: BLE001 - any failure to identify means "not ours"
+        return None
+
+
+def _identify(fh: io.BufferedReader) -> ImageFile.ImageFile:
+    """Pillow's lazy open (header only) among our formats, its bomb check off: ours follows."""
+    with _pillow_guard_lock:
+        saved = PILImage.MAX_IMAGE_PIXELS
+        PILImage.MAX_IMAGE_PIXELS = None
+        try:
+            return PILImage.open(fh, formats=_PIL_FORMATS)
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = saved
+
+
 def _open_for_reading(p: Path) -> io.BufferedReader:
     name = p.name
     if p.is_dir():
@@ -284,13 +312,7 @@ def _open_for_reading(p: Path) -> io.BufferedReader:
 def _open_pillow(p: Path, fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Open lazily (header only), with Pillow's own bomb check off: ours follows."""
     try:
-        with _pillow_guard_lock:
-            saved = PILImage.MAX_IMAGE_PIXELS
-            PILImage.MAX_IMAGE_PIXELS = None
-            try:
-                return PILImage.open(fh, formats=_PIL_FORMATS)
-            finally:
-                PILImage.MAX_IMAGE_PIXELS = saved
+        return _identify(fh)
     except UnidentifiedImageError:
         raise _unidentified_error(p) from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
