@@ -13,14 +13,17 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageCms, ImageFile, TiffImagePlugin
 
+from kintsugi.engine.errors import UnsupportedFormatError
 from kintsugi.engine.imageio.image import to_float
 from kintsugi.engine.imageio.metadata import ORIENTATION, icc_space
 
 log = logging.getLogger(__name__)
-# OpenCV prints its own decoder warnings to stderr; Kintsugi reports failures as typed errors.
-_cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
-if _cv_logging is not None:
-    _cv_logging.setLogLevel(_cv_logging.LOG_LEVEL_ERROR)
+
+Decoded = tuple[np.ndarray, np.ndarray | None, int]  # pixels, alpha, bit depth (8 or 16)
+
+# TIFF compressions this build's libtiff (Pillow's and OpenCV's) cannot decode: refused by
+# name before libtiff prints "... compression support is not configured" to the terminal.
+UNDECODABLE_TIFF_COMPRESSION = {50001: "WebP"}
 
 
 def bits_per_sample(pil: ImageFile.ImageFile, fmt: str) -> int:
@@ -44,17 +47,56 @@ def source_is_gray(pil: ImageFile.ImageFile, fmt: str) -> bool:
 
 
 def pixels_from_pillow(
-    pil: PILImage.Image, icc: bytes | None
-) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+    pil: PILImage.Image, icc: bytes | None, name: str
+) -> tuple[np.ndarray, np.ndarray | None, bytes | None, int]:
     pil.load()  # LOAD_TRUNCATED_IMAGES stays False: a truncated file raises here
     pil, icc = _to_plain_mode(pil, icc)
-    arr = np.asarray(pil)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    values = to_float(arr) if arr.dtype != np.int32 else to_float(arr.astype(np.uint16))
-    if arr.shape[2] in (2, 4):
-        return np.ascontiguousarray(values[:, :, :-1]), values[:, :, -1].copy(), icc
-    return values, None, icc
+    pixels, alpha, depth = _split_alpha(np.asarray(pil), name)
+    return pixels, alpha, icc, depth
+
+
+def _split_alpha(arr: np.ndarray, name: str) -> Decoded:
+    """Samples of any type in [0, 1], the last of 2 or 4 channels taken as alpha."""
+    depth = 8 if arr.dtype == np.uint8 else 16
+    values = to_unit_range(arr if arr.ndim == 3 else arr[:, :, None], name)
+    if values.shape[2] in (2, 4):
+        return np.ascontiguousarray(values[:, :, :-1]), values[:, :, -1].copy(), depth
+    return values, None, depth
+
+
+def to_unit_range(arr: np.ndarray, name: str) -> np.ndarray:
+    """float32 in [0, 1] from 8/16-bit, signed, 32-bit integer or floating-point samples.
+
+    Samples within their type's usual range keep their meaning (float 0..1; int16 0..32767;
+    32-bit integers holding 16-bit values 0..65535). Anything else, such as scientific
+    floats (-pi..pi) or wide integers, is scaled linearly so its range fills [0, 1] (black
+    stays at 0 when no sample is negative), and the log says so.
+    """
+    if arr.dtype in (np.uint8, np.uint16):
+        return to_float(arr)
+    values = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(values.min()), float(values.max())
+    top = _usual_top(arr.dtype, lo, hi)
+    if top is not None:
+        return np.clip(values / np.float32(top), 0.0, 1.0)
+    base = min(lo, 0.0)
+    log.info("%s: %s samples span %g..%g; scaled to fill the output range", name, arr.dtype, lo, hi)
+    if hi <= base:
+        return np.zeros_like(values)
+    return np.clip((values - np.float32(base)) / np.float32(hi - base), 0.0, 1.0)
+
+
+def _usual_top(dtype: np.dtype, lo: float, hi: float) -> float | None:
+    """The value that means white for samples of this type in this range, if one is clear."""
+    if lo < 0:
+        return None
+    if np.issubdtype(dtype, np.floating):
+        return 1.0 if hi <= 1.0 else None
+    if dtype == np.int8:
+        return 127.0
+    if dtype == np.int16:
+        return 32767.0
+    return 65535.0 if hi <= 65535 else None
 
 
 def _to_plain_mode(pil: PILImage.Image, icc: bytes | None) -> tuple[PILImage.Image, bytes | None]:
@@ -89,23 +131,34 @@ def _cmyk_to_rgb(pil: PILImage.Image, icc: bytes | None) -> PILImage.Image:
     return pil.convert("RGB")
 
 
-def pixels_from_opencv(p: Path, gray_source: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def pixels_from_opencv(p: Path, gray_source: bool) -> Decoded | None:
+    """Deep samples as they are (Pillow would cut 16-bit RGB to 8 bits); None if OpenCV
+    cannot decode the file, which Pillow then tries."""
     data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: no trouble with non-ASCII paths
     if data[:2].tobytes() in (b"II", b"MM"):
         _neutralise_tiff_orientation(data)
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None:
-        raise OSError("OpenCV could not decode it")
-    if arr.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ValueError(f"{arr.dtype} samples are not supported")
-    if arr.ndim == 2:
-        return to_float(arr[:, :, None]), None
-    alpha = to_float(arr[:, :, 3]) if arr.shape[2] == 4 else None
-    if gray_source:
-        color = arr[:, :, :1]
-    else:
-        color = cv2.cvtColor(arr[:, :, :3], cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(to_float(color)), alpha
+        log.debug("%s: OpenCV could not decode it; trying Pillow", p.name)
+        return None
+    if arr.ndim == 3 and arr.shape[2] >= 3:
+        order = [2, 1, 0, 3] if arr.shape[2] == 4 else [2, 1, 0]
+        arr = arr[:, :, order]  # OpenCV's BGR(A) to RGB(A)
+        if gray_source:
+            arr = arr[:, :, [0, 3]] if arr.shape[2] == 4 else arr[:, :, :1]
+    pixels, alpha, _ = _split_alpha(arr, p.name)
+    return np.ascontiguousarray(pixels), alpha, 16
+
+
+def refuse_undecodable_tiff(p: Path, pil: ImageFile.ImageFile) -> None:
+    if not isinstance(pil, TiffImagePlugin.TiffImageFile):
+        return
+    compression = UNDECODABLE_TIFF_COMPRESSION.get(pil.tag_v2.get(259, 1))
+    if compression:
+        raise UnsupportedFormatError(
+            f"{p.name}: TIFF with {compression} compression is not supported "
+            "(save it with LZW, Deflate, JPEG or no compression)"
+        )
 
 
 def _neutralise_tiff_orientation(data: np.ndarray) -> None:

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 400_000_000
 
 
-READ_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF"})
+READ_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP", "BMP", "DIB", "GIF"})
 
 
 WRITE_FORMATS = frozenset({"PNG", "JPEG", "TIFF", "WEBP"})
@@ -39,8 +39,9 @@ _EXTENSIONS = {
 }
 
 
-# Pillow opens camera JPEGs with extra pictures (MPO) through its JPEG plugin.
-PIL_FORMATS = ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF"]
+# Pillow opens camera JPEGs with extra pictures (MPO) through its JPEG plugin, and a
+# headerless DIB (a clipboard bitmap) by its header size alone.
+PIL_FORMATS = ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "DIB"]  # DIB last: its test is loose
 
 
 _max_pixels_override: int | None = None

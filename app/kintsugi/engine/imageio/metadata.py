@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,8 @@ from PIL import ImageFile
 from kintsugi.engine.imageio.image import Image, Metadata
 
 log = logging.getLogger(__name__)
+
+MAX_DPI = 65535  # JPEG's limit, and far beyond any scanner
 
 
 EXIF_IFD = 0x8769
@@ -130,7 +133,21 @@ def _source_dpi(info: Mapping[str | tuple[int, int], Any]) -> tuple[float, float
     except (TypeError, ValueError, IndexError, ZeroDivisionError):
         return None
     # PNG stores dots per metre: 300 dpi reads back as 299.9994
-    return (round(x, 2), round(y, 2)) if x > 0 and y > 0 else None
+    return usable_dpi((round(x, 2), round(y, 2)))
+
+
+def usable_dpi(dpi: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The resolution if every format can store it, else None (with a note in the log).
+
+    Files in the wild say 4294967295 dpi (an unset EXIF field); PNG cannot store that and
+    JPEG's 16-bit field would wrap 70000 round to 4464. No photo has more than MAX_DPI.
+    """
+    if dpi is None:
+        return None
+    if all(math.isfinite(d) and 0 < d <= MAX_DPI for d in dpi):
+        return dpi
+    log.info("ignoring an impossible resolution of %s dpi", "x".join(f"{d:g}" for d in dpi))
+    return None
 
 
 def icc_space(icc: bytes | None) -> str | None:

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 
 from kintsugi.engine.imageio.formats import DEFAULT_QUALITY
 from kintsugi.engine.imageio.image import Image
-from kintsugi.engine.imageio.metadata import output_exif, output_icc, output_xmp
+from kintsugi.engine.imageio.metadata import output_exif, output_icc, output_xmp, usable_dpi
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ def _pillow_metadata(
     for key, value in (("icc_profile", icc), ("exif", exif), ("xmp", xmp)):
         if value:
             params[key] = value
-    if meta.dpi:
-        params["dpi"] = meta.dpi
+    dpi = usable_dpi(meta.dpi)
+    if dpi:
+        params["dpi"] = dpi
     return params
 
 

@@ -10,7 +10,13 @@ import numpy as np
 
 from kintsugi.engine.imageio.formats import PROVENANCE_KEY
 from kintsugi.engine.imageio.image import Image
-from kintsugi.engine.imageio.metadata import output_exif, output_icc, output_xmp, provenance_json
+from kintsugi.engine.imageio.metadata import (
+    output_exif,
+    output_icc,
+    output_xmp,
+    provenance_json,
+    usable_dpi,
+)
 
 
 def encode_png(
@@ -41,8 +47,9 @@ def _png_metadata_chunks(
     icc = output_icc(image, 1 if planes <= 2 else 3)
     if icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
-    if meta.dpi:
-        ppm = [max(1, round(d / 0.0254)) for d in meta.dpi]
+    dpi = usable_dpi(meta.dpi)
+    if dpi:
+        ppm = [max(1, round(d / 0.0254)) for d in dpi]
         chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
     exif = output_exif(image, provenance)
     if exif:

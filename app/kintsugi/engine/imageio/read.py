@@ -8,7 +8,6 @@ import logging
 import os
 import struct
 import threading
-import warnings
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -25,6 +24,7 @@ from kintsugi.engine.imageio.decode import (
     pixels_from_opencv,
     pixels_from_pillow,
     read_orientation,
+    refuse_undecodable_tiff,
     source_is_gray,
 )
 from kintsugi.engine.imageio.formats import (
@@ -34,6 +34,7 @@ from kintsugi.engine.imageio.formats import (
     format_for_path,
 )
 from kintsugi.engine.imageio.image import Image
+from kintsugi.engine.imageio.libraries import library_messages_to_debug
 from kintsugi.engine.imageio.metadata import comment_from_exif, read_metadata
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def open_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> I
     """Read an image file; every failure is an ImageReadError subclass naming the file."""
     p = Path(path)
     fh = open_for_reading(p)
-    with fh:
+    with fh, library_messages_to_debug():
         pil = open_pillow(p, fh)
         with pil:
             _check_size(p, pil.size, effective_max_pixels(max_pixels))
@@ -57,14 +58,12 @@ def sniff(path: str | os.PathLike[str]) -> str | None:
     """The format Kintsugi reads `path` as, judged by its content (not its name), or None.
 
     "PNG", "JPEG", "MPO" (a camera JPEG holding extra pictures), "TIFF", "WEBP", "BMP",
-    "GIF". Only the header is parsed; no pixel is decoded, so this is cheap enough to sort
+    "DIB" (a BMP without its file header, as on the clipboard), "GIF". Only the header is parsed; no pixel is decoded, so this is cheap enough to sort
     a folder by. A file that cannot be opened, or holds something else, gives None.
     """
     try:
-        with open(path, "rb") as fh, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a sniff reports nothing; open_image will
-            with _identify(fh) as pil:
-                return str(pil.format)
+        with open(path, "rb") as fh, library_messages_to_debug(), _identify(fh) as pil:
+            return str(pil.format)
     except Exception:  # noqa: BLE001 - any failure to identify means "not ours"
         return None
 
@@ -138,19 +137,19 @@ def _decode(p: Path, pil: ImageFile.ImageFile) -> Image:
     frames = getattr(pil, "n_frames", 1)  # only multi-frame formats define it
     if frames > 1 and fmt != "JPEG":
         log.warning("%s has %d frames; only the first is used", p.name, frames)
+    refuse_undecodable_tiff(p, pil)
     # Before the metadata: Pillow's PNG getexif() decodes the pixels and drops the tile.
     deep = bits_per_sample(pil, fmt) > 8
     gray = source_is_gray(pil, fmt)
     try:
         # Pixels first: Pillow turns TIFFs upright while loading them and then drops their
         # Orientation tag, and its PNG text/EXIF lookups decode the pixels anyway.
-        if deep:
-            pixels, alpha = pixels_from_opencv(p, gray)
-            icc = pil.info.get("icc_profile")
-            bit_depth = 16
+        icc = pil.info.get("icc_profile")
+        decoded = pixels_from_opencv(p, gray) if deep else None
+        if decoded is None:
+            pixels, alpha, icc, bit_depth = pixels_from_pillow(pil, icc, p.name)
         else:
-            pixels, alpha, icc = pixels_from_pillow(pil, pil.info.get("icc_profile"))
-            bit_depth = 8
+            pixels, alpha, bit_depth = decoded
         metadata = read_metadata(p, pil, fmt)
         metadata.icc_profile = bytes(icc) if icc else None
         orientation = read_orientation(pil)
@@ -164,7 +163,7 @@ def _decode(p: Path, pil: ImageFile.ImageFile) -> Image:
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, str] | None:
     """The provenance note Kintsugi wrote into a file, or None."""
     p = Path(path)
-    with open_for_reading(p) as fh, open_pillow(p, fh) as pil:
+    with open_for_reading(p) as fh, library_messages_to_debug(), open_pillow(p, fh) as pil:
         note = getattr(pil, "text", {}).get(PROVENANCE_KEY) if pil.format == "PNG" else None
         if note is None:
             note = comment_from_exif(pil)

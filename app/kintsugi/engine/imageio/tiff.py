@@ -19,6 +19,7 @@ from kintsugi.engine.imageio.metadata import (
     output_exif,
     output_icc,
     output_xmp,
+    usable_dpi,
     with_interop,
 )
 
@@ -86,7 +87,8 @@ def _tiff_photo_tags(
     if xmp:
         ifd[700] = xmp
         ifd.tagtype[700] = TiffTags.BYTE
-    if meta.dpi:
-        ifd[282] = Fraction(meta.dpi[0]).limit_denominator(10000)
-        ifd[283] = Fraction(meta.dpi[1]).limit_denominator(10000)
+    dpi = usable_dpi(meta.dpi)
+    if dpi:
+        ifd[282] = Fraction(dpi[0]).limit_denominator(10000)
+        ifd[283] = Fraction(dpi[1]).limit_denominator(10000)
         ifd[296] = 2
