@@ -35,6 +35,8 @@ from kintsugi.engine.errors import (
     UnsupportedFormatError,
 )
 from kintsugi.engine.imageio import Image, Metadata, open_image, read_provenance, save_image
+from kintsugi.engine.imageio import read as imageio_read
+from kintsugi.engine.imageio import write as imageio_write
 
 OUT_EXT = {"PNG": "png", "JPEG": "jpg", "TIFF": "tif", "WEBP": "webp"}
 LOSSLESS = ("PNG", "TIFF")
@@ -692,7 +694,7 @@ def test_permission_denied(
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(imageio, "open", denied, raising=False)
+    monkeypatch.setattr(imageio_read, "open", denied, raising=False)
     with pytest.raises(ImageReadError, match="locked.png: permission denied"):
         open_image(path)
 
@@ -800,7 +802,7 @@ def test_disk_full_leaves_nothing(
             self.inner.write(data[:10])
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(imageio.os, "fdopen", FullDisk)
+    monkeypatch.setattr(imageio_write.os, "fdopen", FullDisk)
     with pytest.raises(ImageWriteError, match="disk is full"):
         save_image(Image.from_array(coffee), tmp_path / "out.png")
     assert leftovers(tmp_path) == []
@@ -815,7 +817,7 @@ def test_failed_rename_leaves_old_file_untouched(
     def full(*args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(imageio.os, "replace", full)
+    monkeypatch.setattr(imageio_write.os, "replace", full)
     with pytest.raises(ImageWriteError, match="disk is full"):
         save_image(Image.from_array(coffee), dest)
     assert leftovers(tmp_path) == ["out.jpg"] and dest.read_bytes() == b"previous result"
@@ -827,7 +829,7 @@ def test_read_only_folder(
     def refused(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(imageio.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(imageio_write.tempfile, "mkstemp", refused)
     with pytest.raises(ImageWriteError, match="read-only"):
         save_image(Image.from_array(coffee), tmp_path / "out.png")
     assert leftovers(tmp_path) == []
@@ -851,7 +853,7 @@ def test_encoding_error_becomes_write_error(
     def broken(*args: object) -> bytes:
         raise ValueError("encoder exploded")
 
-    monkeypatch.setattr(imageio, "_encode_jpeg", broken)
+    monkeypatch.setattr(imageio_write, "encode_jpeg", broken)
     with pytest.raises(ImageWriteError, match="encoder exploded"):
         save_image(Image.from_array(coffee), tmp_path / "x.jpg")
     assert leftovers(tmp_path) == []

@@ -1,0 +1,79 @@
+"""JPEG and WebP, encoded by Pillow from 8-bit pixels."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+
+from kintsugi.engine.imageio.formats import DEFAULT_QUALITY
+from kintsugi.engine.imageio.image import Image
+from kintsugi.engine.imageio.metadata import output_exif, output_icc, output_xmp, usable_dpi
+
+log = logging.getLogger(__name__)
+
+
+def _pillow_rgb(image: Image, fmt: str) -> PILImage.Image:
+    """8-bit Pillow image for JPEG (no alpha) or WebP (no gray)."""
+    pixels, alpha = image.pixels, image.alpha
+    if fmt == "JPEG" and alpha is not None:
+        if float(alpha.min()) < 1.0:
+            log.warning("JPEG has no transparency: composited over white")
+            pixels = pixels * alpha[:, :, None] + (1.0 - alpha[:, :, None])
+        alpha = None
+    if fmt == "WEBP" and pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    flat = Image(np.ascontiguousarray(pixels, dtype=np.float32), alpha, image.metadata, 8)
+    arr = flat.to_uint(8)
+    return PILImage.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+
+
+def _pillow_metadata(
+    image: Image, pil: PILImage.Image, provenance: Mapping[str, str] | None
+) -> dict[str, Any]:
+    meta = image.metadata
+    params: dict[str, Any] = {}
+    icc = output_icc(image, 1 if pil.mode == "L" else 3)
+    exif = output_exif(image, provenance)
+    xmp = output_xmp(meta.xmp)
+    for key, value in (("icc_profile", icc), ("exif", exif), ("xmp", xmp)):
+        if value:
+            params[key] = value
+    dpi = usable_dpi(meta.dpi)
+    if dpi:
+        params["dpi"] = dpi
+    return params
+
+
+def encode_jpeg(
+    image: Image, depth: int, quality: int | None, provenance: Mapping[str, str] | None
+) -> bytes:
+    pil = _pillow_rgb(image, "JPEG")
+    q = DEFAULT_QUALITY if quality is None else int(quality)
+    params = _pillow_metadata(image, pil, provenance)
+    if len(params.get("exif", b"")) > 65533:
+        log.warning("EXIF is larger than a JPEG segment allows (64 KB); not written")
+        del params["exif"]
+    comment = image.metadata.text.get("Comment")
+    if comment:
+        params["comment"] = comment.encode("utf-8")
+    buf = io.BytesIO()
+    subsampling = 0 if q >= 90 else -1  # 4:4:4 keeps colour edges at high quality
+    pil.save(buf, "JPEG", quality=q, subsampling=subsampling, optimize=True, **params)
+    return buf.getvalue()
+
+
+def encode_webp(
+    image: Image, depth: int, quality: int | None, provenance: Mapping[str, str] | None
+) -> bytes:
+    pil = _pillow_rgb(image, "WEBP")
+    q = DEFAULT_QUALITY if quality is None else int(quality)
+    params = _pillow_metadata(image, pil, provenance)
+    params.pop("dpi", None)  # WebP has no resolution field (it stays in EXIF, if any)
+    buf = io.BytesIO()
+    pil.save(buf, "WEBP", quality=q, lossless=q >= 100, method=4, exact=True, **params)
+    return buf.getvalue()

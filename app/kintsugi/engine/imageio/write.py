@@ -1,0 +1,124 @@
+"""Saving an Image: format and bit depth chosen, encoded, written atomically."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+from kintsugi.engine.errors import (
+    ImageWriteError,
+)
+from kintsugi.engine.imageio.formats import WRITE_FORMATS, format_for_path
+from kintsugi.engine.imageio.image import Image
+from kintsugi.engine.imageio.pillow_codecs import encode_jpeg, encode_webp
+from kintsugi.engine.imageio.png import encode_png
+from kintsugi.engine.imageio.tiff import encode_tiff
+
+log = logging.getLogger(__name__)
+
+
+def save_image(
+    image: Image,
+    path: str | os.PathLike[str],
+    format: str | None = None,  # noqa: A002 - the public API's name
+    bit_depth: int | None = None,
+    quality: int | None = None,
+    provenance: dict[str, str] | None = None,
+) -> Path:
+    """Write `image` with its metadata, atomically; returns the path written."""
+    dest = Path(path)
+    fmt = _output_format(dest, format)
+    depth = _output_bit_depth(image, fmt, bit_depth, dest)
+    _refuse_source_overwrite(image, dest)
+    encoder = {"PNG": encode_png, "TIFF": encode_tiff, "JPEG": encode_jpeg, "WEBP": encode_webp}
+    try:
+        data = encoder[fmt](image, depth, quality, provenance)
+    except (ValueError, OSError, TypeError, struct.error) as exc:
+        raise ImageWriteError(f"{dest.name}: could not encode as {fmt} ({exc})") from None
+    _write_atomically(data, dest)
+    return dest
+
+
+def _output_format(dest: Path, format: str | None) -> str:  # noqa: A002
+    fmt = (format or format_for_path(dest) or "").upper()
+    fmt = {"JPG": "JPEG", "TIF": "TIFF"}.get(fmt, fmt)
+    if fmt not in WRITE_FORMATS:
+        what = f"format {format!r}" if format else f"extension {dest.suffix or '(none)'!r}"
+        raise ImageWriteError(f"{dest.name}: cannot write {what} (use .png, .jpg, .tif or .webp)")
+    return fmt
+
+
+def _output_bit_depth(image: Image, fmt: str, bit_depth: int | None, dest: Path) -> int:
+    if bit_depth is not None and bit_depth not in (8, 16):
+        raise ImageWriteError(f"{dest.name}: bit depth must be 8 or 16, not {bit_depth}")
+    if fmt in ("JPEG", "WEBP"):
+        if bit_depth == 16:
+            raise ImageWriteError(
+                f"{dest.name}: {fmt} is 8-bit only; save as PNG or TIFF for 16-bit"
+            )
+        if image.bit_depth == 16:
+            log.info("%s: %s is 8-bit only; writing 8-bit", dest.name, fmt)
+        return 8
+    return bit_depth or image.bit_depth
+
+
+def _refuse_source_overwrite(image: Image, dest: Path) -> None:
+    source = image.metadata.source_path
+    if not source:
+        return
+    same = os.path.realpath(source) == os.path.realpath(dest)
+    if not same and dest.exists() and Path(source).exists():
+        same = os.path.samefile(source, dest)
+    if same:
+        raise ImageWriteError(f"{dest.name} is the original photo; Kintsugi never overwrites it")
+
+
+def _process_umask() -> int:
+    # Read once at import (single-threaded then): os.umask can only be read by setting it.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()  # what open() would give; mkstemp alone gives 0600
+
+
+def _write_atomically(data: bytes, dest: Path) -> None:
+    """A temp file beside dest, then os.replace: dest is whole or untouched."""
+    folder = dest.parent
+    if not folder.is_dir():
+        raise ImageWriteError(f"{dest.name}: folder {folder} does not exist")
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+        tmp = None
+    except OSError as exc:
+        raise ImageWriteError(_write_failure(dest, exc)) from None
+    finally:
+        if tmp is not None:
+            _remove_quietly(tmp)
+
+
+def _write_failure(dest: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"{dest.name}: the disk is full; nothing was written"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{dest.name}: folder {dest.parent} is read-only (permission denied)"
+    return f"{dest.name}: could not be written ({exc.strerror or exc})"
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        log.warning("could not remove temporary file %s", path)
