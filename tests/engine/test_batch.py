@@ -136,3 +136,77 @@ def test_outputs_get_ordinary_file_permissions(tree, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+# ---- two inputs never share an output --------------------------------------------------
+
+
+def test_colliding_stems_get_distinct_outputs_whatever_the_listing_order(tmp_path, astronaut_full):
+    folder = tmp_path / "in"
+    names = ["hopper.bmp", "hopper.gif", "hopper.png", "a.jpg", "a.jpeg", "b.tif", "b.tiff",
+             "solo.png"]
+    files = [write_photo(folder / name, astronaut_full[i * 60:i * 60 + 8, i * 60:i * 60 + 8])
+             for i, name in enumerate(names)]
+    opts = BatchOptions(scale=2)
+    plans = [plan_batch(order, tmp_path / "out", opts)
+             for order in (files, files[::-1], [folder])]
+    mappings = [{i.src.name: i.dst.name for i in plan} for plan in plans]
+    assert mappings[0] == mappings[1] == mappings[2]
+    dsts = mappings[0]
+    assert len(set(dsts.values())) == len(names)  # once all hopper_x2.png / a_x2.jpg / b_x2.tif
+    assert dsts["solo.png"] == "solo_x2.png"  # no collision: the plain name
+    assert dsts["hopper.bmp"] == "hopper_bmp_x2.png" and dsts["a.jpeg"] == "a_jpeg_x2.jpg"
+    summary = run_batch(plans[2], opts, process=fake_process)
+    assert summary.done == len(names)
+    for item in plans[2]:  # each output holds its own source's pixels (JPEG: nearly)
+        np.testing.assert_allclose(kintsugi.open_image(item.dst).pixels,
+                                   kintsugi.open_image(item.src).pixels, atol=0.05)
+
+
+def test_names_that_still_collide_are_numbered_in_source_order(tmp_path, astronaut_full):
+    one = write_photo(tmp_path / "x" / "p.png", astronaut_full[:8, :8])
+    two = write_photo(tmp_path / "y" / "p.png", astronaut_full[8:16, :8])
+    opts = BatchOptions(scale=2)
+    for order in ([one, two], [two, one]):
+        dsts = {i.src: i.dst.name for i in plan_batch(order, tmp_path / "out", opts)}
+        assert dsts == {one: "p_png_x2.png", two: "p_png_x2-2.png"}
+    # The same file named twice is done once.
+    assert len(plan_batch([one, one, tmp_path / "x"], tmp_path / "out", opts)) == 1
+
+
+# ---- files picked by content ------------------------------------------------------------
+
+
+def test_folder_mode_picks_images_by_content_when_the_extension_is_unknown(tmp_path, astronaut_full):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first, second = (PILImage.fromarray(astronaut_full[k:k + 16, :16]) for k in (0, 16))
+    first.save(folder / "camera.mpo", "MPO", save_all=True, append_images=[second])
+    first.save(folder / "anim.apng", "PNG", save_all=True, append_images=[second])
+    first.save(folder / "misnamed.pbm", "PNG")
+    (folder / "notes.txt").write_text("BM not a bitmap, just notes")
+    (folder / "data.bin").write_bytes(bytes(range(256)))
+    write_photo(folder / ".hidden.png", astronaut_full[:8, :8])
+    opts = BatchOptions(scale=2)
+    dsts = {i.src.name: i.dst.name for i in plan_batch([folder], tmp_path / "out", opts)}
+    assert dsts == {"camera.mpo": "camera_x2.jpg", "anim.apng": "anim_x2.png",
+                    "misnamed.pbm": "misnamed_x2.png"}
+    summary = run_batch(plan_batch([folder], tmp_path / "out", opts), opts, process=fake_process)
+    assert summary.done == 3 and not summary.failed
+
+
+# ---- crash leftovers ---------------------------------------------------------------------
+
+
+def test_a_killed_runs_temp_files_are_removed_and_only_those(tree, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a_x4.png.k3j_9x2a.tmp"  # what imageio leaves when killed mid-write
+    stale.write_bytes(b"\x89PNG half")
+    unrelated = [out / ".notes.tmp", out / ".other_x4.png.abc.tmp", out / "a_x4.png.tmp"]
+    for path in unrelated:
+        path.write_bytes(b"not ours")
+    opts = BatchOptions()
+    summary = run_batch(plan_batch([tree / "a.png"], out, opts), opts, process=fake_process)
+    assert summary.done == 1 and not stale.exists()
+    assert all(path.exists() for path in unrelated)

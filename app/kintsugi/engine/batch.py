@@ -30,6 +30,7 @@ from kintsugi.engine.imageio import (
     open_image,
     output_format_for,
     save_image,
+    sniff,
 )
 from kintsugi.engine.job import Job, ensure_job
 
@@ -133,37 +134,13 @@ def find_images(folder: Path, recursive: bool) -> list[Path]:
 
 
 def source_format(path: Path) -> str | None:
-    """The image format of a file: its extension's, or its content's when that is unknown."""
-    return format_for_path(path) or sniff_format(path)
+    """The image format of a file: its extension's, or its content's when that is unknown
+    (a PNG named .pbm, an .mpo camera JPEG, an .apng)."""
+    fmt = format_for_path(path) or sniff(path)
+    return _SNIFFED_AS.get(fmt or "", fmt)
 
 
-# Leading bytes of the formats Kintsugi reads (offset, bytes).
-_SIGNATURES: tuple[tuple[str, int, bytes], ...] = (
-    ("PNG", 0, b"\x89PNG\r\n\x1a\n"),
-    ("JPEG", 0, b"\xff\xd8\xff"),
-    ("TIFF", 0, b"II*\x00"),
-    ("TIFF", 0, b"MM\x00*"),
-    ("GIF", 0, b"GIF87a"),
-    ("GIF", 0, b"GIF89a"),
-    ("WEBP", 8, b"WEBP"),
-)
-_BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
-
-
-def sniff_format(path: Path) -> str | None:
-    """The format a file's first bytes announce (PNG, JPEG, ...), or None."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(32)
-    except OSError:
-        return None
-    for fmt, offset, magic in _SIGNATURES:
-        if head[offset:offset + len(magic)] == magic and (fmt != "WEBP" or head[:4] == b"RIFF"):
-            return fmt
-    # "BM" alone starts too many text files; the DIB header size makes it a real bitmap.
-    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
-        return "BMP"
-    return None
+_SNIFFED_AS = {"MPO": "JPEG"}  # a camera JPEG holding extra pictures: read and written as JPEG
 
 
 def _unique_sources(placed: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
