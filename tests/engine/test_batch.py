@@ -210,3 +210,23 @@ def test_a_killed_runs_temp_files_are_removed_and_only_those(tree, tmp_path):
     summary = run_batch(plan_batch([tree / "a.png"], out, opts), opts, process=fake_process)
     assert summary.done == 1 and not stale.exists()
     assert all(path.exists() for path in unrelated)
+
+
+def test_a_configured_job_travels_without_its_model(tree, tmp_path):
+    """What Ray ships to a worker: the settings; each worker loads the model once itself."""
+    import pickle
+
+    from kintsugi.engine.batch import Restorer, RestoreSettings, Upscaler, make_work
+
+    opts = BatchOptions(model="waifu2x-photo-x2")
+    work = make_work(opts)
+    assert isinstance(work, Upscaler)
+    model = work.prepare()
+    assert work.prepare() is model  # loaded once
+    copy = pickle.loads(pickle.dumps(work))
+    assert copy._model is None and copy.options == opts  # noqa: SLF001
+    copy(tree / "a.png", tmp_path / "a.png", kintsugi.Job())
+    assert kintsugi.open_image(tmp_path / "a.png").width == 32
+    restore_opts = BatchOptions(model="x", restore=RestoreSettings(bias=0.5, bias_blocks=((1, -0.5),)))
+    assert isinstance(make_work(restore_opts), Restorer)
+    assert pickle.loads(pickle.dumps(make_work(restore_opts))).options == restore_opts

@@ -128,8 +128,11 @@ def find_images(folder: Path, recursive: bool) -> list[Path]:
     for path in sorted(folder.glob(pattern)):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
-        if path.is_file() and source_format(path) in READ_FORMATS:
-            found.append(path)
+        if path.is_file():
+            if source_format(path) in READ_FORMATS:
+                found.append(path)
+            else:
+                log.debug("not an image, left out: %s", path)
     return found
 
 
