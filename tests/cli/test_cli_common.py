@@ -58,3 +58,29 @@ def test_progress_in_a_pipe_is_only_the_file_lines() -> None:
     progress.event(_event("failed", 1))
     progress.close()
     assert stream.getvalue() == "[2/2] failed in/a.jpg\n"
+
+
+NOISY = '''
+import logging
+
+def add_noisy_parser(subs, common):
+    p = subs.add_parser("noisy", parents=[common])
+    p.set_defaults(run=run)
+
+def run(_o):
+    logging.getLogger("PIL.PngImagePlugin").error("libpng says hi")
+    logging.getLogger("kintsugi.engine.batch").warning("one of ours")
+    return 0
+'''
+
+
+def test_other_libraries_messages_only_with_debug(tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "kintsugi_cli_noisy.py").write_text(NOISY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.COMMANDS, "noisy", "kintsugi_cli_noisy:add_noisy_parser")
+    assert cli.main(["noisy"]) == 0
+    assert capsys.readouterr().err == "kintsugi: WARNING: one of ours\n"
+    assert cli.main(["noisy", "--debug"]) == 0
+    err = capsys.readouterr().err
+    assert "libpng says hi" in err and "one of ours" in err
+    sys.modules.pop("kintsugi_cli_noisy", None)

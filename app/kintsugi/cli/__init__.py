@@ -35,8 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or (args[0] not in COMMANDS and not args[0].startswith("-")):
         return open_window(args)
     options = build_parser().parse_args(args)
-    logging.basicConfig(level=logging.DEBUG if options.debug else logging.WARNING,
-                        format="kintsugi: %(levelname)s: %(message)s")
+    configure_logging(options.debug)
     try:
         return int(options.run(options))
     except UsageError as error:
@@ -47,6 +46,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error_line(describe(error))
         return EXIT_FAILED
+
+
+_handler: logging.Handler | None = None
+
+
+def configure_logging(debug: bool) -> None:
+    """Kintsugi's own warnings as `kintsugi: WARNING: ...`; other libraries' log records and
+    Python warnings (torch, Pillow: with source lines) only with --debug."""
+    global _handler
+    root = logging.getLogger()
+    if _handler is not None:  # main() called again in one process (tests, scripts)
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("kintsugi: %(levelname)s: %(message)s"))
+    if not debug:
+        _handler.addFilter(lambda record: record.name.split(".")[0] == "kintsugi")
+    root.addHandler(_handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.captureWarnings(True)
 
 
 def build_parser() -> argparse.ArgumentParser:
