@@ -1,4 +1,5 @@
-"""A batch killed with SIGKILL leaves only complete outputs; the same command then continues."""
+"""A batch killed with SIGKILL leaves only complete outputs; the same command then continues
+(through the resume journal, or with --skip-existing through the atomic writes alone)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ def _outputs(folder: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_batch_then_the_same_command_continues(tmp_path, astronaut_full) -> None:
+@pytest.mark.parametrize("flags", [[], ["--skip-existing"]], ids=["plain", "skip-existing"])
+def test_kill_9_mid_batch_then_the_same_command_continues(flags, tmp_path, astronaut_full) -> None:
     src = tmp_path / "in"
     src.mkdir()
     for i in range(PHOTOS):
         PILImage.fromarray(astronaut_full[i * 40:i * 40 + 96, i * 40:i * 40 + 96]).save(src / f"p{i}.png")
     out = tmp_path / "out"
     command = [sys.executable, "-m", "kintsugi", "upscale", str(src), "--out-dir", str(out),
-               "--model", "waifu2x-photo-x2", "--skip-existing"]
+               "--model", "waifu2x-photo-x2", *flags]
     env = {**os.environ, "PYTHONPATH": APP, "KINTSUGI_THREADS": "1"}
 
     proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
@@ -52,6 +54,7 @@ def test_kill_9_mid_batch_then_the_same_command_continues(tmp_path, astronaut_fu
     for path, identity in finished.items():  # not redone
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity
     assert [p.name for p in _outputs(out)] == sorted(f"p{i}_x2.png" for i in range(PHOTOS))
-    assert sorted(p.name for p in out.iterdir()) == [p.name for p in _outputs(out)]  # no temp files
+    # No temp file, and no journal once the batch has finished.
+    assert sorted(p.name for p in out.iterdir()) == [p.name for p in _outputs(out)]
     for path in _outputs(out):
         assert kintsugi.open_image(path).width == 192

@@ -2,6 +2,7 @@
 
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -230,3 +231,71 @@ def test_a_configured_job_travels_without_its_model(tree, tmp_path):
     restore_opts = BatchOptions(model="x", restore=RestoreSettings(bias=0.5, bias_blocks=((1, -0.5),)))
     assert isinstance(make_work(restore_opts), Restorer)
     assert pickle.loads(pickle.dumps(make_work(restore_opts))).options == restore_opts
+
+
+# ---- resuming after a crash --------------------------------------------------------------
+
+
+def _crashed_run(items, opts):
+    """What a run killed with SIGKILL leaves: its journal (never closed)."""
+    from kintsugi.engine.batch import _settings
+    from kintsugi.engine.resume import Journal
+
+    journal = Journal.begin(items, _settings(opts))
+    assert journal is not None and not journal.resumed
+    return journal
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = path.stat().st_mtime_ns - int(seconds * 1e9)
+    os.utime(path, ns=(then, then))
+
+
+def test_the_same_batch_after_a_crash_skips_what_the_crashed_run_finished(tree, tmp_path):
+    out = tmp_path / "out"
+    opts = BatchOptions(recursive=True)
+    items = plan_batch([tree], out, opts)  # a.png, sub/b.jpg, sub/deeper/c.bmp
+    old = items[1].dst
+    old.parent.mkdir(parents=True)
+    fake_process(items[1].src, old, kintsugi.Job())
+    _age(old, 60)  # left by an earlier run that finished: redone as usual
+    journal = _crashed_run(items, opts)
+    fake_process(items[0].src, items[0].dst, kintsugi.Job())  # finished before the kill
+    made = items[0].dst.stat().st_mtime_ns
+    summary = run_batch(items, opts, process=fake_process)
+    assert (summary.skipped, summary.done) == (1, 2)
+    assert items[0].dst.stat().st_mtime_ns == made and old.stat().st_mtime_ns > made - 1
+    assert not journal.path.exists()  # finished: the next run is a fresh one
+    summary = run_batch(items, opts, process=fake_process)
+    assert (summary.skipped, summary.done) == (0, 3)
+
+
+def test_a_source_changed_or_other_settings_after_a_crash_are_redone(tree, tmp_path):
+    out = tmp_path / "out"
+    opts = BatchOptions(recursive=True)
+    items = plan_batch([tree], out, opts)
+    _crashed_run(items, opts)
+    for item in items:
+        item.dst.parent.mkdir(parents=True, exist_ok=True)
+        fake_process(item.src, item.dst, kintsugi.Job())
+    changed = items[0].src  # edited after the crash
+    changed.write_bytes(changed.read_bytes())
+    os.utime(changed, ns=(time.time_ns() + 10**9,) * 2)
+    other = BatchOptions(recursive=True, quality=50)  # not the same command: no resume
+    assert run_batch(items, other, process=fake_process).done == 3
+    summary = run_batch(items, opts, process=fake_process)
+    assert (summary.skipped, summary.done) == (2, 1)
+
+
+def test_a_cancelled_batch_leaves_no_journal(tree, tmp_path):
+    job = kintsugi.Job()
+    opts = BatchOptions(recursive=True)
+    items = plan_batch([tree], tmp_path / "out", opts)
+
+    def cancel_on_second(src, dst, sub_job):
+        if src.name == "b.jpg":
+            job.cancel()
+        fake_process(src, dst, sub_job)
+
+    assert run_batch(items, opts, job=job, process=cancel_on_second).cancelled
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a_x4.png"]

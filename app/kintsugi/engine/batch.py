@@ -3,9 +3,10 @@
 The per-file work is a configured job: upscaling by default, restoration when
 ``BatchOptions.restore`` is set. A bad file is reported and skipped; it never stops the batch.
 Inputs are never touched. Every output is written atomically by imageio (a hidden temp file,
-then a rename), so an output that exists is complete: after a cancel or a crash (even
-``kill -9``) the same command with ``skip_existing`` continues where it stopped, and the
-temp files a crash left behind are removed when the batch starts again.
+then a rename), so an output that exists is complete. After a crash (even ``kill -9``) the
+same command continues where it stopped (engine.resume keeps a journal while a batch runs);
+after a cancel, the same command with ``skip_existing`` does. The temp files a crash left
+behind are removed when the batch starts again.
 
 Two inputs never share an output: where names collide (``a.jpg``/``a.jpeg``, or ``hopper.bmp``
 and ``hopper.png`` both becoming ``hopper_x2.png``) each colliding output keeps its source's
@@ -19,7 +20,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from kintsugi.engine.imageio import (
     sniff,
 )
 from kintsugi.engine.job import Job, ensure_job
+from kintsugi.engine.resume import Journal
 
 if TYPE_CHECKING:
     from kintsugi.engine.registry import Model
@@ -241,21 +243,35 @@ def run_batch(
     summary = BatchSummary()
     started = time.monotonic()
     remove_stale_temp_files(items)
+    journal = Journal.begin(items, _settings(options))
     total = len(items)
-    for index, item in enumerate(items):
-        event = _run_one(item, index, total, options, job, work, emit)
-        if event.status == "done":
-            summary.done += 1
-        elif event.status == "skipped":
-            summary.skipped += 1
-        elif event.status == "failed":
-            summary.failed.append((item.src, event.error or "failed"))
-        else:  # cancelled
-            summary.cancelled = True
-            break
-        emit(event)
+    try:
+        for index, item in enumerate(items):
+            event = _run_one(item, index, total, options, job, work, emit, journal)
+            if event.status == "done":
+                summary.done += 1
+            elif event.status == "skipped":
+                summary.skipped += 1
+            elif event.status == "failed":
+                summary.failed.append((item.src, event.error or "failed"))
+            else:  # cancelled
+                summary.cancelled = True
+                break
+            emit(event)
+    finally:
+        if journal is not None:
+            journal.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _settings(options: BatchOptions) -> dict[str, Any]:
+    """What makes two runs the same command, for the resume journal: everything that
+    changes an output's name or content."""
+    settings = asdict(options)
+    for how_files_are_found in ("recursive", "skip_existing"):
+        settings.pop(how_files_are_found)
+    return settings
 
 
 def make_work(options: BatchOptions) -> Upscaler | Restorer:
@@ -285,13 +301,15 @@ def remove_stale_temp_files(items: Iterable[BatchItem]) -> int:
     return removed
 
 
-def _run_one(item, index, total, options, job, work, emit) -> BatchEvent:
+def _run_one(item, index, total, options, job, work, emit, journal) -> BatchEvent:
     def event(status: str, error: str | None = None) -> BatchEvent:
         return BatchEvent(index, total, item.src, item.dst, status, error,
                           time.monotonic() - t0)
 
     t0 = time.monotonic()
     if options.skip_existing and item.dst.exists():
+        return event("skipped")
+    if journal is not None and journal.made_before(item):  # a killed run finished this one
         return event("skipped")
     emit(event("started"))
     try:
