@@ -44,6 +44,8 @@ class Journal:
             return None
         text = json.dumps(settings, sort_keys=True, default=str)
         folder = Path(os.path.commonpath([str(i.dst.parent.absolute()) for i in items]))
+        if folder == Path(folder.anchor):  # outputs spread over the whole disk: no journal
+            return None
         path = folder / (PREFIX + hashlib.sha256(text.encode()).hexdigest()[:16])
         try:
             folder.mkdir(parents=True, exist_ok=True)
