@@ -299,3 +299,10 @@ def test_a_cancelled_batch_leaves_no_journal(tree, tmp_path):
 
     assert run_batch(items, opts, job=job, process=cancel_on_second).cancelled
     assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["a_x4.png"]
+
+
+def test_a_model_file_names_outputs_by_its_stem(tree, tmp_path):
+    opts = BatchOptions(model=str(tmp_path / "weights" / "my.model.safetensors"), scale=2,
+                        name_pattern="{stem}-{model}")
+    (item,) = plan_batch([tree / "a.png"], tmp_path / "out", opts)
+    assert item.dst == tmp_path / "out" / "a-my.model.png"

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from kintsugi.engine.job import Job
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
 Runner = Callable[..., "BatchSummary"]  # run_batch(items, options, job=, on_event=, process=)
 
@@ -171,6 +170,8 @@ def check_model(name: str | None, option: str = "--model") -> None:
 
 
 def _looks_like_a_file(name: str) -> bool:
+    from kintsugi.engine.manifest import WEIGHT_SUFFIXES
+
     path = Path(name)
     return path.suffix.lower() in WEIGHT_SUFFIXES or path.exists()
 

@@ -34,6 +34,7 @@ from kintsugi.engine.imageio import (
     sniff,
 )
 from kintsugi.engine.job import Job, ensure_job
+from kintsugi.engine.manifest import WEIGHT_SUFFIXES
 from kintsugi.engine.resume import Journal
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ def _key(path: Path) -> str:
 
 def _name_fields(options: BatchOptions) -> dict[str, Any]:
     pattern = options.name_pattern
-    fields: dict[str, Any] = {"model": options.model or ""}
+    fields: dict[str, Any] = {"model": _model_name(options.model)}
     try:
         pattern.format(stem="", scale="", model="")
     except (KeyError, IndexError, ValueError) as error:
@@ -209,6 +210,13 @@ def _name_fields(options: BatchOptions) -> dict[str, Any]:
     if "{scale}" in pattern:  # the model is loaded (when given as a file) only if needed
         fields["scale"] = options.scale or model_scale(options.model)
     return fields
+
+
+def _model_name(model: str | None) -> str:
+    """An id as it is; a weights file by its stem (a path must not reach the file name)."""
+    if model and (Path(model).suffix.lower() in WEIGHT_SUFFIXES or os.sep in model):
+        return Path(model).stem
+    return model or ""
 
 
 def _output_name(src: Path, stem: str, options: BatchOptions, fields: Mapping[str, Any]) -> str:
@@ -221,7 +229,7 @@ def model_scale(model: str | None) -> int:
     from kintsugi.engine.registry import default_model_id, load_model, model_info
 
     model = model or default_model_id()
-    if Path(model).suffix.lower() in (".safetensors", ".pth", ".pt", ".ckpt"):
+    if Path(model).suffix.lower() in WEIGHT_SUFFIXES:
         return load_model(model, "cpu").scale
     return model_info(model).scale
 
