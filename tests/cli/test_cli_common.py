@@ -84,3 +84,19 @@ def test_other_libraries_messages_only_with_debug(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert "libpng says hi" in err and "one of ours" in err
     sys.modules.pop("kintsugi_cli_noisy", None)
+
+
+def test_the_command_leaves_logging_as_it_found_it(tmp_path, monkeypatch, capsys) -> None:
+    import logging
+
+    (tmp_path / "kintsugi_cli_noisy.py").write_text(NOISY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(cli.COMMANDS, "noisy", "kintsugi_cli_noisy:add_noisy_parser")
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    assert cli.main(["noisy", "--debug"]) == 0
+    assert (root.level, list(root.handlers)) == before
+    capsys.readouterr()
+    logging.getLogger("kintsugi.later").debug("after the command: not printed")
+    assert capsys.readouterr().err == ""
+    sys.modules.pop("kintsugi_cli_noisy", None)

@@ -16,7 +16,8 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from kintsugi import __version__
@@ -35,36 +36,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or (args[0] not in COMMANDS and not args[0].startswith("-")):
         return open_window(args)
     options = build_parser().parse_args(args)
-    configure_logging(options.debug)
-    try:
-        return int(options.run(options))
-    except UsageError as error:
-        error_line(str(error))
-        return EXIT_USAGE
-    except Exception as error:  # noqa: BLE001 - the one place errors become a line
-        if options.debug:
-            raise
-        error_line(describe(error))
-        return EXIT_FAILED
+    with logging_for_the_command(options.debug):
+        try:
+            return int(options.run(options))
+        except UsageError as error:
+            error_line(str(error))
+            return EXIT_USAGE
+        except Exception as error:  # noqa: BLE001 - the one place errors become a line
+            if options.debug:
+                raise
+            error_line(describe(error))
+            return EXIT_FAILED
 
 
-_handler: logging.Handler | None = None
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (tests and callers swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
-def configure_logging(debug: bool) -> None:
+@contextmanager
+def logging_for_the_command(debug: bool) -> Iterator[None]:
     """Kintsugi's own warnings as `kintsugi: WARNING: ...`; other libraries' log records and
-    Python warnings (torch, Pillow: with source lines) only with --debug."""
-    global _handler
+    Python warnings (torch, Pillow: with source lines) only with --debug. Undone afterwards,
+    so main() can be called again in one process."""
     root = logging.getLogger()
-    if _handler is not None:  # main() called again in one process (tests, scripts)
-        root.removeHandler(_handler)
-    _handler = logging.StreamHandler(sys.stderr)
-    _handler.setFormatter(logging.Formatter("kintsugi: %(levelname)s: %(message)s"))
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("kintsugi: %(levelname)s: %(message)s"))
     if not debug:
-        _handler.addFilter(lambda record: record.name.split(".")[0] == "kintsugi")
-    root.addHandler(_handler)
+        handler.addFilter(lambda record: record.name.split(".")[0] == "kintsugi")
+    level = root.level
+    root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        root.setLevel(level)
+        root.removeHandler(handler)
 
 
 def build_parser() -> argparse.ArgumentParser:
