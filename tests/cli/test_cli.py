@@ -157,3 +157,31 @@ def test_ctrl_c_cancels_cleanly_and_leaves_no_file(tmp_path, astronaut_full):
     leftovers = list((tmp_path / "out").rglob("*")) if (tmp_path / "out").exists() else []
     assert [p for p in leftovers if p.is_file()] == []
     assert np.array_equal(np.asarray(PILImage.open(src)), astronaut_full[:256, :256])
+
+
+def test_ray_hands_the_planned_batch_to_the_cluster_runner(photo, tmp_path, monkeypatch, capsys):
+    """The flag's wiring, with a stand-in for kintsugi.engine.cluster (Ray itself is tested
+    there): same plan, address as given, None for a local instance, and the summary reported."""
+    import types
+
+    from kintsugi.engine.batch import BatchSummary
+
+    calls = []
+
+    def run_batch_on_ray(items, options, address=None, job=None, on_event=None):
+        calls.append((items, options, address))
+        return BatchSummary(done=len(items))
+
+    monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))
+    monkeypatch.setitem(sys.modules, "kintsugi.engine.cluster",
+                        types.SimpleNamespace(run_batch_on_ray=run_batch_on_ray))
+    out = tmp_path / "out"
+    assert main(["upscale", str(photo.parent), "--out-dir", str(out), "--model",
+                 "waifu2x-photo-x2", "--ray", "ray://head:10001"]) == 0
+    assert main(["upscale", "--out-dir", str(out), "--ray", str(photo.parent)]) == 0
+    (items, options, address), (items2, _, address2) = calls
+    assert address == "ray://head:10001" and address2 is None
+    assert [(i.src, i.dst) for i in items] == [(photo, out / "portrait_x2.jpg")]
+    assert [i.src for i in items2] == [photo] and options.model == "waifu2x-photo-x2"
+    assert "1 done" in capsys.readouterr().err
+    assert not out.exists()  # the stand-in wrote nothing: nothing ran locally

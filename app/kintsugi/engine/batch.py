@@ -273,6 +273,21 @@ def run_batch(
     return summary
 
 
+def item_runner(
+    options: BatchOptions, process: FileWork | None = None
+) -> Callable[[BatchItem, int, int, Job, Callable[[BatchEvent], None]], BatchEvent]:
+    """`run(item, index, total, job, emit) -> final event` for one item at a time, exactly as
+    run_batch treats it (skip-existing, one failed event per bad file), loading the model once;
+    for runners that hand items out elsewhere (kintsugi.engine.cluster)."""
+    work = process or make_work(options)
+
+    def run(item: BatchItem, index: int, total: int, job: Job,
+            emit: Callable[[BatchEvent], None]) -> BatchEvent:
+        return _run_one(item, index, total, options, job, work, emit, None)
+
+    return run
+
+
 def _settings(options: BatchOptions) -> dict[str, Any]:
     """What makes two runs the same command, for the resume journal: everything that
     changes an output's name or content."""
