@@ -15,6 +15,7 @@ from PIL import ImageCms, ImageFile, TiffImagePlugin
 
 from kintsugi.engine.errors import UnsupportedFormatError
 from kintsugi.engine.imageio.image import to_float
+from kintsugi.engine.imageio.libraries import native_stderr_to_debug
 from kintsugi.engine.imageio.metadata import ORIENTATION, icc_space
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def source_is_gray(pil: ImageFile.ImageFile, fmt: str) -> bool:
 def pixels_from_pillow(
     pil: PILImage.Image, icc: bytes | None, name: str
 ) -> tuple[np.ndarray, np.ndarray | None, bytes | None, int]:
-    pil.load()  # LOAD_TRUNCATED_IMAGES stays False: a truncated file raises here
+    with native_stderr_to_debug():  # libtiff prints its complaints
+        pil.load()  # LOAD_TRUNCATED_IMAGES stays False: a truncated file raises here
     pil, icc = _to_plain_mode(pil, icc)
     pixels, alpha, depth = _split_alpha(np.asarray(pil), name)
     return pixels, alpha, icc, depth
@@ -137,7 +139,8 @@ def pixels_from_opencv(p: Path, gray_source: bool) -> Decoded | None:
     data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: no trouble with non-ASCII paths
     if data[:2].tobytes() in (b"II", b"MM"):
         _neutralise_tiff_orientation(data)
-    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with native_stderr_to_debug():
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None:
         log.debug("%s: OpenCV could not decode it; trying Pillow", p.name)
         return None
