@@ -28,6 +28,7 @@ Decisions (see tests/engine/test_imageio*.py for each):
 from kintsugi.engine.imageio.formats import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_QUALITY,
+    EXTENSION_FOR,
     PROVENANCE_KEY,
     READ_FORMATS,
     WRITE_FORMATS,
@@ -42,6 +43,7 @@ from kintsugi.engine.imageio.write import save_image
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUALITY",
+    "EXTENSION_FOR",
     "PROVENANCE_KEY",
     "READ_FORMATS",
     "WRITE_FORMATS",

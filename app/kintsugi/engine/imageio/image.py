@@ -17,6 +17,9 @@ class Metadata:
     source_format: str | None = None
     source_path: str | None = None
     dpi: tuple[float, float] | None = None
+    # IPTC-IIM records as stored (caption, keywords, copyright...): a JPEG's Photoshop
+    # APP13 resource 0x0404, a TIFF's tag 33723. Written to JPEG and TIFF.
+    iptc: bytes | None = None
 
 
 _KEEP: Any = object()

@@ -7,12 +7,13 @@ import json
 import logging
 import math
 import re
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from PIL import Image as PILImage
-from PIL import ImageFile
+from PIL import ImageFile, TiffImagePlugin
 
 from kintsugi.engine.imageio.image import Image, Metadata
 
@@ -20,32 +21,17 @@ log = logging.getLogger(__name__)
 
 MAX_DPI = 65535  # JPEG's limit, and far beyond any scanner
 
-
 EXIF_IFD = 0x8769
-
-
 GPS_IFD = 0x8825
-
-
 INTEROP_IFD = 0xA005
-
-
 ORIENTATION = 0x0112
-
-
 SOFTWARE = 0x0131
-
-
 USER_COMMENT = 0x9286
-
-
 _PIXEL_X_DIMENSION = 0xA002
-
-
 _PIXEL_Y_DIMENSION = 0xA003
-
-
 ASCII_COMMENT_PREFIX = b"ASCII\x00\x00\x00"
+IPTC_TAG = 33723  # TIFF's IPTC-NAA tag (carried as Metadata.iptc, not as an EXIF tag)
+PHOTOSHOP_IPTC = 0x0404  # the Photoshop image resource that holds IPTC records
 
 
 # TIFF tags that describe a file's layout rather than the photo: never copied
@@ -54,7 +40,7 @@ STRUCTURAL_TAGS = frozenset(
     {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284}
     | {290, 291, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347}
     | set(range(512, 522))
-    | {529, 530, 532, 700, 34377, 34675, 37724, 50838, 50839}
+    | {529, 530, 532, 700, 33723, 34377, 34675, 37724, 50838, 50839}
 )
 
 
@@ -69,7 +55,20 @@ def read_metadata(p: Path, pil: ImageFile.ImageFile, fmt: str) -> Metadata:
         source_format=fmt,
         source_path=str(p.resolve()),
         dpi=_source_dpi(info),
+        iptc=_source_iptc(pil),
     )
+
+
+def _source_iptc(pil: ImageFile.ImageFile) -> bytes | None:
+    """The IPTC records of a JPEG (Photoshop APP13) or TIFF (tag 33723), as stored."""
+    if isinstance(pil, TiffImagePlugin.TiffImageFile):
+        value = pil.tag_v2.get(IPTC_TAG)
+        if isinstance(value, tuple):  # Photoshop types it LONG: the bytes, in file order
+            order = "<" if pil.tag_v2.prefix == b"II" else ">"
+            value = struct.pack(f"{order}{len(value)}L", *value)
+        return _as_bytes(value)
+    photoshop = pil.info.get("photoshop")
+    return _as_bytes(photoshop.get(PHOTOSHOP_IPTC)) if isinstance(photoshop, dict) else None
 
 
 def _as_bytes(value: Any) -> bytes | None:

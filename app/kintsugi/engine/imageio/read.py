@@ -28,10 +28,16 @@ from kintsugi.engine.imageio.decode import (
     source_is_gray,
 )
 from kintsugi.engine.imageio.formats import (
-    PIL_FORMATS,
     PROVENANCE_KEY,
     effective_max_pixels,
     format_for_path,
+    pillow_formats,
+)
+from kintsugi.engine.imageio.heif import (
+    INSTALL_HINT,
+    heif_available,
+    is_heif_header,
+    is_hevc_header,
 )
 from kintsugi.engine.imageio.image import Image
 from kintsugi.engine.imageio.libraries import library_messages_to_debug
@@ -58,7 +64,8 @@ def sniff(path: str | os.PathLike[str]) -> str | None:
     """The format Kintsugi reads `path` as, judged by its content (not its name), or None.
 
     "PNG", "JPEG", "MPO" (a camera JPEG holding extra pictures), "TIFF", "WEBP", "BMP",
-    "DIB" (a BMP without its file header, as on the clipboard), "GIF". Only the header is parsed; no pixel is decoded, so this is cheap enough to sort
+    "DIB" (a BMP without its file header, as on the clipboard), "GIF", "AVIF", "HEIF"
+    (HEIC; only with the optional pillow-heif installed). Only the header is parsed; no pixel is decoded, so this is cheap enough to sort
     a folder by. A file that cannot be opened, or holds something else, gives None.
     """
     try:
@@ -70,11 +77,16 @@ def sniff(path: str | os.PathLike[str]) -> str | None:
 
 def _identify(fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Pillow's lazy open (header only) among our formats, its bomb check off: ours follows."""
+    prefix = fh.read(12)
+    fh.seek(0)
+    if is_heif_header(prefix) and not heif_available() and is_hevc_header(prefix):
+        raise UnsupportedFormatError(f"HEIC/HEIF needs the optional pillow-heif ({INSTALL_HINT})")
+    formats = pillow_formats()
     with _pillow_guard_lock:
         saved = PILImage.MAX_IMAGE_PIXELS
         PILImage.MAX_IMAGE_PIXELS = None
         try:
-            return PILImage.open(fh, formats=PIL_FORMATS)
+            return PILImage.open(fh, formats=formats)
         finally:
             PILImage.MAX_IMAGE_PIXELS = saved
 
@@ -101,6 +113,8 @@ def open_pillow(p: Path, fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Open lazily (header only), with Pillow's own bomb check off: ours follows."""
     try:
         return _identify(fh)
+    except UnsupportedFormatError as exc:
+        raise UnsupportedFormatError(f"{p.name}: {exc}") from None
     except UnidentifiedImageError:
         raise _unidentified_error(p) from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
@@ -112,7 +126,7 @@ def _unidentified_error(p: Path) -> ImageReadError:
     if fmt is not None:
         return ImageReadError(f"{p.name} is damaged or is not really a {fmt} file")
     kind = p.suffix.lstrip(".").upper() or "this file type"
-    readable = "JPEG, PNG, TIFF, WebP, BMP and GIF"
+    readable = "JPEG, PNG, TIFF, WebP, BMP, GIF, AVIF and HEIC"
     return UnsupportedFormatError(f"{p.name}: {kind} is not supported (Kintsugi reads {readable})")
 
 
