@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image as PILImage
-from PIL import ImageFile, TiffImagePlugin
+from PIL import ImageFile, IptcImagePlugin
 
 from kintsugi.engine.imageio.image import Image, Metadata
 
@@ -31,7 +31,7 @@ _PIXEL_X_DIMENSION = 0xA002
 _PIXEL_Y_DIMENSION = 0xA003
 ASCII_COMMENT_PREFIX = b"ASCII\x00\x00\x00"
 IPTC_TAG = 33723  # TIFF's IPTC-NAA tag (carried as Metadata.iptc, not as an EXIF tag)
-PHOTOSHOP_IPTC = 0x0404  # the Photoshop image resource that holds IPTC records
+PHOTOSHOP_IPTC = 0x0404  # the Photoshop image resource that holds a JPEG's IPTC
 
 
 # TIFF tags that describe a file's layout rather than the photo: never copied
@@ -60,15 +60,24 @@ def read_metadata(p: Path, pil: ImageFile.ImageFile, fmt: str) -> Metadata:
 
 
 def _source_iptc(pil: ImageFile.ImageFile) -> bytes | None:
-    """The IPTC records of a JPEG (Photoshop APP13) or TIFF (tag 33723), as stored."""
-    if isinstance(pil, TiffImagePlugin.TiffImageFile):
-        value = pil.tag_v2.get(IPTC_TAG)
-        if isinstance(value, tuple):  # Photoshop types it LONG: the bytes, in file order
-            order = "<" if pil.tag_v2.prefix == b"II" else ">"
-            value = struct.pack(f"{order}{len(value)}L", *value)
-        return _as_bytes(value)
-    photoshop = pil.info.get("photoshop")
-    return _as_bytes(photoshop.get(PHOTOSHOP_IPTC)) if isinstance(photoshop, dict) else None
+    """The IPTC records of a JPEG (Photoshop APP13) or TIFF (tag 33723).
+
+    Read through Pillow's own IPTC reader: it takes the TIFF tag's raw bytes, which the
+    tag API would cut to one value when Photoshop types it LONG.
+    """
+    try:
+        records = IptcImagePlugin.getiptcinfo(pil)
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        log.warning("IPTC of %s is damaged and was dropped (%s)", pil.filename or "image", exc)
+        return None
+    if not records:
+        return None
+    out = bytearray()
+    for (record, dataset), value in sorted(records.items()):  # IIM: records in order
+        for item in value if isinstance(value, list) else [value]:
+            if len(item) < 0x8000:  # longer ones need the extended form; none in practice
+                out += struct.pack(">BBBH", 0x1C, record, dataset, len(item)) + item
+    return bytes(out) or None
 
 
 def _as_bytes(value: Any) -> bytes | None:

@@ -39,6 +39,10 @@ def save_image(
     fmt = _output_format(dest, format)
     depth = _output_bit_depth(image, fmt, bit_depth, dest)
     _refuse_source_overwrite(image, dest)
+    if image.metadata.iptc and fmt not in ("JPEG", "TIFF"):
+        log.info(
+            "%s: %s has no place for IPTC; it is kept only as far as XMP repeats it", dest.name, fmt
+        )
     encoder = {
         "PNG": encode_png,
         "TIFF": encode_tiff,
