@@ -74,7 +74,7 @@ def _add_upscale(subs, common) -> None:
     p.add_argument("--tile", default="auto", type=cli_common.tile_size, help="tile size in px, or auto")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
-    p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
+    p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP", "AVIF", "HEIC", "HEIF"])
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
     p.add_argument("--quality", type=cli_common.quality, help="JPEG/WebP quality 1-100")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders")

@@ -165,3 +165,18 @@ def test_pillow_heif_is_loaded_only_for_a_heif_file(tmp_path: Path, upright: np.
         [sys.executable, "-c", code], env={"PYTHONPATH": APP}, capture_output=True, text=True
     )
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+def test_cli_upscales_a_heic_keeping_orientation_and_profile(
+    tmp_path: Path, upright: np.ndarray
+) -> None:
+    from kintsugi.cli import main
+
+    path = phone_photo(tmp_path, "HEIF", upright, 6)
+    assert main(["upscale", str(path), "--model", "waifu2x-photo-x2"]) == 0
+    result = open_image(tmp_path / "IMG_0001_x2.png")
+    assert (result.height, result.width) == (2 * upright.shape[0], 2 * upright.shape[1])
+    assert result.metadata.icc_profile == ICC
+    assert main(["upscale", str(path), "--model", "waifu2x-photo-x2", "--format", "avif",
+                 "-o", str(tmp_path / "big.avif")]) == 0
+    assert open_image(tmp_path / "big.avif").metadata.source_format == "AVIF"

@@ -111,3 +111,11 @@ def test_tiff_iptc_is_written_once_not_copied_as_exif_too(
     out = save_image(open_image(tiff_with_iptc(tmp_path / "r.tif", photo, True)), tmp_path / "o.jpg")
     with PILImage.open(out) as im:
         assert 33723 not in im.getexif()
+
+
+def test_caption_survives_a_jpeg_upscale(tmp_path: Path, photo: np.ndarray) -> None:
+    from kintsugi.cli import main
+
+    source = jpeg_with_iptc(tmp_path / "rose.jpg", photo)
+    assert main(["upscale", str(source), "--model", "waifu2x-photo-x2"]) == 0
+    check_iptc(tmp_path / "rose_x2.jpg")
