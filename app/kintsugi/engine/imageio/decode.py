@@ -47,20 +47,19 @@ def source_is_gray(pil: ImageFile.ImageFile, fmt: str) -> bool:
     return pil.mode in ("1", "L", "LA", "La", "I", "F") or pil.mode.startswith("I;16")
 
 
-def pixels_from_pillow(
-    pil: PILImage.Image, icc: bytes | None, name: str
-) -> tuple[np.ndarray, np.ndarray | None, bytes | None, int]:
+def pixels_from_pillow(pil: PILImage.Image, icc: bytes | None) -> tuple[np.ndarray, bytes | None]:
+    """The decoded samples (HxWxC, as stored: alpha last) and the ICC profile that fits them."""
     with native_stderr_to_debug():  # libtiff prints its complaints
         pil.load()  # LOAD_TRUNCATED_IMAGES stays False: a truncated file raises here
     pil, icc = _to_plain_mode(pil, icc)
-    pixels, alpha, depth = _split_alpha(np.asarray(pil), name)
-    return pixels, alpha, icc, depth
+    arr = np.asarray(pil)
+    return (arr if arr.ndim == 3 else arr[:, :, None]), icc
 
 
-def _split_alpha(arr: np.ndarray, name: str) -> Decoded:
+def split_alpha(arr: np.ndarray, name: str) -> Decoded:
     """Samples of any type in [0, 1], the last of 2 or 4 channels taken as alpha."""
     depth = 8 if arr.dtype == np.uint8 else 16
-    values = to_unit_range(arr if arr.ndim == 3 else arr[:, :, None], name)
+    values = to_unit_range(arr, name)
     if values.shape[2] in (2, 4):
         return np.ascontiguousarray(values[:, :, :-1]), values[:, :, -1].copy(), depth
     return values, None, depth
@@ -133,9 +132,9 @@ def _cmyk_to_rgb(pil: PILImage.Image, icc: bytes | None) -> PILImage.Image:
     return pil.convert("RGB")
 
 
-def pixels_from_opencv(p: Path, gray_source: bool) -> Decoded | None:
-    """Deep samples as they are (Pillow would cut 16-bit RGB to 8 bits); None if OpenCV
-    cannot decode the file, which Pillow then tries."""
+def pixels_from_opencv(p: Path, gray_source: bool) -> np.ndarray | None:
+    """Deep samples as they are (Pillow would cut 16-bit RGB to 8 bits), HxWxC in RGB(A)
+    order; None if OpenCV cannot decode the file, which Pillow then tries."""
     data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: no trouble with non-ASCII paths
     if data[:2].tobytes() in (b"II", b"MM"):
         _neutralise_tiff_orientation(data)
@@ -144,13 +143,20 @@ def pixels_from_opencv(p: Path, gray_source: bool) -> Decoded | None:
     if arr is None:
         log.debug("%s: OpenCV could not decode it; trying Pillow", p.name)
         return None
-    if arr.ndim == 3 and arr.shape[2] >= 3:
-        order = [2, 1, 0, 3] if arr.shape[2] == 4 else [2, 1, 0]
-        arr = arr[:, :, order]  # OpenCV's BGR(A) to RGB(A)
-        if gray_source:
-            arr = arr[:, :, [0, 3]] if arr.shape[2] == 4 else arr[:, :, :1]
-    pixels, alpha, _ = _split_alpha(arr, p.name)
-    return np.ascontiguousarray(pixels), alpha, 16
+    if arr.ndim == 2:
+        return arr[:, :, None]
+    if arr.shape[2] < 3:
+        return arr
+    if gray_source:  # a gray TIFF that OpenCV expanded: B, G and R are equal
+        return arr[:, :, [0, 3]] if arr.shape[2] == 4 else arr[:, :, :1]
+    return _bgr_to_rgb(arr)
+
+
+def _bgr_to_rgb(arr: np.ndarray) -> np.ndarray:
+    four = arr.shape[2] == 4
+    if arr.dtype in (np.uint8, np.uint16, np.float32):  # cvtColor is several times faster
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if four else cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(arr[:, :, [2, 1, 0, 3] if four else [2, 1, 0]])
 
 
 def refuse_undecodable_tiff(p: Path, pil: ImageFile.ImageFile) -> None:
@@ -190,7 +196,10 @@ def read_orientation(pil: PILImage.Image) -> int:
 
 
 def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn stored pixels upright, as a viewer honouring the EXIF Orientation tag shows them."""
+    """Turn stored pixels upright, as a viewer honouring the EXIF Orientation tag shows them.
+
+    Done on the decoded integers, before the float conversion: a quarter of the bytes to move.
+    """
     turned = {
         1: lambda a: a,
         2: lambda a: a[:, ::-1],

@@ -26,6 +26,7 @@ from kintsugi.engine.imageio.decode import (
     read_orientation,
     refuse_undecodable_tiff,
     source_is_gray,
+    split_alpha,
 )
 from kintsugi.engine.imageio.formats import (
     PROVENANCE_KEY,
@@ -159,18 +160,15 @@ def _decode(p: Path, pil: ImageFile.ImageFile) -> Image:
         # Pixels first: Pillow turns TIFFs upright while loading them and then drops their
         # Orientation tag, and its PNG text/EXIF lookups decode the pixels anyway.
         icc = pil.info.get("icc_profile")
-        decoded = pixels_from_opencv(p, gray) if deep else None
-        if decoded is None:
-            pixels, alpha, icc, bit_depth = pixels_from_pillow(pil, icc, p.name)
-        else:
-            pixels, alpha, bit_depth = decoded
+        raw = pixels_from_opencv(p, gray) if deep else None
+        if raw is None:
+            raw, icc = pixels_from_pillow(pil, icc)
         metadata = read_metadata(p, pil, fmt)
         metadata.icc_profile = bytes(icc) if icc else None
-        orientation = read_orientation(pil)
+        upright = apply_orientation(raw, read_orientation(pil))
+        pixels, alpha, bit_depth = split_alpha(upright, p.name)
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
         raise ImageReadError(f"{p.name} is truncated or damaged ({exc})") from None
-    pixels = apply_orientation(pixels, orientation)
-    alpha = None if alpha is None else apply_orientation(alpha[:, :, None], orientation)[:, :, 0]
     return Image(pixels, alpha, metadata, bit_depth)
 
 
