@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -196,18 +197,34 @@ def read_orientation(pil: PILImage.Image) -> int:
 
 
 def apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Turn stored pixels upright, as a viewer honouring the EXIF Orientation tag shows them.
+    """Turn stored HxWxC pixels upright, as a viewer honouring the EXIF Orientation shows them.
 
-    Done on the decoded integers, before the float conversion: a quarter of the bytes to move.
+    Done on the decoded integers, before the float conversion (a quarter of the bytes),
+    and by OpenCV where it can: numpy's strided copy of a turned photo is 3x slower.
     """
-    turned = {
-        1: lambda a: a,
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.swapaxes(0, 1),
-        6: lambda a: np.rot90(a, -1),
-        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-        8: lambda a: np.rot90(a, 1),
-    }[orientation](arr)
-    return np.ascontiguousarray(turned)
+    if orientation == 1:
+        return arr
+    if arr.dtype in (np.uint8, np.uint16, np.float32) and arr.shape[2] <= 4:
+        turned = _CV_TURNS[orientation](arr)
+        return turned.reshape(turned.shape[:2] + (arr.shape[2],))  # cv2 drops a 1-channel axis
+    return np.ascontiguousarray(_NUMPY_TURNS[orientation](arr))
+
+
+_NUMPY_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+_CV_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: lambda a: cv2.transpose(a),
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.flip(cv2.transpose(a), -1),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
