@@ -121,6 +121,7 @@ def test_format_names() -> None:
     assert imageio.format_for_path("x.heic") == "HEIF"
     assert imageio.format_for_path("x.avif") == "AVIF"
     assert imageio.format_for_path("x.jxl") is None
+    assert imageio.format_for_path("3d.MPO") == "JPEG" and imageio.format_for_path("a.apng") == "PNG"
     assert imageio.output_format_for("BMP") == "PNG"
     assert imageio.output_format_for("GIF") == "PNG"
     assert imageio.output_format_for("WEBP") == "WEBP"

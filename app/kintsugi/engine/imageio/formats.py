@@ -29,10 +29,12 @@ DEFAULT_QUALITY = 95
 PROVENANCE_KEY = "Kintsugi"
 _EXTENSIONS = {
     ".png": "PNG",
+    ".apng": "PNG",
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
     ".jpe": "JPEG",
     ".jfif": "JPEG",
+    ".mpo": "JPEG",  # a camera JPEG with extra pictures (stereo, depth)
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".webp": "WEBP",

@@ -49,17 +49,17 @@ def read_metadata(p: Path, pil: ImageFile.ImageFile, fmt: str) -> Metadata:
     icc = info.get("icc_profile") or None
     return Metadata(
         icc_profile=bytes(icc) if icc else None,
-        exif=_source_exif(pil),
+        exif=_source_exif(pil, p.name),
         xmp=_as_bytes(info.get("xmp")),
         text=_source_text(pil),
         source_format=fmt,
         source_path=str(p.resolve()),
         dpi=_source_dpi(info),
-        iptc=_source_iptc(pil),
+        iptc=_source_iptc(pil, p.name),
     )
 
 
-def _source_iptc(pil: ImageFile.ImageFile) -> bytes | None:
+def _source_iptc(pil: ImageFile.ImageFile, name: str) -> bytes | None:
     """The IPTC records of a JPEG (Photoshop APP13) or TIFF (tag 33723).
 
     Read through Pillow's own IPTC reader: it takes the TIFF tag's raw bytes, which the
@@ -68,7 +68,7 @@ def _source_iptc(pil: ImageFile.ImageFile) -> bytes | None:
     try:
         records = IptcImagePlugin.getiptcinfo(pil)
     except (OSError, SyntaxError, ValueError, struct.error) as exc:
-        log.warning("IPTC of %s is damaged and was dropped (%s)", pil.filename or "image", exc)
+        log.warning("%s: its IPTC is damaged and was dropped (%s)", name, exc)
         return None
     if not records:
         return None
@@ -88,7 +88,7 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
-def _source_exif(pil: ImageFile.ImageFile) -> bytes | None:
+def _source_exif(pil: ImageFile.ImageFile, name: str) -> bytes | None:
     try:
         exif = pil.getexif()
         if not exif and not exif.get_ifd(EXIF_IFD) and not exif.get_ifd(GPS_IFD):
@@ -98,7 +98,7 @@ def _source_exif(pil: ImageFile.ImageFile) -> bytes | None:
             return None
         return clean.tobytes()
     except Exception as exc:  # noqa: BLE001 - damaged EXIF must not stop the photo
-        log.warning("EXIF of %s is damaged and was dropped (%s)", pil.filename or "image", exc)
+        log.warning("%s: its EXIF is damaged and was dropped (%s)", name, exc)
         return None
 
 
@@ -205,7 +205,8 @@ def output_icc(image: Image, channels: int) -> bytes | None:
     wanted = "GRAY" if channels == 1 else "RGB"
     space = icc_space(icc)
     if icc and space != wanted:
-        log.warning("ICC profile (%s) does not fit %s pixels; not written", space, wanted)
+        what = f"a {space} ICC profile" if space else "a malformed ICC profile"
+        log.warning("%s does not fit %s pixels; not written", what, wanted)
         return None
     return icc
 
