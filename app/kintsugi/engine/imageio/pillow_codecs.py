@@ -115,8 +115,11 @@ def encode_avif(
     params = _pillow_metadata(image, pil, provenance)
     params.pop("dpi", None)  # no resolution field (it stays in EXIF, if any)
     buf = io.BytesIO()
-    # 4:4:4 at high quality, as for JPEG (q95 on a photo: 42.7 dB, JPEG 40.4 dB, smaller)
-    pil.save(buf, "AVIF", quality=q, subsampling="4:4:4" if q >= 90 else "4:2:0", **params)
+    # 4:4:4 at high quality, as for JPEG. Speed 8 instead of libavif's 6: on a 1 MP photo
+    # at q95, 1.3 s instead of 3.7 s for 4% more bytes at the same PSNR (46.1 dB; JPEG
+    # q95 4:4:4 also 46.1 dB, in 31% more bytes).
+    subsampling = "4:4:4" if q >= 90 else "4:2:0"
+    pil.save(buf, "AVIF", quality=q, subsampling=subsampling, speed=8, **params)
     return buf.getvalue()
 
 
@@ -130,5 +133,7 @@ def encode_heif(
     params = _pillow_metadata(image, pil, provenance)
     params.pop("dpi", None)
     buf = io.BytesIO()
-    pil.save(buf, "HEIF", quality=q, chroma=444 if q >= 90 else 420, **params)
+    # x265's "fast" preset: on a 1 MP photo at q95, 3.9 s instead of 8.7 s, 8% more bytes
+    fast = {"preset": "fast"}
+    pil.save(buf, "HEIF", quality=q, chroma=444 if q >= 90 else 420, enc_params=fast, **params)
     return buf.getvalue()
