@@ -6,7 +6,11 @@ import errno
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -706,13 +710,51 @@ def test_permission_denied(
         open_image(path)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads all")
-def test_permission_denied_for_real(tmp_path: Path, coffee: np.ndarray) -> None:
-    path = tmp_path / "locked.png"
-    PILImage.fromarray(coffee).save(path)
-    path.chmod(0)
-    with pytest.raises(ImageReadError, match="permission denied"):
-        open_image(path)
+def without_root(check: Callable[[], None]) -> None:
+    """Run `check` as an ordinary user: as root (CI), in a child that drops to nobody,
+    so permission tests test permissions instead of skipping."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        check()
+        return
+    pid = os.fork()
+    if pid == 0:  # child: no pytest reporting here, only an exit status
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            check()
+            code = 0
+        except BaseException:  # noqa: B036 - any failure, reported through the status
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the check failed as an ordinary user"
+
+
+def shared_folder() -> Path:
+    """A folder an unprivileged child can reach (pytest's tmp_path is root-only)."""
+    folder = Path(tempfile.mkdtemp(prefix="kintsugi-perm-"))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to drop root")
+def test_permission_denied_for_real(coffee: np.ndarray) -> None:
+    folder = shared_folder()
+    try:
+        path = folder / "locked.png"
+        PILImage.fromarray(coffee).save(path)
+        path.chmod(0)
+
+        def check() -> None:
+            with pytest.raises(ImageReadError, match="locked.png: permission denied"):
+                open_image(path)
+
+        without_root(check)
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_errors_are_one_line_kintsugi_errors(tmp_path: Path) -> None:
@@ -842,16 +884,23 @@ def test_read_only_folder(
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes all")
-def test_read_only_folder_for_real(tmp_path: Path, coffee: np.ndarray) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to drop root")
+def test_read_only_folder_for_real(coffee: np.ndarray) -> None:
+    folder = shared_folder()
+    locked = folder / "ro"
+    locked.mkdir()
+    locked.chmod(0o555)
     try:
-        with pytest.raises(ImageWriteError, match="read-only"):
-            save_image(Image.from_array(coffee), folder / "out.png")
+
+        def check() -> None:
+            with pytest.raises(ImageWriteError, match="read-only"):
+                save_image(Image.from_array(coffee), locked / "out.png")
+
+        without_root(check)
+        assert list(locked.iterdir()) == []
     finally:
-        folder.chmod(0o755)
+        locked.chmod(0o755)
+        shutil.rmtree(folder)
 
 
 def test_encoding_error_becomes_write_error(
