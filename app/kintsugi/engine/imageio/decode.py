@@ -139,10 +139,16 @@ def pixels_from_opencv(p: Path, gray_source: bool) -> np.ndarray | None:
     data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: no trouble with non-ASCII paths
     if data[:2].tobytes() in (b"II", b"MM"):
         _neutralise_tiff_orientation(data)
+    arr = opencv_decode(data, gray_source)
+    if arr is None:
+        log.debug("%s: OpenCV could not decode it; trying Pillow", p.name)
+    return arr
+
+
+def opencv_decode(data: np.ndarray, gray_source: bool) -> np.ndarray | None:
     with native_stderr_to_debug():
         arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None:
-        log.debug("%s: OpenCV could not decode it; trying Pillow", p.name)
         return None
     if arr.ndim == 2:
         return arr[:, :, None]
@@ -175,17 +181,35 @@ def _neutralise_tiff_orientation(data: np.ndarray) -> None:
     """Set a TIFF's Orientation to 1 in memory: OpenCV would apply it, and so do we."""
     order = "<" if data[:2].tobytes() == b"II" else ">"
     buf = data.data  # the array's own buffer: packing into it edits ``data`` in place
+    for tag, kind, entry in _tiff_entries(data):
+        if tag == ORIENTATION and kind == 3:  # SHORT, stored in the entry itself
+            struct.pack_into(order + "H", buf, entry + 8, 1)
+
+
+def tiff_size(data: np.ndarray) -> tuple[int, int] | None:
+    """Width and height from a classic TIFF's first IFD, without decoding anything."""
+    order = "<" if data[:2].tobytes() == b"II" else ">"
+    size: dict[int, int] = {}
+    for tag, kind, entry in _tiff_entries(data):
+        if tag in (256, 257) and kind in (3, 4):  # SHORT or LONG, in the entry itself
+            size[tag] = struct.unpack_from(order + "HI"[kind - 3], data.data, entry + 8)[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+def _tiff_entries(data: np.ndarray) -> list[tuple[int, int, int]]:
+    """(tag, type, offset of the 12-byte entry) for a classic TIFF's first IFD; [] if none."""
+    head = data[:4].tobytes()
+    if head not in (b"II*\x00", b"MM\x00*"):  # BigTIFF keeps its offsets elsewhere
+        return []
+    order = "<" if head[:2] == b"II" else ">"
+    buf = data.data
     try:
-        magic, offset = struct.unpack_from(order + "HI", buf, 2)
-        if magic != 42:  # BigTIFF keeps its offsets elsewhere; OpenCV rarely reads it anyway
-            return
+        (offset,) = struct.unpack_from(order + "I", buf, 4)
         (count,) = struct.unpack_from(order + "H", buf, offset)
-        for entry in range(offset + 2, offset + 2 + 12 * count, 12):
-            tag, kind = struct.unpack_from(order + "HH", buf, entry)
-            if tag == ORIENTATION and kind == 3:  # SHORT, stored in the entry itself
-                struct.pack_into(order + "H", buf, entry + 8, 1)
+        entries = range(offset + 2, offset + 2 + 12 * count, 12)
+        return [(*struct.unpack_from(order + "HH", buf, e), e) for e in entries]
     except struct.error:
-        return  # damaged: the decoder will say so
+        return []  # damaged: the decoder will say so
 
 
 def read_orientation(pil: PILImage.Image) -> int:

@@ -10,6 +10,7 @@ import struct
 import threading
 from pathlib import Path
 
+import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageFile, UnidentifiedImageError
 
@@ -21,12 +22,14 @@ from kintsugi.engine.errors import (
 from kintsugi.engine.imageio.decode import (
     apply_orientation,
     bits_per_sample,
+    opencv_decode,
     pixels_from_opencv,
     pixels_from_pillow,
     read_orientation,
     refuse_undecodable_tiff,
     source_is_gray,
     split_alpha,
+    tiff_size,
 )
 from kintsugi.engine.imageio.formats import (
     PROVENANCE_KEY,
@@ -40,7 +43,7 @@ from kintsugi.engine.imageio.heif import (
     is_heif_header,
     is_hevc_header,
 )
-from kintsugi.engine.imageio.image import Image
+from kintsugi.engine.imageio.image import Image, Metadata
 from kintsugi.engine.imageio.libraries import library_messages_to_debug
 from kintsugi.engine.imageio.metadata import comment_from_exif, read_metadata
 
@@ -53,12 +56,36 @@ _pillow_guard_lock = threading.Lock()
 def open_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Image:
     """Read an image file; every failure is an ImageReadError subclass naming the file."""
     p = Path(path)
+    limit = effective_max_pixels(max_pixels)
     fh = open_for_reading(p)
     with fh, library_messages_to_debug():
-        pil = open_pillow(p, fh)
+        try:
+            pil = open_pillow(p, fh)
+        except ImageReadError:
+            image = _tiff_only_opencv_reads(p, limit)
+            if image is None:
+                raise
+            return image
         with pil:
-            _check_size(p, pil.size, effective_max_pixels(max_pixels))
+            _check_size(p, pil.size, limit)
             return _decode(p, pil)
+
+
+def _tiff_only_opencv_reads(p: Path, limit: int) -> Image | None:
+    """A valid TIFF that Pillow cannot open (32-bit float RGB, for one) but OpenCV decodes:
+    its pixels, without its metadata. None if it is no such file."""
+    data = np.fromfile(str(p), dtype=np.uint8)
+    size = tiff_size(data)
+    if size is None:
+        return None
+    _check_size(p, size, limit)
+    raw = opencv_decode(data, gray_source=False)  # OpenCV applies the orientation itself
+    if raw is None:
+        return None
+    log.warning("%s: read without its metadata (a kind of TIFF only OpenCV decodes)", p.name)
+    pixels, alpha, bit_depth = split_alpha(raw, p.name)
+    metadata = Metadata(source_format="TIFF", source_path=str(p.resolve()))
+    return Image(pixels, alpha, metadata, bit_depth)
 
 
 def sniff(path: str | os.PathLike[str]) -> str | None:
