@@ -75,7 +75,8 @@ def native_stderr_to_debug() -> Iterator[None]:
             yield
             return
         with tempfile.TemporaryFile() as sink:  # a file, unlike a pipe, never fills up
-            sys.stderr.flush()
+            if sys.stderr is not None:  # None in a windowed app
+                sys.stderr.flush()
             os.dup2(sink.fileno(), 2)
             try:
                 yield
