@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from kintsugi.engine.errors import UnsupportedFormatError
+from kintsugi.engine.errors import ImageTooLargeError, UnsupportedFormatError
 from kintsugi.engine.imageio import open_image, save_image, sniff
 
 tifffile = pytest.importorskip("tifffile")
@@ -88,6 +88,24 @@ def test_float_tiff_in_0_200_keeps_black_at_zero(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "f200.tif", values)
     image = open_image(tmp_path / "f200.tif")
     assert np.allclose(image.pixels[:, :, 0], values / 200.0, atol=1e-5)
+
+
+def test_float_rgb_tiff_that_pillow_cannot_open(tmp_path: Path) -> None:
+    # Pillow has no 32-bit float RGB mode; OpenCV decodes it (metadata is not read then).
+    values = np.stack([_ramp(np.float32, 0, 200), _ramp(np.float32, 0, 100)] * 2, axis=2)[..., :3]
+    tifffile.imwrite(tmp_path / "rgb.tif", values, photometric="rgb")
+    image = open_image(tmp_path / "rgb.tif")
+    assert image.channels == 3 and image.bit_depth == 16
+    assert np.allclose(image.pixels, values / 200.0, atol=1e-5)
+
+
+def test_float_rgb_tiff_too_large_is_refused_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, np.zeros((4, 4, 3), np.float32), photometric="rgb")
+    _patch_tiff_entry(path, 256, 100_000)
+    _patch_tiff_entry(path, 257, 100_000)
+    with pytest.raises(ImageTooLargeError, match="huge.tif is 100000x100000"):
+        open_image(path)
 
 
 def test_int32_tiff_holding_16_bit_values(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ def add_inputs_and_outputs(p: argparse.ArgumentParser, inputs: str = "+") -> Non
     where = p.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", type=Path, help="output file (one input only)")
     where.add_argument("--out-dir", type=Path, help="output folder (mirrors sub-folders)")
-    p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
+    p.add_argument("--format", type=str.upper,
+                   choices=["PNG", "JPEG", "TIFF", "WEBP", "AVIF", "HEIC", "HEIF"])
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
     p.add_argument("--quality", type=quality, help="JPEG/WebP quality 1-100")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders")

@@ -17,6 +17,9 @@ class Metadata:
     source_format: str | None = None
     source_path: str | None = None
     dpi: tuple[float, float] | None = None
+    # IPTC-IIM records as stored (caption, keywords, copyright...): a JPEG's Photoshop
+    # APP13 resource 0x0404, a TIFF's tag 33723. Written to JPEG and TIFF.
+    iptc: bytes | None = None
 
 
 _KEEP: Any = object()
@@ -107,10 +110,10 @@ def _quantize(values: np.ndarray, top: np.float32) -> np.ndarray:
 
 
 def to_float(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / np.float32(255)
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float32) / np.float32(65535)
+    if arr.dtype in (np.uint8, np.uint16):
+        values = arr.astype(np.float32)
+        top = np.float32(255 if arr.dtype == np.uint8 else 65535)
+        return np.divide(values, top, out=values)  # in place: no second full-size array
     if np.issubdtype(arr.dtype, np.floating):
         return np.clip(arr, 0.0, 1.0).astype(np.float32)
     raise ValueError(f"unsupported pixel type {arr.dtype}")

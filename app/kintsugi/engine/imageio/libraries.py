@@ -2,19 +2,21 @@
 
 Pillow warns through `warnings` (printed with a source line) and logs through its
 "PIL" loggers (which the CLI's root handler would print as `kintsugi: ERROR: ...`);
-OpenCV prints `[ERROR:0@...]` lines itself. A user should see one line from Kintsugi per
-problem; with --debug the libraries' words are there too, under this module's logger.
+libpng, libtiff and OpenCV print to the process's stderr themselves. A user should see
+one line from Kintsugi per problem; with --debug the libraries' words are there too,
+under this module's logger.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import cv2
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,6 @@ log = logging.getLogger(__name__)
 # Re-entrant, because opening a file and decoding it nest.
 _lock = threading.RLock()
 _pil_log = logging.getLogger("PIL")
-_cv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
 
 
 class _ToDebug(logging.Handler):
@@ -38,7 +39,7 @@ _depth = 0  # how deep the holding thread is in library_messages_to_debug
 
 @contextmanager
 def library_messages_to_debug() -> Iterator[None]:
-    """Within this block, Pillow's warnings and log records, and OpenCV's log, are ours."""
+    """Within this block, Pillow's warnings and log records go to Kintsugi's debug log."""
     global _depth
     with _lock:
         if _depth:  # nested (opening, then decoding): the outer block already holds it all
@@ -51,7 +52,6 @@ def library_messages_to_debug() -> Iterator[None]:
                 warnings.simplefilter("always")
                 _pil_log.addHandler(_to_debug)
                 _pil_log.propagate = False
-                _quiet_opencv()
                 try:
                     yield
                 finally:
@@ -63,11 +63,27 @@ def library_messages_to_debug() -> Iterator[None]:
             _depth -= 1
 
 
-def _quiet_opencv() -> None:
-    # OpenCV's messages cannot be routed into Python logging; they are printed only when
-    # Kintsugi's own debug log is on (as with --debug), and Kintsugi says what failed.
-    if _cv_logging is not None:
-        debug = log.isEnabledFor(logging.DEBUG)
-        _cv_logging.setLogLevel(
-            _cv_logging.LOG_LEVEL_ERROR if debug else _cv_logging.LOG_LEVEL_SILENT
-        )
+@contextmanager
+def native_stderr_to_debug() -> Iterator[None]:
+    """Lines that C decoders print to file descriptor 2 (libpng, libtiff, OpenCV's own
+    `[ERROR:0@...]`) go to the debug log instead. Only around a decoder call: anything
+    else the process prints meanwhile would be caught too."""
+    with _lock:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a windowed app): nothing to keep quiet
+            yield
+            return
+        with tempfile.TemporaryFile() as sink:  # a file, unlike a pipe, never fills up
+            if sys.stderr is not None:  # None in a windowed app
+                sys.stderr.flush()
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                for line in sink.read().decode("utf-8", "replace").splitlines():
+                    if line.strip():
+                        log.debug("%s", line.strip())

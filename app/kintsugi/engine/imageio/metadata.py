@@ -7,12 +7,13 @@ import json
 import logging
 import math
 import re
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from PIL import Image as PILImage
-from PIL import ImageFile
+from PIL import ImageFile, IptcImagePlugin
 
 from kintsugi.engine.imageio.image import Image, Metadata
 
@@ -20,32 +21,17 @@ log = logging.getLogger(__name__)
 
 MAX_DPI = 65535  # JPEG's limit, and far beyond any scanner
 
-
 EXIF_IFD = 0x8769
-
-
 GPS_IFD = 0x8825
-
-
 INTEROP_IFD = 0xA005
-
-
 ORIENTATION = 0x0112
-
-
 SOFTWARE = 0x0131
-
-
 USER_COMMENT = 0x9286
-
-
 _PIXEL_X_DIMENSION = 0xA002
-
-
 _PIXEL_Y_DIMENSION = 0xA003
-
-
 ASCII_COMMENT_PREFIX = b"ASCII\x00\x00\x00"
+IPTC_TAG = 33723  # TIFF's IPTC-NAA tag (carried as Metadata.iptc, not as an EXIF tag)
+PHOTOSHOP_IPTC = 0x0404  # the Photoshop image resource that holds a JPEG's IPTC
 
 
 # TIFF tags that describe a file's layout rather than the photo: never copied
@@ -54,7 +40,7 @@ STRUCTURAL_TAGS = frozenset(
     {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284}
     | {290, 291, 292, 293, 317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347}
     | set(range(512, 522))
-    | {529, 530, 532, 700, 34377, 34675, 37724, 50838, 50839}
+    | {529, 530, 532, 700, 33723, 34377, 34675, 37724, 50838, 50839}
 )
 
 
@@ -63,13 +49,35 @@ def read_metadata(p: Path, pil: ImageFile.ImageFile, fmt: str) -> Metadata:
     icc = info.get("icc_profile") or None
     return Metadata(
         icc_profile=bytes(icc) if icc else None,
-        exif=_source_exif(pil),
+        exif=_source_exif(pil, p.name),
         xmp=_as_bytes(info.get("xmp")),
         text=_source_text(pil),
         source_format=fmt,
         source_path=str(p.resolve()),
         dpi=_source_dpi(info),
+        iptc=_source_iptc(pil, p.name),
     )
+
+
+def _source_iptc(pil: ImageFile.ImageFile, name: str) -> bytes | None:
+    """The IPTC records of a JPEG (Photoshop APP13) or TIFF (tag 33723).
+
+    Read through Pillow's own IPTC reader: it takes the TIFF tag's raw bytes, which the
+    tag API would cut to one value when Photoshop types it LONG.
+    """
+    try:
+        records = IptcImagePlugin.getiptcinfo(pil)
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        log.warning("%s: its IPTC is damaged and was dropped (%s)", name, exc)
+        return None
+    if not records:
+        return None
+    out = bytearray()
+    for (record, dataset), value in sorted(records.items()):  # IIM: records in order
+        for item in value if isinstance(value, list) else [value]:
+            if len(item) < 0x8000:  # longer ones need the extended form; none in practice
+                out += struct.pack(">BBBH", 0x1C, record, dataset, len(item)) + item
+    return bytes(out) or None
 
 
 def _as_bytes(value: Any) -> bytes | None:
@@ -80,7 +88,7 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
-def _source_exif(pil: ImageFile.ImageFile) -> bytes | None:
+def _source_exif(pil: ImageFile.ImageFile, name: str) -> bytes | None:
     try:
         exif = pil.getexif()
         if not exif and not exif.get_ifd(EXIF_IFD) and not exif.get_ifd(GPS_IFD):
@@ -90,7 +98,7 @@ def _source_exif(pil: ImageFile.ImageFile) -> bytes | None:
             return None
         return clean.tobytes()
     except Exception as exc:  # noqa: BLE001 - damaged EXIF must not stop the photo
-        log.warning("EXIF of %s is damaged and was dropped (%s)", pil.filename or "image", exc)
+        log.warning("%s: its EXIF is damaged and was dropped (%s)", name, exc)
         return None
 
 
@@ -197,7 +205,8 @@ def output_icc(image: Image, channels: int) -> bytes | None:
     wanted = "GRAY" if channels == 1 else "RGB"
     space = icc_space(icc)
     if icc and space != wanted:
-        log.warning("ICC profile (%s) does not fit %s pixels; not written", space, wanted)
+        what = f"a {space} ICC profile" if space else "a malformed ICC profile"
+        log.warning("%s does not fit %s pixels; not written", what, wanted)
         return None
     return icc
 

@@ -10,6 +10,7 @@ import struct
 import threading
 from pathlib import Path
 
+import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageFile, UnidentifiedImageError
 
@@ -21,19 +22,28 @@ from kintsugi.engine.errors import (
 from kintsugi.engine.imageio.decode import (
     apply_orientation,
     bits_per_sample,
+    opencv_decode,
     pixels_from_opencv,
     pixels_from_pillow,
     read_orientation,
     refuse_undecodable_tiff,
     source_is_gray,
+    split_alpha,
+    tiff_size,
 )
 from kintsugi.engine.imageio.formats import (
-    PIL_FORMATS,
     PROVENANCE_KEY,
     effective_max_pixels,
     format_for_path,
+    pillow_formats,
 )
-from kintsugi.engine.imageio.image import Image
+from kintsugi.engine.imageio.heif import (
+    INSTALL_HINT,
+    heif_available,
+    is_heif_header,
+    is_hevc_header,
+)
+from kintsugi.engine.imageio.image import Image, Metadata
 from kintsugi.engine.imageio.libraries import library_messages_to_debug
 from kintsugi.engine.imageio.metadata import comment_from_exif, read_metadata
 
@@ -46,20 +56,46 @@ _pillow_guard_lock = threading.Lock()
 def open_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Image:
     """Read an image file; every failure is an ImageReadError subclass naming the file."""
     p = Path(path)
+    limit = effective_max_pixels(max_pixels)
     fh = open_for_reading(p)
     with fh, library_messages_to_debug():
-        pil = open_pillow(p, fh)
+        try:
+            pil = open_pillow(p, fh)
+        except ImageReadError:
+            image = _tiff_only_opencv_reads(p, limit)
+            if image is None:
+                raise
+            return image
         with pil:
-            _check_size(p, pil.size, effective_max_pixels(max_pixels))
+            _check_size(p, pil.size, limit)
             return _decode(p, pil)
+
+
+def _tiff_only_opencv_reads(p: Path, limit: int) -> Image | None:
+    """A valid TIFF that Pillow cannot open (32-bit float RGB, for one) but OpenCV decodes:
+    its pixels, without its metadata. None if it is no such file."""
+    data = np.fromfile(str(p), dtype=np.uint8)
+    size = tiff_size(data)
+    if size is None:
+        return None
+    _check_size(p, size, limit)
+    raw = opencv_decode(data, gray_source=False)  # OpenCV applies the orientation itself
+    if raw is None:
+        return None
+    log.warning("%s: read without its metadata (a kind of TIFF only OpenCV decodes)", p.name)
+    pixels, alpha, bit_depth = split_alpha(raw, p.name)
+    metadata = Metadata(source_format="TIFF", source_path=str(p.resolve()))
+    return Image(pixels, alpha, metadata, bit_depth)
 
 
 def sniff(path: str | os.PathLike[str]) -> str | None:
     """The format Kintsugi reads `path` as, judged by its content (not its name), or None.
 
     "PNG", "JPEG", "MPO" (a camera JPEG holding extra pictures), "TIFF", "WEBP", "BMP",
-    "DIB" (a BMP without its file header, as on the clipboard), "GIF". Only the header is parsed; no pixel is decoded, so this is cheap enough to sort
-    a folder by. A file that cannot be opened, or holds something else, gives None.
+    "DIB" (a BMP without its file header, as on the clipboard), "GIF", "AVIF", "HEIF"
+    (HEIC; only with the optional pillow-heif installed). Only the header is parsed; no
+    pixel is decoded, so this is cheap enough to sort a folder by (about 0.1 ms a file).
+    A file that cannot be opened, or holds something else, gives None.
     """
     try:
         with open(path, "rb") as fh, library_messages_to_debug(), _identify(fh) as pil:
@@ -70,11 +106,16 @@ def sniff(path: str | os.PathLike[str]) -> str | None:
 
 def _identify(fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Pillow's lazy open (header only) among our formats, its bomb check off: ours follows."""
+    prefix = fh.read(12)
+    fh.seek(0)
+    if is_heif_header(prefix) and not heif_available() and is_hevc_header(prefix):
+        raise UnsupportedFormatError(f"HEIC/HEIF needs the optional pillow-heif ({INSTALL_HINT})")
+    formats = pillow_formats()
     with _pillow_guard_lock:
         saved = PILImage.MAX_IMAGE_PIXELS
         PILImage.MAX_IMAGE_PIXELS = None
         try:
-            return PILImage.open(fh, formats=PIL_FORMATS)
+            return PILImage.open(fh, formats=formats)
         finally:
             PILImage.MAX_IMAGE_PIXELS = saved
 
@@ -101,6 +142,8 @@ def open_pillow(p: Path, fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Open lazily (header only), with Pillow's own bomb check off: ours follows."""
     try:
         return _identify(fh)
+    except UnsupportedFormatError as exc:
+        raise UnsupportedFormatError(f"{p.name}: {exc}") from None
     except UnidentifiedImageError:
         raise _unidentified_error(p) from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
@@ -112,7 +155,7 @@ def _unidentified_error(p: Path) -> ImageReadError:
     if fmt is not None:
         return ImageReadError(f"{p.name} is damaged or is not really a {fmt} file")
     kind = p.suffix.lstrip(".").upper() or "this file type"
-    readable = "JPEG, PNG, TIFF, WebP, BMP and GIF"
+    readable = "JPEG, PNG, TIFF, WebP, BMP, GIF, AVIF and HEIC"
     return UnsupportedFormatError(f"{p.name}: {kind} is not supported (Kintsugi reads {readable})")
 
 
@@ -145,18 +188,15 @@ def _decode(p: Path, pil: ImageFile.ImageFile) -> Image:
         # Pixels first: Pillow turns TIFFs upright while loading them and then drops their
         # Orientation tag, and its PNG text/EXIF lookups decode the pixels anyway.
         icc = pil.info.get("icc_profile")
-        decoded = pixels_from_opencv(p, gray) if deep else None
-        if decoded is None:
-            pixels, alpha, icc, bit_depth = pixels_from_pillow(pil, icc, p.name)
-        else:
-            pixels, alpha, bit_depth = decoded
+        raw = pixels_from_opencv(p, gray) if deep else None
+        if raw is None:
+            raw, icc = pixels_from_pillow(pil, icc)
         metadata = read_metadata(p, pil, fmt)
         metadata.icc_profile = bytes(icc) if icc else None
-        orientation = read_orientation(pil)
+        upright = apply_orientation(raw, read_orientation(pil))
+        pixels, alpha, bit_depth = split_alpha(upright, p.name)
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
         raise ImageReadError(f"{p.name} is truncated or damaged ({exc})") from None
-    pixels = apply_orientation(pixels, orientation)
-    alpha = None if alpha is None else apply_orientation(alpha[:, :, None], orientation)[:, :, 0]
     return Image(pixels, alpha, metadata, bit_depth)
 
 

@@ -15,6 +15,7 @@ from kintsugi.engine.imageio.image import Image
 from kintsugi.engine.imageio.metadata import (
     EXIF_IFD,
     GPS_IFD,
+    IPTC_TAG,
     STRUCTURAL_TAGS,
     output_exif,
     output_icc,
@@ -79,6 +80,9 @@ def _tiff_photo_tags(
                 ifd[tag] = exif.get_ifd(tag) if tag in (EXIF_IFD, GPS_IFD) else value
         if EXIF_IFD in exif:
             ifd[EXIF_IFD] = with_interop(exif)
+    if meta.iptc:
+        ifd[IPTC_TAG] = meta.iptc
+        ifd.tagtype[IPTC_TAG] = TiffTags.UNDEFINED
     icc = output_icc(image, 1 if planes <= 2 else 3)
     if icc:
         ifd[34675] = icc

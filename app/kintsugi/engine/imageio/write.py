@@ -12,9 +12,14 @@ from pathlib import Path
 from kintsugi.engine.errors import (
     ImageWriteError,
 )
-from kintsugi.engine.imageio.formats import WRITE_FORMATS, format_for_path
+from kintsugi.engine.imageio.formats import EIGHT_BIT_FORMATS, WRITE_FORMATS, format_for_path
 from kintsugi.engine.imageio.image import Image
-from kintsugi.engine.imageio.pillow_codecs import encode_jpeg, encode_webp
+from kintsugi.engine.imageio.pillow_codecs import (
+    encode_avif,
+    encode_heif,
+    encode_jpeg,
+    encode_webp,
+)
 from kintsugi.engine.imageio.png import encode_png
 from kintsugi.engine.imageio.tiff import encode_tiff
 
@@ -34,7 +39,18 @@ def save_image(
     fmt = _output_format(dest, format)
     depth = _output_bit_depth(image, fmt, bit_depth, dest)
     _refuse_source_overwrite(image, dest)
-    encoder = {"PNG": encode_png, "TIFF": encode_tiff, "JPEG": encode_jpeg, "WEBP": encode_webp}
+    if image.metadata.iptc and fmt not in ("JPEG", "TIFF"):
+        log.info(
+            "%s: %s has no place for IPTC; it is kept only as far as XMP repeats it", dest.name, fmt
+        )
+    encoder = {
+        "PNG": encode_png,
+        "TIFF": encode_tiff,
+        "JPEG": encode_jpeg,
+        "WEBP": encode_webp,
+        "AVIF": encode_avif,
+        "HEIF": encode_heif,
+    }
     try:
         data = encoder[fmt](image, depth, quality, provenance)
     except (ValueError, OSError, TypeError, struct.error) as exc:
@@ -45,17 +61,19 @@ def save_image(
 
 def _output_format(dest: Path, format: str | None) -> str:  # noqa: A002
     fmt = (format or format_for_path(dest) or "").upper()
-    fmt = {"JPG": "JPEG", "TIF": "TIFF"}.get(fmt, fmt)
+    fmt = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}.get(fmt, fmt)
     if fmt not in WRITE_FORMATS:
         what = f"format {format!r}" if format else f"extension {dest.suffix or '(none)'!r}"
-        raise ImageWriteError(f"{dest.name}: cannot write {what} (use .png, .jpg, .tif or .webp)")
+        raise ImageWriteError(
+            f"{dest.name}: cannot write {what} (use .png, .jpg, .tif, .webp, .avif or .heic)"
+        )
     return fmt
 
 
 def _output_bit_depth(image: Image, fmt: str, bit_depth: int | None, dest: Path) -> int:
     if bit_depth is not None and bit_depth not in (8, 16):
         raise ImageWriteError(f"{dest.name}: bit depth must be 8 or 16, not {bit_depth}")
-    if fmt in ("JPEG", "WEBP"):
+    if fmt in EIGHT_BIT_FORMATS:
         if bit_depth == 16:
             raise ImageWriteError(
                 f"{dest.name}: {fmt} is 8-bit only; save as PNG or TIFF for 16-bit"

@@ -1,0 +1,97 @@
+"""How long opening and sniffing a photo takes, against plain Pillow / OpenCV decoding.
+
+Files: a 12 MP camera JPEG (EXIF, ICC), a 12 MP 16-bit RGB TIFF, a 12 MP HEIC (when
+pillow-heif is installed), all made from scikit-image's astronaut. Reported: best of
+N rounds of `open_image` (decode, orientation, metadata, float conversion), of the bare
+library decode it wraps, their ratio, and `sniff`.
+
+    python bench/bench_imageio.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageCms
+
+
+def best_of(rounds: int, fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def photo_12mp() -> np.ndarray:
+    from skimage import data
+
+    return cv2.resize(data.astronaut(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
+
+
+def make_files(folder: Path) -> dict[str, Path]:
+    rgb = photo_12mp()
+    exif = PILImage.Exif()
+    exif[0x010F], exif[0x0112] = "Camera", 6
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    files = {"JPEG": folder / "photo.jpg", "TIFF 16-bit": folder / "photo16.tif"}
+    PILImage.fromarray(rgb).save(files["JPEG"], quality=92, exif=exif, icc_profile=icc)
+    cv2.imwrite(str(files["TIFF 16-bit"]), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        files["HEIC"] = folder / "photo.heic"
+        PILImage.fromarray(rgb).save(files["HEIC"], "HEIF", quality=90, exif=exif.tobytes(), icc_profile=icc)
+    except ImportError:
+        print("pillow-heif not installed: no HEIC row")
+    return files
+
+
+def bare_decode(kind: str, path: Path) -> Callable[[], object]:
+    if kind == "TIFF 16-bit":
+        return lambda: cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+
+    def pillow() -> object:
+        with PILImage.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+
+    return pillow
+
+
+def import_seconds(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    rounds = parser.parse_args().rounds
+    from kintsugi.engine.imageio import open_image, sniff
+
+    print(f"import kintsugi: {import_seconds('kintsugi'):.3f} s;"
+          f" import kintsugi.engine.imageio: {import_seconds('kintsugi.engine.imageio'):.3f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_files(Path(tmp))
+        print(f"{'file':<12} {'open_image':>11} {'bare decode':>12} {'ratio':>6} {'sniff':>9}")
+        for kind, path in files.items():
+            ours = best_of(rounds, lambda p=path: open_image(p))
+            bare = best_of(rounds, bare_decode(kind, path))
+            sniffed = best_of(rounds, lambda p=path: sniff(p))
+            print(f"{kind:<12} {ours:>9.3f} s {bare:>10.3f} s {ours / bare:>6.2f} {sniffed * 1e3:>6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
