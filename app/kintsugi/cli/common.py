@@ -4,6 +4,7 @@ progress, Ctrl-C, model-id checks and the batch command run by `upscale` and `re
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -107,8 +108,12 @@ class Progress:
         from tqdm import tqdm
 
         self._stream = stream or sys.stderr
+        size = shutil.get_terminal_size()
         self._bar = tqdm(total=self.STEPS, file=self._stream, disable=not self._stream.isatty(),
-                         leave=False, dynamic_ncols=True, mininterval=0.2,
+                         leave=False, mininterval=0.2,
+                         # A pty that reports a 0x0 size (script, some CI consoles) would
+                         # get no bar at all from tqdm; shutil falls back to 80x24.
+                         ncols=min(size.columns, 100), nrows=size.lines,
                          bar_format="{percentage:3.0f}% |{bar:30}| {elapsed}<{remaining}  {desc}")
 
     def update(self, fraction: float, message: str = "") -> None:
