@@ -163,9 +163,9 @@ def check_model(name: str | None, option: str = "--model") -> None:
     to get one the library knows. Weights files are checked when they are loaded."""
     if name is None or _looks_like_a_file(name):
         return
-    from kintsugi.engine.manifest import list_models
+    import kintsugi  # the public names: they stay put while the engine's modules move
 
-    if any(m.id == name for m in list_models()):
+    if any(m.id == name for m in kintsugi.list_models()):
         return
     entry = _library_entry(name)
     if entry is not None:

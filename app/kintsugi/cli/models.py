@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import kintsugi
 from kintsugi.cli import common
 from kintsugi.cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, say
 
@@ -56,9 +57,7 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def run_list(_o: argparse.Namespace) -> int:
-    from kintsugi.engine.manifest import list_models
-
-    models = list_models()
+    models = kintsugi.list_models()
     named = {kind for _, kinds in SECTIONS for kind in kinds}
     sections = [*SECTIONS, ("Other (used inside restoration)",
                             tuple({m.kind for m in models} - named))]
@@ -76,12 +75,8 @@ def run_list(_o: argparse.Namespace) -> int:
 
 
 def run_info(o: argparse.Namespace) -> int:
-    from kintsugi.engine.errors import ModelError
-    from kintsugi.engine.manifest import model_info
-
-    try:
-        m = model_info(o.id)
-    except ModelError:
+    m = next((m for m in kintsugi.list_models() if m.id == o.id), None)
+    if m is None:
         return _library_info(o.id)
     rows = [("id", m.id), ("name", m.name), ("architecture", m.arch), ("kind", m.kind),
             ("scale", f"x{m.scale}"), ("purpose", m.purpose), ("licence", m.licence),
@@ -126,10 +121,9 @@ def _source_line(source: dict) -> str:
 
 def run_verify(o: argparse.Namespace) -> int:
     from kintsugi.engine.digest import sha256_file
-    from kintsugi.engine.manifest import list_models
 
     bad = 0
-    for m in list_models():
+    for m in kintsugi.list_models():
         if o.ids and m.id not in o.ids:
             continue
         path = m.path
