@@ -254,9 +254,18 @@ class CodeFormer(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor, fidelity: float = DEFAULT_FIDELITY) -> torch.Tensor:
+        return self.finish(self.prepare(x), fidelity)
+
+    def prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """What a restore session keeps per face: encoder, transformer and code lookup."""
+        return self.encode(x)
+
+    def finish(self, prepared: tuple[torch.Tensor, dict[int, torch.Tensor]],
+               fidelity: float = DEFAULT_FIDELITY) -> torch.Tensor:
+        """The decoder at fidelity weight w in [0, 1]."""
         if not 0.0 <= float(fidelity) <= 1.0:
             raise ValueError(f"fidelity must lie in [0, 1], got {fidelity}")
-        quant, feats = self.encode(x)
+        quant, feats = prepared
         return self.decode(quant, feats, float(fidelity))
 
 

@@ -36,7 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ArchSpec, Capabilities, StateDict
-from .gan_layouts import canonical_generator_params, stylegan2_from_canonical, stylegan2_to_canonical
+from .gan_layouts import (
+    canonical_generator_params,
+    stylegan2_from_canonical,
+    stylegan2_to_canonical,
+)
 from .stylegan2 import StyleGAN2Generator, UnitRangeWrapper, num_styles
 
 DECODER = "stylegan_decoder."
@@ -138,7 +142,15 @@ class GFPGAN(nn.Module):
         return torch.cat([keep, mod * scale + shift], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w_plus, conditions = self.encode(x)
+        return self.finish(self.prepare(x))
+
+    def prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """The part a restore session keeps per face: w+ and the SFT maps (noise-free)."""
+        return self.encode(x)
+
+    def finish(self, prepared: tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]) -> torch.Tensor:
+        """The decoder pass (the only part the noise, hence a seed, reaches)."""
+        w_plus, conditions = prepared
         g = self.stylegan_decoder
         noises = g.stored_noises()
         out, skip = g.start(w_plus, noises)
