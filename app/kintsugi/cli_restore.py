@@ -58,8 +58,9 @@ def add_restore_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.A
     p.add_argument("--consistency", action="store_true",
                    help="lock the result so that shrinking it gives back the input exactly")
     p.add_argument("--seed", type=int, help="re-draw the generator noise: alternative restorations")
-    p.add_argument("--no-color-match", dest="color_match", action="store_false",
-                   help="keep the face model's colours instead of matching the photo's")
+    p.add_argument("--no-color-match", dest="color_match", action="store_false", default=None,
+                   help="keep the face model's colours instead of matching the photo's "
+                        "(aligned crops always keep them)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
     p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
