@@ -27,6 +27,7 @@ _API = {
     "restore": "kintsugi.engine.restore",
     "restore_provenance": "kintsugi.engine.restore",
     "find_faces": "kintsugi.engine.restore",
+    "RestoreSession": "kintsugi.engine.session",
     "provenance_for": "kintsugi.engine.pipeline",
     "Job": "kintsugi.engine.job",
     "KintsugiError": "kintsugi.engine.errors",

@@ -34,7 +34,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -252,13 +252,26 @@ class Panini(nn.Module):
         bias_map_blocks: slots the map acts on (default all); bias_space: "mask" | "logit".
         return_masks: also return the effective m_gpb per slot ((B, C, 1, 1) or (B, C, r, r)).
         """
+        return self.finish(self.prepare(x), bias, bias_blocks, bias_map, bias_space, return_masks,
+                           bias_map_blocks)
+
+    def prepare(self, x: torch.Tensor) -> PaniniFeatures:
+        """Everything that does not depend on the mask bias: mask logits, IFE features, w+.
+        A restore session computes it once per face and re-runs only :meth:`finish`."""
         if tuple(x.shape[-2:]) != (self.in_size, self.in_size):
             raise ValueError(f"Panini input must be {self.in_size}x{self.in_size}, got {tuple(x.shape[-2:])}")
+        logits = self.mask_logits(x)
+        ife, w_plus = self.encode(x)
+        return PaniniFeatures(logits, ife, w_plus)
+
+    def finish(self, prepared: PaniniFeatures, bias: float = 0.0, bias_blocks: Mapping[int, float] | None = None,
+               bias_map: torch.Tensor | None = None, bias_space: str = "mask", return_masks: bool = False,
+               bias_map_blocks: Iterable[int] | None = None) -> Any:
+        """The DAFI generator pass for prepared features (arguments as in :meth:`forward`)."""
         if bias_space not in ("mask", "logit"):
             raise ValueError(f"bias_space must be 'mask' or 'logit', got {bias_space!r}")
-        logits = self.mask_logits(x)
+        logits, ife, w_plus = prepared
         soft = torch.softmax(logits, dim=2)
-        ife, w_plus = self.encode(x)
         map_slots = set(range(self.slots)) if bias_map_blocks is None else set(bias_map_blocks)
 
         g = self.generator
@@ -288,6 +301,14 @@ class Panini(nn.Module):
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         """Load Kintsugi names or the official checkpoint names (``generator.*`` restorer keys)."""
         return super().load_state_dict(gan_prior_to_canonical(state_dict), strict=strict, assign=assign)
+
+
+class PaniniFeatures(NamedTuple):
+    """What :meth:`Panini.prepare` computes from the input (independent of any bias)."""
+
+    logits: torch.Tensor  # (B, slots, 2, C) mask logits
+    ife: list[torch.Tensor]  # IFE feature per DAFI slot, 4x4 first
+    w_plus: torch.Tensor  # (B, N, style_dim)
 
 
 def _resize_map(bias_map: torch.Tensor, size: int) -> torch.Tensor:

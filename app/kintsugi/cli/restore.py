@@ -37,8 +37,12 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
     p.add_argument("--consistency", action="store_true",
                    help="lock the result so that shrinking it gives back the input exactly")
     p.add_argument("--seed", type=int, help="re-draw the generator noise: alternative restorations")
-    p.add_argument("--no-color-match", dest="color_match", action="store_false",
-                   help="keep the face model's colours instead of matching the photo's")
+    p.add_argument("--fidelity", type=_fidelity, metavar="W",
+                   help="fidelity weight 0..1 of models that have one (CodeFormer's w): "
+                        "0 more realness, 1 closest to the photo (default 0.5)")
+    p.add_argument("--no-color-match", dest="color_match", action="store_false", default=None,
+                   help="keep the face model's colours instead of matching the photo's "
+                        "(aligned crops always keep them)")
     common.add_compute_options(p)
     p.set_defaults(run=run)
     return p
@@ -54,7 +58,8 @@ def run(o: argparse.Namespace) -> int:
     set_threads(o.threads)
     settings = RestoreSettings(
         bias=o.bias, bias_blocks=tuple(o.bias_blocks), bias_map=o.bias_map, faces=o.faces,
-        background=o.background, seed=o.seed, color_match=o.color_match)
+        background=o.background, seed=o.seed, color_match=o.color_match,
+        fidelity=o.fidelity)
     options = BatchOptions(model=o.model, scale=o.scale, consistency=o.consistency,
                            device=o.device, format=o.format, bit_depth=o.bit_depth,
                            quality=o.quality, recursive=o.recursive,
@@ -66,6 +71,16 @@ def run(o: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- value types
+
+
+def _fidelity(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"fidelity must be a number, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"fidelity must be between 0 and 1, not {value:g}")
+    return value
 
 
 def _bias(text: str) -> float:

@@ -57,7 +57,8 @@ class RestoreSettings:
     faces: Any = "all"  # facepaste.FaceSelection; None: inputs are aligned face crops
     background: str | None = None  # model id, weights file, "bicubic"; None: default upscaler
     seed: int | None = None
-    color_match: bool = True
+    color_match: bool | None = None  # None: on for photos, off for aligned crops
+    fidelity: float | None = None  # CodeFormer's w (models whose caps have a fidelity weight)
 
 
 @dataclass
@@ -445,10 +446,11 @@ class Restorer(_Work):
         result = restore(image, model, bias=s.bias, bias_blocks=blocks or None,
                          bias_map=self._bias_map, faces=s.faces, background=self._background,
                          consistency=opts.consistency, seed=s.seed, job=job,
-                         color_match=s.color_match, scale=opts.scale, device=opts.device)
+                         color_match=s.color_match, scale=opts.scale, device=opts.device,
+                         fidelity=s.fidelity)
         provenance = restore_provenance(
             model, result.width // image.width, opts.consistency, s.bias, blocks,
-            self._bias_map is not None, s.faces, s.background, s.seed)
+            self._bias_map is not None, s.faces, s.background, s.seed, s.fidelity)
         self._save(result, src, dst, provenance)
 
 

@@ -41,7 +41,8 @@ else:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "user.toml"
-KINTSUGI_ARCHS = "Panini, GLEAN, StyleGAN2, Real-ESRGAN/RRDBNet, RRDN, waifu2x upconv7, RetinaFace"
+KINTSUGI_ARCHS = ("Panini, GLEAN, GFPGAN v1.3/v1.4, CodeFormer, Real-ESRGAN/RRDBNet, RRDN, waifu2x upconv7, "
+                  "RetinaFace")
 SPANDREL_ARCHS = ("GFPGAN, RestoreFormer, SwinIR, Swin2SR, HAT, DAT, Real-ESRGAN compact (SRVGG), "
                   "SPAN, OmniSR, SCUNet, NAFNet and more; CodeFormer with spandrel_extra_arches")
 # Said instead of "pip install spandrel", which cannot work beside the pinned torch.
@@ -129,7 +130,10 @@ def identify(path: Path) -> Identified:
     from kintsugi.engine.registry import read_state_dict
 
     state = read_state_dict(path)
-    found = _identify_kintsugi(state)
+    try:
+        found = _identify_kintsugi(state)
+    except ModelError as error:
+        raise ModelError(f"{path.name}: {error}") from None
     if found is not None:
         return found
     available, reason = spandrel_status()
@@ -248,7 +252,14 @@ def _identify_kintsugi(state: Mapping[str, Any]) -> Identified | None:
     spec = detect_arch(state)
     if spec is None:
         return None
-    params = _plain(spec.params_from_state(state))
+    params = spec.params_from_state(state)
+    if spec.capabilities(params).purpose == "prior":
+        # Nothing in Kintsugi runs a bare generator: importing it would only fail later.
+        raise ModelError(
+            f"this is a bare {spec.id} generator: a prior that restorers are built on, not a "
+            "restorer itself, so Kintsugi cannot use it on its own. Panini and GLEAN "
+            "checkpoints carry their own generator; import one of those instead")
+    params = _plain(params)
     return Identified("kintsugi", spec.id, spec.kind, int(params.get("scale", 1)), params)
 
 

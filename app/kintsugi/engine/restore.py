@@ -10,6 +10,16 @@ Controls (each changes the result, see tests/engine/test_restore.py):
 - consistency: the whole result, shrunk back by the scale, equals the input exactly.
 - seed: re-draws the generator's noise (fine detail such as hair strands and pores):
   alternative restorations of the same photo. None = the model's stored noise.
+- fidelity: CodeFormer's w in [0, 1] (0 = the codebook's face, 1 = closest to the input;
+  None = 0.5, the authors' default). The window's one realness/fidelity slider drives
+  ``bias`` for models with a mask (Capabilities.mask_blocks) and ``fidelity`` for models
+  with a fidelity weight (Capabilities.fidelity_weight); other models refuse both.
+- faces=None (an aligned crop): the crop is restored at the model's own scale; a scale
+  other than that, or a background, is refused; colour matching is off unless asked.
+
+The work is done by :class:`kintsugi.engine.session.RestoreSession`; one restore is a
+session rendered once. The face network's forward pass checks for cancel inside, before
+every sub-module, so closing the window answers within a fraction of a generator pass.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,13 +40,14 @@ import torch
 from torch import nn
 
 from kintsugi import __version__
-from kintsugi.archs.stylegan2 import StyleGAN2Generator
+from kintsugi.archs.stylegan2 import StyleGAN2Generator, UnitRangeWrapper
 from kintsugi.engine import facepaste
 from kintsugi.engine.consistency import lock
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, default_model_id, load_model
+from kintsugi.engine.tiling import _cancel_inside as cancel_inside
 
 log = logging.getLogger(__name__)
 
@@ -66,35 +78,41 @@ def restore(
     consistency: bool = False,
     seed: int | None = None,
     job: Job | None = None,
-    color_match: bool = True,
+    color_match: bool | None = None,
     scale: int | None = None,
     device: str = "auto",
     known_faces: list[facepaste.Face] | None = None,
+    fidelity: float | None = None,
 ) -> Image:
-    """Restore `image` with a face / GAN-prior model (Panini, GLEAN, ...).
+    """Restore `image` with a face / GAN-prior model (Panini, GLEAN, GFPGAN, CodeFormer, ...).
 
     faces=None: the image is an aligned face crop of the model's input size; the result is
     the model's output (out_size square). Otherwise faces are detected, restored and pasted
     into the background upscaled by `scale` (default: the model's, at most MAX_PHOTO_SCALE).
     bias_map: HxW float array (any size; stretched over the photo, or over the crop when
     faces=None), values added to the mask bias where they lie.
-    Interactive callers re-running one photo (a bias preview) may pass what does not change:
-    `known_faces` (from find_faces) and `background` as the already upscaled HxWx3 pixels.
+    color_match: None = on for photos, off for aligned crops.
+    Interactive callers re-running one photo should use a RestoreSession, which keeps the
+    faces, their features and the background between renders.
     """
+    from kintsugi.engine.session import RestoreSession
+
     job = ensure_job(job)
     if not isinstance(model, Model):
         model = load_model(model, device)
-    runner = FaceRunner(model, bias, bias_blocks, seed, has_map=bias_map is not None)
-    if faces is None:
-        return _restore_crop(image, runner, bias_map, consistency, job)
-    return _restore_photo(image, runner, bias_map, faces, background, consistency, job,
-                          color_match, scale, device, known_faces)
+    # Refuse a control the model does not have before any expensive work.
+    FaceRunner(model).check(Controls.make(bias, bias_blocks, fidelity, seed, bias_map is not None))
+    session = RestoreSession(image, model, faces=faces, background=background, scale=scale,
+                             consistency=consistency, color_match=color_match, device=device,
+                             known_faces=known_faces, job=job.sub(0.0, 0.4))
+    return session.render(bias=bias, bias_blocks=bias_blocks, bias_map=bias_map, fidelity=fidelity,
+                          seed=seed, job=job.sub(0.4, 1.0))
 
 
 def restore_provenance(model: Model, scale: int, consistency: bool, bias: float = 0.0,
                        bias_blocks: Mapping[int, float] | None = None, bias_map: bool = False,
                        faces: facepaste.FaceSelection = "all", background: str | None = None,
-                       seed: int | None = None) -> dict[str, str]:
+                       seed: int | None = None, fidelity: float | None = None) -> dict[str, str]:
     """What changed the photo, for save_image(provenance=...)."""
     info = {
         "software": f"Kintsugi {__version__}",
@@ -105,6 +123,8 @@ def restore_provenance(model: Model, scale: int, consistency: bool, bias: float 
         "bias": f"{float(bias):g}",
         "faces": _faces_text(faces),
     }
+    if fidelity is not None:
+        info["fidelity"] = f"{float(fidelity):g}"
     if bias_blocks:
         info["bias_blocks"] = ",".join(f"{k}={float(v):g}" for k, v in sorted(bias_blocks.items()))
     if bias_map:
@@ -143,24 +163,40 @@ def find_faces(pixels: np.ndarray, device: str = "cpu") -> list[facepaste.Face]:
     """Faces of an RGB [0, 1] photo in reading order: the numbering `faces=[...]` uses."""
     from kintsugi.engine.faces import detect_faces
 
-    return facepaste.order_faces(detect_faces(_as_rgb(pixels), _detector(device)))
+    return facepaste.order_faces(detect_faces(as_rgb(pixels), _detector(device)))
 
 
 # ----------------------------------------------------------------------------- the model
 
 
-class FaceRunner:
-    """Runs a face model on aligned crops with the user's bias and seed."""
+@dataclass(frozen=True)
+class Controls:
+    """The user's controls of one render (see the module doc)."""
 
-    def __init__(self, model: Model, bias: float, bias_blocks: Mapping[int, float] | None,
-                 seed: int | None, has_map: bool) -> None:
+    bias: float = 0.0
+    bias_blocks: tuple[tuple[int, float], ...] = ()
+    fidelity: float | None = None
+    seed: int | None = None
+    has_map: bool = False
+
+    @classmethod
+    def make(cls, bias: float = 0.0, bias_blocks: Mapping[int, float] | None = None,
+             fidelity: float | None = None, seed: int | None = None, has_map: bool = False) -> Controls:
+        blocks = tuple(sorted((int(k), float(v)) for k, v in (bias_blocks or {}).items()))
+        return cls(float(bias), blocks, None if fidelity is None else float(fidelity), seed, has_map)
+
+    @property
+    def wants_bias(self) -> bool:
+        return self.bias != 0.0 or any(v != 0.0 for _k, v in self.bias_blocks) or self.has_map
+
+
+class FaceRunner:
+    """Runs a face model on aligned crops, in two parts when the network allows:
+    ``prepare`` (independent of the controls, cached by a session) and ``finish``."""
+
+    def __init__(self, model: Model) -> None:
         self.model = model
         self.in_size, self.out_size = model_sizes(model)
-        self.bias = float(bias)
-        self.bias_blocks = {int(k): float(v) for k, v in (bias_blocks or {}).items()}
-        self.seed = seed
-        self._check_bias(has_map)
-        self._check_seed()
 
     @property
     def crop_scale(self) -> float:
@@ -171,59 +207,105 @@ class FaceRunner:
         """The network inside the [0, 1] wrapper (Panini, GLEAN, ...)."""
         return getattr(self.model.net, "net", self.model.net)
 
-    def _check_bias(self, has_map: bool) -> None:
-        wants_bias = self.bias != 0.0 or any(v != 0.0 for v in self.bias_blocks.values()) or has_map
-        if not wants_bias:
+    @property
+    def _split(self) -> bool:
+        """Whether the network computes its control-independent part separately."""
+        return isinstance(self.model.net, UnitRangeWrapper) and hasattr(self.core, "prepare")
+
+    # -- controls ------------------------------------------------------------------------
+    def check(self, controls: Controls) -> None:
+        """Refuse a control this model does not have (rather than ignore it)."""
+        self._check_bias(controls)
+        self._check_fidelity(controls)
+        if controls.seed is not None and self._generator() is None:
+            raise KintsugiError(
+                f"{self.model.info.id} ({self.model.info.arch}) draws no random noise; a seed "
+                "would change nothing")
+
+    def _check_bias(self, controls: Controls) -> None:
+        if not controls.wants_bias:
             return
         params = inspect.signature(self.core.forward).parameters
         if "bias" not in params:
+            hint = " (CodeFormer's control is fidelity)" if self.model.caps.fidelity_weight else ""
             raise KintsugiError(
                 f"{self.model.info.id} ({self.model.info.arch}) has no mask to bias; the bias "
-                "controls work with Panini models only")
+                f"controls work with Panini models only{hint}")
         slots = getattr(self.core, "slots", None)
-        bad = [] if slots is None else [k for k in self.bias_blocks if not 0 <= k < slots]
+        bad = [] if slots is None else [k for k, _v in controls.bias_blocks if not 0 <= k < slots]
         if bad and slots is not None:
             raise KintsugiError(
                 f"bias block {bad[0]} does not exist: {self.model.info.id} has blocks 0 to {slots - 1} "
                 "(0 = 4x4, coarsest)")
 
-    def _check_seed(self) -> None:
-        if self.seed is not None and self._generator() is None:
+    def _check_fidelity(self, controls: Controls) -> None:
+        if controls.fidelity is None:
+            return
+        if not self.model.caps.fidelity_weight:
             raise KintsugiError(
-                f"{self.model.info.id} ({self.model.info.arch}) draws no random noise; a seed "
-                "would change nothing")
+                f"{self.model.info.id} ({self.model.info.arch}) has no fidelity weight; it is "
+                "CodeFormer's control (Panini's is the mask bias)")
+        if not 0.0 <= controls.fidelity <= 1.0:
+            raise KintsugiError(f"fidelity must lie between 0 and 1, not {controls.fidelity:g}")
 
     def _generator(self) -> StyleGAN2Generator | None:
-        gen = getattr(self.core, "generator", None)
-        return gen if isinstance(gen, StyleGAN2Generator) else None
+        return next((m for m in self.core.modules() if isinstance(m, StyleGAN2Generator)), None)
 
-    def run(self, crop: np.ndarray, bias_map: np.ndarray | None = None, seed_offset: int = 0
-            ) -> np.ndarray:
-        """crop (in, in, 3) [0, 1] -> (out, out, 3), unclamped model output."""
-        model = self.model
+    # -- running -------------------------------------------------------------------------
+    def _tensor(self, crop: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
-        x = x.to(device=model.device, dtype=model.dtype)
-        kwargs = self._bias_kwargs(bias_map)
-        seed = None if self.seed is None else self.seed + seed_offset
-        with torch.inference_mode(), self._noise(seed):
-            y = model.net(x, **kwargs)
+        return x.to(device=self.model.device, dtype=self.model.dtype)
+
+    def prepare(self, crop: np.ndarray, job: Job) -> Any:
+        """crop (in, in, 3) [0, 1] -> what `finish` needs (features, or the input itself)."""
+        x = self._tensor(crop)
+        if not self._split:
+            return x
+        assert isinstance(self.model.net, UnitRangeWrapper)
+        core: Any = self.core
+        with torch.inference_mode(), cancel_inside(core, job):
+            return core.prepare(self.model.net.from_unit(x))
+
+    def finish(self, prepared: Any, controls: Controls, bias_map: np.ndarray | None,
+               seed_offset: int, job: Job) -> np.ndarray:
+        """The control-dependent pass -> (out, out, 3), unclamped model output in [0, 1] space."""
+        kwargs = self._kwargs(controls, bias_map)
+        seed = None if controls.seed is None else controls.seed + seed_offset
+        net, core = self.model.net, self.core
+        finish: Any = getattr(core, "finish", None)
+        with torch.inference_mode(), self._noise(seed), cancel_inside(net, job):
+            if self._split:
+                assert isinstance(net, UnitRangeWrapper)
+                y = net.to_unit(finish(prepared, **kwargs))
+            else:
+                y = net(prepared, **kwargs)
         if isinstance(y, tuple):
             y = y[0]
         out = y[0].float().cpu().numpy().transpose(1, 2, 0)
         if out.shape[:2] != (self.out_size, self.out_size):
             raise KintsugiError(
-                f"{model.info.id} returned {out.shape[1]}x{out.shape[0]}, expected {self.out_size}px")
+                f"{self.model.info.id} returned {out.shape[1]}x{out.shape[0]}, expected {self.out_size}px")
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def _bias_kwargs(self, bias_map: np.ndarray | None) -> dict[str, Any]:
+    def run(self, crop: np.ndarray, controls: Controls | None = None, bias_map: np.ndarray | None = None,
+            seed_offset: int = 0, job: Job | None = None) -> np.ndarray:
+        """One crop restored in one go (prepare + finish)."""
+        job = ensure_job(job)
+        controls = controls or Controls()
+        self.check(controls)
+        return self.finish(self.prepare(crop, job), controls, bias_map, seed_offset, job)
+
+    def _kwargs(self, controls: Controls, bias_map: np.ndarray | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
-        if self.bias != 0.0:
-            kwargs["bias"] = self.bias
-        if any(v != 0.0 for v in self.bias_blocks.values()):
-            kwargs["bias_blocks"] = dict(self.bias_blocks)
+        if controls.bias != 0.0:
+            kwargs["bias"] = controls.bias
+        if any(v != 0.0 for _k, v in controls.bias_blocks):
+            kwargs["bias_blocks"] = dict(controls.bias_blocks)
         if bias_map is not None:
             t = torch.from_numpy(np.ascontiguousarray(bias_map, dtype=np.float32))[None, None]
             kwargs["bias_map"] = t.to(device=self.model.device, dtype=self.model.dtype)
+        if controls.fidelity is not None:
+            kwargs["fidelity"] = controls.fidelity
         return kwargs
 
     @contextmanager
@@ -245,69 +327,33 @@ class FaceRunner:
                     setattr(gen, name, noise)
 
 
-# ----------------------------------------------------------------------------- crop mode
+# ----------------------------------------------------------------------------- output
 
 
-def _restore_crop(image: Image, runner: FaceRunner, bias_map: np.ndarray | None,
-                  consistency: bool, job: Job) -> Image:
-    size = runner.in_size
-    if (image.width, image.height) != (size, size):
-        raise KintsugiError(
-            f"an aligned face crop for {runner.model.info.id} must be {size}x{size} px, not "
-            f"{image.width}x{image.height}; restore the whole photo instead (faces='all')")
-    rgb = _as_rgb(image.pixels)
-    job.check()
-    job.set_progress(0.05, "restoring the face")
-    local_map = None if bias_map is None else _resize(bias_map, size, size)
-    out = runner.run(rgb, local_map)
-    if consistency:
-        _lock(out, rgb, runner.out_size // runner.in_size, image.bit_depth)
-    np.clip(out, 0.0, 1.0, out=out)
-    job.set_progress(1.0, "done")
-    return _result(image, out, runner.out_size // runner.in_size)
-
-
-# ----------------------------------------------------------------------------- photo mode
-
-
-def _restore_photo(image: Image, runner: FaceRunner, bias_map: np.ndarray | None,
-                   which: facepaste.FaceSelection, background: Background,
-                   consistency: bool, job: Job, color_match: bool, scale: int | None,
-                   device: str, known_faces: list[facepaste.Face] | None) -> Image:
-    rgb = _as_rgb(image.pixels)
-    s = photo_scale(runner.model, image.width, image.height, scale)
-    job.set_progress(0.0, "finding faces")
-    found = known_faces if known_faces is not None else find_faces(rgb, str(runner.model.device))
-    chosen = facepaste.select_faces(found, which)
-    log.info("restore: %d face(s) found, %d chosen, photo x%d", len(found), len(chosen), s)
-    if not chosen:
-        log.warning("no face to restore (%d found); only the background is upscaled", len(found))
-    canvas = background_pixels(image, s, background, device, job.sub(0.02, 0.38))
-    photo_map = None if bias_map is None else _resize(bias_map, image.width, image.height)
-    placements = facepaste.place_faces(chosen, runner.in_size)
-    face_job = job.sub(0.4, 0.55)
-    for n, place in enumerate(placements):
-        face_job.check()
-        face_job.set_progress(n / max(1, len(placements)), f"face {n + 1} of {len(placements)}")
-        crop = facepaste.align_face(rgb, place)
-        local_map = None if photo_map is None else facepaste.align_map(photo_map, place)
-        restored = runner.run(crop, local_map, seed_offset=place.index)
-        matrix_out = facepaste.rescale_matrix(place.matrix, s, runner.crop_scale)
-        facepaste.paste_face(canvas, restored, matrix_out, color_match=color_match)
+def finish_output(image: Image, out: np.ndarray, rgb: np.ndarray, s: int, consistency: bool,
+                  job: Job) -> Image:
+    """Lock (when asked), clamp, and give the result the photo's form (gray, alpha)."""
     job.check()
     if consistency:
         job.set_progress(0.96, "consistency lock")
-        _lock(canvas, rgb, s, image.bit_depth)
-    np.clip(canvas, 0.0, 1.0, out=canvas)
+        _lock(out, rgb, s, image.bit_depth)
+    np.clip(out, 0.0, 1.0, out=out)
     job.set_progress(1.0, "done")
-    return _result(image, canvas, s)
+    return _result(image, out, s)
+
+
+def apply_color_match(out: np.ndarray, low: np.ndarray, s: int) -> np.ndarray:
+    """An aligned crop's colours matched to the input crop's, over the whole crop (a
+    masked match would leave a seam where the mask ends)."""
+    target = cv2.resize(low, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC) if s != 1 else low
+    return facepaste.match_colors(out, target, np.ones(out.shape[:2], np.float32))
 
 
 def background_pixels(image: Image, s: int, background: Background, device: str = "auto",
                       job: Job | None = None) -> np.ndarray:
     """The photo upscaled s times for faces to be pasted into (a fresh array each call)."""
     job = ensure_job(job)
-    rgb = _as_rgb(image.pixels)
+    rgb = as_rgb(image.pixels)
     if isinstance(background, np.ndarray):
         if background.shape != (image.height * s, image.width * s, 3):
             raise KintsugiError("the given background does not match the photo at this scale")
@@ -346,11 +392,11 @@ def _result(image: Image, rgb: np.ndarray, s: int) -> Image:
     pixels = rgb.mean(axis=2, keepdims=True) if image.is_gray else rgb
     alpha = None
     if image.alpha is not None:
-        alpha = np.clip(_resize(image.alpha, image.width * s, image.height * s), 0.0, 1.0)
+        alpha = np.clip(resize_map(image.alpha, image.width * s, image.height * s), 0.0, 1.0)
     return image.replace(pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha)
 
 
-def _resize(values: np.ndarray, width: int, height: int) -> np.ndarray:
+def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
@@ -363,7 +409,7 @@ def _resize(values: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(values, (width, height), interpolation=method)
 
 
-def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+def as_rgb(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         return np.ascontiguousarray(np.repeat(pixels, 3, axis=2), dtype=np.float32)
     return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)

@@ -153,14 +153,16 @@ def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache
     job.set_progress(0.0, "Loading the model…")
     model = models.get(opts.model_id, opts.device)
     job.check()
+    # Detect once per photo: the restore is given the faces the panel counts.
+    faces = cache.find_faces(_as_rgb(image.pixels), str(model.device))
     if preview:
         out = restore_cached(image, model, opts, cache, job)
     else:
         out = kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
                                faces=opts.faces, background=opts.background,
                                consistency=opts.consistency, seed=opts.seed, job=job,
-                               color_match=opts.color_match, device=opts.device)
-    faces = cache.find_faces(_as_rgb(image.pixels), str(model.device))
+                               color_match=opts.color_match, device=opts.device,
+                               known_faces=faces)
     return out, model, out.width // image.width, len(faces)
 
 

@@ -1,0 +1,170 @@
+"""A restore session: one photo and one face model, restored at many control settings.
+
+Everything that does not depend on the controls is computed once and kept: the faces
+found, their alignment and aligned crops, each face's network features up to the point
+the controls act (Panini: mask logits, IFE features and w+; CodeFormer: encoder features
+and the code lookup; GFPGAN: w+ and SFT maps), and the upscaled background. A further
+alternative then re-runs only the part that depends on the controls (the generator /
+decoder pass), the paste-back and, when asked, the consistency lock.
+
+    session = kintsugi.RestoreSession(image, "panini-mfr")
+    first = session.render()                      # pays for everything once
+    more_real = session.render(bias=0.3)          # re-runs only the DAFI generator
+    other = session.render(bias=0.3, seed=7)
+
+Controls of render() (each refused by models that do not have it, see kintsugi.restore):
+bias, bias_blocks, bias_map (Panini's mask bias), fidelity (CodeFormer's w), seed.
+A session is not thread-safe: use one per thread, or serialise render() calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kintsugi.engine import facepaste
+from kintsugi.engine.errors import KintsugiError
+from kintsugi.engine.imageio import Image
+from kintsugi.engine.job import Job, ensure_job
+from kintsugi.engine.registry import Model, load_model
+from kintsugi.engine.restore import (
+    Background,
+    Controls,
+    FaceRunner,
+    apply_color_match,
+    as_rgb,
+    background_pixels,
+    find_faces,
+    finish_output,
+    photo_scale,
+    resize_map,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _CachedFace:
+    index: int  # reading-order number (offsets the seed, so faces get different noise)
+    crop: np.ndarray
+    matrix_out: np.ndarray  # restored-crop coordinates from output-photo coordinates
+    placement: facepaste.FacePlacement | None = None  # None for an aligned crop
+    prepared: Any = None  # the network's control-independent features, filled on first use
+
+
+class RestoreSession:
+    """Restore one photo many times with different controls, paying for the fixed part once.
+
+    Args mirror :func:`kintsugi.restore` (faces=None: `image` is one aligned crop of the
+    model's input size). The constructor finds the faces and upscales the background;
+    the first :meth:`render` computes each face's features.
+    """
+
+    def __init__(self, image: Image, model: Model | str | Path, faces: facepaste.FaceSelection = "all",
+                 background: Background = None, scale: int | None = None, consistency: bool = False,
+                 color_match: bool | None = None, device: str = "auto",
+                 known_faces: list[facepaste.Face] | None = None, job: Job | None = None) -> None:
+        job = ensure_job(job)
+        self.image = image
+        self.model = model if isinstance(model, Model) else load_model(model, device)
+        self.runner = FaceRunner(self.model)
+        self.consistency = consistency
+        self.aligned = faces is None
+        self._rgb = as_rgb(image.pixels)
+        if self.aligned:
+            self._init_crop(scale, background, color_match)
+        else:
+            self._init_photo(faces, background, scale, color_match, device, known_faces, job)
+
+    # -- set-up --------------------------------------------------------------------------
+    def _init_crop(self, scale: int | None, background: Background, color_match: bool | None) -> None:
+        size, runner = self.runner.in_size, self.runner
+        if (self.image.width, self.image.height) != (size, size):
+            raise KintsugiError(
+                f"an aligned face crop for {self.model.info.id} must be {size}x{size} px, not "
+                f"{self.image.width}x{self.image.height}; restore the whole photo instead (faces='all')")
+        own = runner.out_size // runner.in_size
+        if scale is not None and int(scale) != own:
+            raise KintsugiError(
+                f"an aligned crop is restored at {self.model.info.id}'s own scale (x{own}); "
+                f"scale x{scale} does not apply to it (restore the whole photo to choose a scale)")
+        if background is not None:
+            raise KintsugiError("an aligned crop is all face: it has no background to upscale; "
+                                "leave the background choice out (or restore the whole photo)")
+        self.scale = own
+        self.color_match = bool(color_match)  # off unless asked: the crop is the model's own
+        self.found: list[facepaste.Face] = []
+        self.chosen: list[tuple[int, facepaste.Face]] = []
+        self._faces = [_CachedFace(0, self._rgb, np.eye(2, 3))]
+        self._canvas: np.ndarray | None = None
+
+    def _init_photo(self, which: facepaste.FaceSelection, background: Background, scale: int | None,
+                    color_match: bool | None, device: str, known: list[facepaste.Face] | None,
+                    job: Job) -> None:
+        image, runner = self.image, self.runner
+        self.scale = photo_scale(self.model, image.width, image.height, scale)
+        self.color_match = True if color_match is None else bool(color_match)
+        job.set_progress(0.0, "finding faces")
+        self.found = known if known is not None else find_faces(self._rgb, str(self.model.device))
+        self.chosen = facepaste.select_faces(self.found, which)
+        log.info("restore: %d face(s) found, %d chosen, photo x%d", len(self.found), len(self.chosen),
+                 self.scale)
+        if not self.chosen:
+            log.warning("no face to restore (%d found); only the background is upscaled", len(self.found))
+        self._canvas = background_pixels(image, self.scale, background, device, job.sub(0.05, 1.0))
+        self._faces = [
+            _CachedFace(place.index, facepaste.align_face(self._rgb, place),
+                        facepaste.rescale_matrix(place.matrix, self.scale, runner.crop_scale), place)
+            for place in facepaste.place_faces(self.chosen, runner.in_size)]
+
+    # -- rendering -----------------------------------------------------------------------
+    @property
+    def faces(self) -> list[facepaste.Face]:
+        """The faces found in the photo, in reading order (the numbering `faces=[...]` uses)."""
+        return list(self.found)
+
+    def render(self, bias: float = 0.0, bias_blocks: Mapping[int, float] | None = None,
+               bias_map: np.ndarray | None = None, fidelity: float | None = None,
+               seed: int | None = None, job: Job | None = None) -> Image:
+        """The restored photo at these controls (a new Image; the session is unchanged)."""
+        job = ensure_job(job)
+        controls = Controls.make(bias, bias_blocks, fidelity, seed, bias_map is not None)
+        self.runner.check(controls)
+        if self.aligned:
+            return self._render_crop(controls, bias_map, job)
+        return self._render_photo(controls, bias_map, job)
+
+    def _features(self, face: _CachedFace, job: Job) -> Any:
+        if face.prepared is None:
+            face.prepared = self.runner.prepare(face.crop, job)
+        return face.prepared
+
+    def _render_crop(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
+        size = self.runner.in_size
+        job.check()
+        job.set_progress(0.05, "restoring the face")
+        face = self._faces[0]
+        local_map = None if bias_map is None else resize_map(bias_map, size, size)
+        out = self.runner.finish(self._features(face, job), controls, local_map, 0, job)
+        if self.color_match:
+            out = apply_color_match(out, self._rgb, self.scale)
+        return finish_output(self.image, out, self._rgb, self.scale, self.consistency, job)
+
+    def _render_photo(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
+        assert self._canvas is not None
+        canvas = self._canvas.copy()
+        photo_map = None if bias_map is None else resize_map(bias_map, self.image.width, self.image.height)
+        for n, face in enumerate(self._faces):
+            job.check()
+            job.set_progress(n / max(1, len(self._faces)), f"face {n + 1} of {len(self._faces)}")
+            local_map = None
+            if photo_map is not None and face.placement is not None:
+                local_map = facepaste.align_map(photo_map, face.placement)
+            restored = self.runner.finish(self._features(face, job), controls, local_map, face.index, job)
+            facepaste.paste_face(canvas, restored, face.matrix_out, color_match=self.color_match)
+        return finish_output(self.image, canvas, self._rgb, self.scale, self.consistency, job)
