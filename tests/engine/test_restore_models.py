@@ -143,3 +143,27 @@ def test_library_face_models_run_on_kintsugi_architectures() -> None:
         if entry.engine == "kintsugi":
             assert arch_by_id(entry.arch).capabilities({"out_size": 512, "in_size": 512, "scale": 1,
                                                         "img_size": 512}).purpose == "face-restorer"
+
+
+@pytest.mark.slow
+def test_cli_fidelity_reaches_codeformer(tmp_path, photo) -> None:
+    """`kintsugi restore --fidelity W` drives CodeFormer's w: 0 and 1 give different files,
+    and a model without a fidelity weight refuses the option with its reason."""
+    from kintsugi.cli import main
+    from kintsugi.engine.imageio import open_image, save_image
+
+    src = tmp_path / "astronaut.png"
+    save_image(photo, src)
+    model = str(codeformer_file(tmp_path))
+    outs = []
+    for w in ("0", "1"):
+        out = tmp_path / f"w{w}.png"
+        code = main(["restore", str(src), "-o", str(out), "--model", model,
+                     "--background", "bicubic", "--scale", "1", "--fidelity", w])
+        assert code == 0
+        outs.append(open_image(out).pixels)
+    assert np.abs(outs[0] - outs[1]).mean() > 1e-3
+    gfpgan = str(gfpgan_file(tmp_path))
+    code = main(["restore", str(src), "-o", str(tmp_path / "g.png"), "--model", gfpgan,
+                 "--background", "bicubic", "--scale", "1", "--fidelity", "0.5"])
+    assert code == 1
