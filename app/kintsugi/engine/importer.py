@@ -135,7 +135,8 @@ def identify(path: Path) -> Identified:
         raise ModelError(
             f"{path.name}: not one of Kintsugi's own architectures ({KINTSUGI_ARCHS}). Other "
             f"standard architectures ({SPANDREL_ARCHS}) are read through the optional package "
-            f"spandrel, which {reason} (pip install spandrel; it needs torchvision)")
+            f"spandrel, which {reason} in this installation, so Kintsugi cannot read this "
+            "file")
     found = _identify_spandrel(state)
     if found is None:
         sample = ", ".join(list(state)[:3])

@@ -73,6 +73,17 @@ def _readable(error: BaseException) -> str:
     return f"Unexpected error ({type(error).__name__}){': ' + detail if detail else ''}"
 
 
+def _log_failure(tag: str, error: BaseException) -> None:
+    """Ordinary failures (a damaged file, a refused model, no memory) are the user's dialog,
+    not a traceback on stderr: logged at debug level. Anything else is a bug: logged whole."""
+    from kintsugi.engine.errors import KintsugiError
+
+    if isinstance(error, KintsugiError | OSError | MemoryError):
+        log.debug("task %r failed", tag, exc_info=error)
+    else:
+        log.error("task %r failed", tag, exc_info=error)
+
+
 class _Worker(QObject):
     progress = Signal(float, str)
     done = Signal(object)  # the Task, so a late signal cannot be mistaken for a newer task's
@@ -113,7 +124,7 @@ class _Worker(QObject):
             if task.job.cancelled:
                 task.status = "cancelled"
             else:
-                log.exception("task %r failed", task.tag)
+                _log_failure(task.tag, error)
                 task.status = "failed"
                 task.error = _readable(error)
         task.seconds = time.monotonic() - started
@@ -134,10 +145,6 @@ class TaskRunner(QObject):
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # Worker threads allocate too; the garbage collector must not run on them (see gc_guard).
-        app = QCoreApplication.instance()
-        if app is not None:
-            gc_guard.install(app)
         self._name = name
         self._current: tuple[Task, QThread, _Worker] | None = None
         self._pending: Task | None = None
@@ -215,6 +222,8 @@ class TaskRunner(QObject):
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         self._current = (task, thread, worker)
         _THREADS.add(thread)
+        # Worker threads allocate too; the collector must not run on them (see gc_guard).
+        gc_guard.hold()
         task.status = "running"
         thread.start()
 
@@ -234,6 +243,7 @@ class TaskRunner(QObject):
             return
         task, _thread, _worker = self._current
         self._current = None
+        gc_guard.release()
         task._sink = None
         if task.status == "running":  # the thread was stopped before run() could finish
             task.status = "cancelled"
