@@ -27,6 +27,7 @@ _API = {
     "restore": "kintsugi.engine.restore",
     "restore_provenance": "kintsugi.engine.restore",
     "find_faces": "kintsugi.engine.restore",
+    "adjust_detail": "kintsugi.engine.alternatives", "blend": "kintsugi.engine.alternatives",
     "provenance_for": "kintsugi.engine.pipeline",
     "Job": "kintsugi.engine.job",
     "KintsugiError": "kintsugi.engine.errors",

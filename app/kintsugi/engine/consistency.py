@@ -1,17 +1,29 @@
 """Consistency lock: null-space projection with pooling-based decomposition (PD).
 
-P_down = s x s average pooling, P_up = nearest replication, so P_down(P_up(y)) = y.
-x_hat = x_r + P_up(y - P_down(x_r)) makes P_down(x_hat) = y exactly for any x_r. Clamping
-to [0, 1] afterwards would break that, so the clamp error of each s x s block is handed back
-to the block's other pixels in proportion to their headroom: one exact step, no iteration.
+P_down = s x s average pooling. Any correction c with P_down(c) = y - P_down(x_r) makes
+P_down(x_r + c) = y exactly. The paper's choice, c = P_up(residual) (nearest replication),
+adds constant s x s blocks that show as mottling in smooth skin. Here c is a bilinear
+(smooth) upsampling of coefficients z solved so that P_down(bilinear(z)) equals the
+residual: P_down o bilinear is a separable 3-tap filter on the low-resolution grid, whose
+inverse is a short, fast-decaying filter. Clamping to [0, 1] moves block means again, so
+the smooth step is repeated; what little is then left is removed by the exact block step
+(constant add, clamp error handed back to each block's other pixels by headroom).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 # Rows of blocks processed at once: bounds temporaries on 50+ MP outputs.
 _BAND_BLOCKS = 64
+# Smooth correction rounds (each followed by a clamp); the exact block step finishes.
+_SMOOTH_ROUNDS = 3
+# Below this block-mean error (a hundredth of an 8-bit level) another round is not needed.
+_SETTLED = 0.01 / 255
+# Refinements of the low-resolution solve; the inverse filter is exact away from borders.
+_SOLVE_STEPS = 4
+_INVERSE_RADIUS = 8
 
 
 def pool(x: np.ndarray, s: int) -> np.ndarray:
@@ -21,12 +33,73 @@ def pool(x: np.ndarray, s: int) -> np.ndarray:
 
 
 def project(out: np.ndarray, low: np.ndarray, s: int) -> None:
-    """Make avgpool_s(out) == low and keep out in [0, 1]; works in place, band by band."""
+    """Make avgpool_s(out) == low and keep out in [0, 1], with a smooth correction (in place)."""
     _check_shapes(out, low, s)
+    for _ in range(_SMOOTH_ROUNDS):
+        residual = low - _pool_banded(out, s)
+        if float(np.abs(residual).max(initial=0.0)) < _SETTLED:
+            break
+        _add_smooth(out, _smooth_coefficients(residual, s), s)
     for r0 in range(0, low.shape[0], _BAND_BLOCKS):
         r1 = min(r0 + _BAND_BLOCKS, low.shape[0])
         band = out[r0 * s : r1 * s]
         band[...] = _project_band(band, low[r0:r1], s)
+
+
+def smooth_upsample(low: np.ndarray, s: int) -> np.ndarray:
+    """The smoothest consistent enlargement: bilinear from coefficients pooling back to `low`."""
+    h, w, c = low.shape
+    out = np.zeros((h * s, w * s, c), np.float32)
+    _add_smooth(out, _smooth_coefficients(low.astype(np.float32), s), s)
+    return out
+
+
+def _pool_banded(x: np.ndarray, s: int) -> np.ndarray:
+    rows = x.shape[0] // s
+    return np.concatenate([pool(x[r0 * s : min(rows, r0 + _BAND_BLOCKS) * s], s)
+                           for r0 in range(0, rows, _BAND_BLOCKS)], axis=0)
+
+
+def _taps(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """P_down o bilinear-upsample-by-s as a 3-tap filter [a, 1-2a, a], and its inverse."""
+    offsets = (np.arange(s) + 0.5) / s - 0.5  # sub-pixel centres in low-res pixel units
+    a = float(-offsets[offsets < 0].sum() / s)  # at most 1/8: diagonally dominant
+    forward = np.array([a, 1 - 2 * a, a])
+    if a == 0.0:
+        return forward, np.array([1.0])
+    b = 1 - 2 * a
+    root = np.sqrt(b * b - 4 * a * a)
+    rho = (root - b) / (2 * a)
+    k = np.arange(-_INVERSE_RADIUS, _INVERSE_RADIUS + 1)
+    return forward, rho ** np.abs(k) / root
+
+
+def _filter(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    k = taps.astype(np.float32)
+    return cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REPLICATE).reshape(x.shape)
+
+
+def _smooth_coefficients(residual: np.ndarray, s: int) -> np.ndarray:
+    """z with P_down(bilinear_s(z)) == residual (preconditioned Richardson on the low grid)."""
+    forward, inverse = _taps(s)
+    residual = np.ascontiguousarray(residual, dtype=np.float32)
+    z = _filter(residual, inverse)
+    for _ in range(_SOLVE_STEPS):  # the inverse filter ignores the replicated border
+        z += _filter(residual - _filter(z, forward), inverse)
+    return z
+
+
+def _add_smooth(out: np.ndarray, z: np.ndarray, s: int) -> None:
+    """out += bilinear_s(z), clamped to [0, 1]; band by band (one low row of overlap)."""
+    rows, cols, c = z.shape
+    for r0 in range(0, rows, _BAND_BLOCKS):
+        r1 = min(r0 + _BAND_BLOCKS, rows)
+        p0, p1 = max(0, r0 - 1), min(rows, r1 + 1)
+        up = cv2.resize(z[p0:p1], (cols * s, (p1 - p0) * s), interpolation=cv2.INTER_LINEAR)
+        up = up.reshape((p1 - p0) * s, cols * s, c)[(r0 - p0) * s : (r1 - p0) * s]
+        band = out[r0 * s : r1 * s]
+        band += up
+        np.clip(band, 0.0, 1.0, out=band)
 
 
 def _project_band(x: np.ndarray, y: np.ndarray, s: int) -> np.ndarray:
@@ -65,6 +138,18 @@ def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
         snap_to_levels(out, low, s, levels)
 
 
+def lock_to(out: np.ndarray, photo: np.ndarray, s: int, bit_depth: int) -> np.ndarray:
+    """Lock a network's RGB output to the photo's own channels and return the locked pixels.
+
+    A grey photo is locked as one channel: locking three equal channels and averaging them
+    afterwards would round each separately and miss the saved file's block sums by a level.
+    """
+    if photo.shape[2] == 1 and out.shape[2] != 1:
+        out = out.mean(axis=2, keepdims=True, dtype=np.float32)
+    lock(out, photo, s, bit_depth)
+    return out
+
+
 def _on_levels(values: np.ndarray, levels: int) -> bool:
     scaled = values.astype(np.float64) * levels
     return bool(np.abs(scaled - np.rint(scaled)).max(initial=0.0) < 1e-3)
@@ -94,7 +179,9 @@ def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> np.ndarray:
     target = np.rint(y.astype(np.float64) * levels * s * s)
     missing = (target - floor.sum(axis=-1)).astype(np.int64)[..., None]
     # Rank pixels by remainder (largest first); the first `missing` of each block round up.
-    rank = np.argsort(np.argsort(-remainder, axis=-1, kind="stable"), axis=-1)
+    order = np.argsort(-remainder, axis=-1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(order.shape[-1]), axis=-1)
     snapped = floor + (rank < missing)
     snapped = snapped.reshape(h // s, w // s, c, s, s).transpose(0, 3, 1, 4, 2).reshape(h, w, c)
     return (snapped / levels).astype(np.float32)

@@ -31,7 +31,7 @@ from torch import nn
 from kintsugi import __version__
 from kintsugi.archs.stylegan2 import StyleGAN2Generator
 from kintsugi.engine import facepaste
-from kintsugi.engine.consistency import lock
+from kintsugi.engine.consistency import lock_to
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job, ensure_job
@@ -261,7 +261,7 @@ def _restore_crop(image: Image, runner: FaceRunner, bias_map: np.ndarray | None,
     local_map = None if bias_map is None else _resize(bias_map, size, size)
     out = runner.run(rgb, local_map)
     if consistency:
-        _lock(out, rgb, runner.out_size // runner.in_size, image.bit_depth)
+        out = _lock(out, image, runner.out_size // runner.in_size)
     np.clip(out, 0.0, 1.0, out=out)
     job.set_progress(1.0, "done")
     return _result(image, out, runner.out_size // runner.in_size)
@@ -297,7 +297,7 @@ def _restore_photo(image: Image, runner: FaceRunner, bias_map: np.ndarray | None
     job.check()
     if consistency:
         job.set_progress(0.96, "consistency lock")
-        _lock(canvas, rgb, s, image.bit_depth)
+        canvas = _lock(canvas, image, s)
     np.clip(canvas, 0.0, 1.0, out=canvas)
     job.set_progress(1.0, "done")
     return _result(image, canvas, s)
@@ -335,11 +335,10 @@ def _detector(device: str) -> nn.Module:
     return load_detector(device)
 
 
-def _lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
-    h, w = low.shape[0] * s, low.shape[1] * s
-    if out.shape[:2] != (h, w):
+def _lock(out: np.ndarray, image: Image, s: int) -> np.ndarray:
+    if out.shape[:2] != (image.height * s, image.width * s):
         raise KintsugiError("the consistency lock needs an output exactly scale x the input")
-    lock(out, low, s, bit_depth)
+    return lock_to(out, image.pixels, s, image.bit_depth)
 
 
 def _result(image: Image, rgb: np.ndarray, s: int) -> Image:
