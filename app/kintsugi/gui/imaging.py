@@ -95,12 +95,15 @@ class Pyramid:
 
     Painting a 20+ megapixel image zoomed out would otherwise resample the whole image on
     every paint; with the pyramid the painter picks the level just larger than the screen
-    needs and draws only the visible part of it.
+    needs and draws only the visible part of it. Levels are QImages (drawn by the raster
+    engine as fast as pixmaps), so a worker thread can build the pyramid of a big result
+    and the GUI thread only swaps it in.
     """
 
     def __init__(self, image: QImage) -> None:
         self.size = QSize(image.width(), image.height())
-        self.levels: list[QPixmap] = [QPixmap.fromImage(image)]
+        self.has_alpha = image.hasAlphaChannel()
+        self.levels: list[QImage] = [image]
         current = image
         while min(current.width(), current.height()) > _MIN_LEVEL_SIDE:
             current = current.scaled(
@@ -109,13 +112,29 @@ class Pyramid:
                 Qt.AspectRatioMode.IgnoreAspectRatio,
                 Qt.TransformationMode.SmoothTransformation,
             )
-            self.levels.append(QPixmap.fromImage(current))
+            self.levels.append(current)
 
-    def level_for(self, zoom: float) -> tuple[QPixmap, float]:
+    @property
+    def image(self) -> QImage:
+        return self.levels[0]
+
+    def level_for(self, zoom: float) -> tuple[QImage, float]:
         """The level to draw at ``zoom`` screen px per full-size px, and its size factor."""
         index = 0
         while index + 1 < len(self.levels) and zoom * (2 ** (index + 1)) <= 1.0:
             index += 1
-        pixmap = self.levels[index]
-        factor = pixmap.width() / self.size.width()
-        return pixmap, factor
+        level = self.levels[index]
+        factor = level.width() / self.size.width()
+        return level, factor
+
+
+def checkerboard(dark: bool, cell: int = 8) -> QPixmap:
+    """The tile drawn behind transparent pixels (GUI thread)."""
+    tile = QImage(2 * cell, 2 * cell, QImage.Format.Format_RGB32)
+    light, shade = (0x5a5d63, 0x46494e) if dark else (0xffffff, 0xcfd2d6)
+    tile.fill(light)
+    for y in range(2 * cell):
+        for x in range(2 * cell):
+            if (x // cell + y // cell) % 2:
+                tile.setPixel(x, y, shade)
+    return QPixmap.fromImage(tile)
