@@ -799,11 +799,12 @@ class MainWindow(QMainWindow):
             job.check()
             return _finish(source, made, time.monotonic() - started, heat=True, job=job)
 
-        submitted = self._run_runner.submit(task, mode)
-        submitted.context.update(token=self._source_token)
         for other in self._modes.values():
             other.controls.clear()
+        # Set before submitting: the runner reports "busy" from inside submit().
         self._ticker = _Ticker(started=time.monotonic(), mode=mode, message=note or "Starting…")
+        submitted = self._run_runner.submit(task, mode)
+        submitted.context.update(token=self._source_token)
         self._show_run_progress()
         self._tick_timer.start()
         return True
