@@ -1262,6 +1262,7 @@ class MainWindow(QMainWindow):
         self._face_boxes = list(task.result)
         self.panel.restore.set_faces_found(len(self._face_boxes))
         self._show_faces()
+        self.faces_shown.emit(len(self._face_boxes))
 
     @Slot()
     def _show_faces(self) -> None:
@@ -1272,7 +1273,6 @@ class MainWindow(QMainWindow):
         boxes = [QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
                  for x0, y0, x1, y1 in self._face_boxes]
         self.canvas.set_faces(boxes, self.panel.restore.face_selection(len(boxes)))
-        self.faces_shown.emit(len(boxes))
 
     @Slot(int)
     def _on_face_clicked(self, index: int) -> None:
