@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from gui_helpers import FAST_MODEL, open_photo, upscale
-from PIL import Image as PILImage
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
