@@ -142,8 +142,9 @@ class AlternativesBox(QGroupBox):
     def alpha(self) -> float:
         return self.blend_slider.value() / BLEND_STEPS
 
-    def set_values(self, detail: float, alpha: float) -> None:
-        """Move both sliders (one composed picture follows, not two)."""
+    def set_values(self, detail: float, alpha: float, emit: bool = True) -> None:
+        """Move both sliders (one composed picture follows, not two; none with emit=False,
+        when the sliders only follow the result shown)."""
         for slider in (self.detail_slider, self.blend_slider):
             slider.blockSignals(True)
         self.detail_slider.setValue(round(detail * DETAIL_STEPS))
@@ -151,7 +152,8 @@ class AlternativesBox(QGroupBox):
         for slider in (self.detail_slider, self.blend_slider):
             slider.blockSignals(False)
         self._show_values()
-        self._timer.start()
+        if emit:
+            self._timer.start()
 
     def tool(self) -> str:
         if self.realness_button.isChecked():

@@ -114,6 +114,38 @@ class AltSession:
         return (partner, self.first) if self.first_is_realness else (self.first, partner)
 
     # --- composing ----------------------------------------------------------------------
+    def draft(self, setting: Setting, mask: np.ndarray | None, max_side: int) -> Any:
+        """A quick look at `setting` while a slider moves: the same composition on the
+        photo and both ends shrunk so the result's longer side is at most `max_side`.
+        The settled value is then composed at full size (``compose``)."""
+        reduced = self._reduced(max_side)
+        if reduced is None:
+            return self.compose(setting, mask)
+        if mask is not None:
+            mask = _shrink(mask, reduced.first.width, reduced.first.height)
+        return reduced.compose(setting, mask)
+
+    def _reduced(self, max_side: int) -> AltSession | None:
+        k = -(-max(self.first.width, self.first.height) // max_side)  # ceil
+        if k <= 1:
+            return None
+        with self._lock:
+            partner = self._partner
+            cached = self._steps.get("reduced")
+            if isinstance(cached, tuple) and cached[0] == k and cached[2] is partner:
+                return cached[1]
+        width, height = max(1, self.source.width // k), max(1, self.source.height // k)
+        source = _shrunk_image(self.source, width, height)
+        s = self.scale
+        reduced = AltSession(source, _shrunk_image(self.first, width * s, height * s),
+                             self.first_id, s, self.pair, self.provenance)
+        if partner is not None:
+            reduced.set_partner(_shrunk_image(partner, width * s, height * s),
+                                self.partner_complete())
+        with self._lock:
+            self._steps["reduced"] = (k, reduced, partner)
+        return reduced
+
     def compose(self, setting: Setting, mask: np.ndarray | None = None) -> Any:
         """The alternative at `setting`; `mask` (HxW in [0,1]) replaces the mix per pixel."""
         import kintsugi
@@ -191,3 +223,15 @@ def paste_region(first: Any, part: Any, rect: tuple[int, int, int, int],
     pixels = first.pixels.copy()
     pixels[y0 * s:y1 * s, x0 * s:x1 * s] = part.pixels[iy0 * s:iy1 * s, ix0 * s:ix1 * s]
     return first.replace(pixels=pixels)
+
+
+def _shrink(values: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(values, (width, height), interpolation=cv2.INTER_AREA)
+    return small.reshape(height, width, *values.shape[2:])
+
+
+def _shrunk_image(image: Any, width: int, height: int) -> Any:
+    alpha = None if image.alpha is None else _shrink(image.alpha, width, height)
+    return image.replace(pixels=_shrink(image.pixels, width, height), alpha=alpha)

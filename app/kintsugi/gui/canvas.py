@@ -113,7 +113,8 @@ class CompareCanvas(QWidget):
         self._faces = []
         self.fit()
 
-    def set_after(self, image: QImage | Pyramid | None, overlay: QImage | None = None) -> None:
+    def set_after(self, image: QImage | Pyramid | None,
+                  overlay: QImage | Pyramid | None = None) -> None:
         """A new result (and its deviation overlay); keeps the view if the size is unchanged.
 
         A Pyramid built on a worker thread is swapped in as it is (big results)."""
@@ -123,8 +124,8 @@ class CompareCanvas(QWidget):
         self._after = image
         # The overlay's pyramid is built when it is first shown: most results are never
         # looked at through the deviation map, and a 20 MP pyramid costs a tenth of a second.
-        self._overlay_image = overlay
-        self._overlay = None
+        self._overlay_image = overlay if isinstance(overlay, QImage) else None
+        self._overlay = overlay if isinstance(overlay, Pyramid) else None
         if self.content_size() != old_size:
             self._maps.clear()  # painted in the old size's coordinates
             self._rescale_view(old_size)

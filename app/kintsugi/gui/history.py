@@ -21,7 +21,7 @@ MAX_PIXELS = 80_000_000  # total result pixels kept for undo (the newest is alwa
 class ResultEntry:
     image: Any  # kintsugi Image (full precision, for saving)
     display: QImage
-    heat: QImage | None
+    heat: Any  # QImage, a Pyramid of it, or None (not computed)
     kind: str  # "upscale" | "restore" | "heal" (the mode that made it)
     model_id: str
     scale: int  # result side / original side

@@ -52,6 +52,24 @@ def to_qimage(arr: np.ndarray) -> QImage:
     return image.copy()  # detach from the numpy buffer, which may be freed
 
 
+def _format(arr: np.ndarray) -> QImage.Format:
+    if arr.ndim == 2:
+        return QImage.Format.Format_Grayscale8
+    if arr.shape[2] == 3:
+        return QImage.Format.Format_RGB888
+    if arr.shape[2] == 4:
+        return QImage.Format.Format_RGBA8888
+    raise ValueError(f"cannot display an array of shape {arr.shape}")
+
+
+def qimage_view(arr: np.ndarray) -> QImage:
+    """A QImage over `arr`'s own pixels, no copy: the caller keeps `arr` alive as long as
+    the image (Pyramid does). QImage's own copy holds the GIL (~0.1 s for 16 MP), which
+    would stall the GUI thread while a worker builds a big result."""
+    height, width = arr.shape[:2]
+    return QImage(arr.data, width, height, arr.strides[0], _format(arr))
+
+
 def qimage_to_array(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:
     """A QImage (e.g. from the clipboard) -> float32 HxWx3 in [0,1] and alpha or None."""
     has_alpha = image.hasAlphaChannel()
@@ -100,10 +118,12 @@ class Pyramid:
     and the GUI thread only swaps it in.
     """
 
-    def __init__(self, image: QImage) -> None:
-        self.size = QSize(image.width(), image.height())
+    def __init__(self, image: QImage, size: QSize | None = None) -> None:
+        """`size`: the full size `image` stands for, when it is a reduced draft of it."""
+        self.size = QSize(size) if size is not None else QSize(image.width(), image.height())
         self.has_alpha = image.hasAlphaChannel()
         self.levels: list[QImage] = [image]
+        self._arrays: list[np.ndarray] = []  # the pixels of views (from_array)
         current = image
         while min(current.width(), current.height()) > _MIN_LEVEL_SIDE:
             current = current.scaled(
@@ -113,6 +133,26 @@ class Pyramid:
                 Qt.TransformationMode.SmoothTransformation,
             )
             self.levels.append(current)
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray, size: QSize | None = None) -> Pyramid:
+        """Built from uint8 display pixels with OpenCV (which releases the GIL, where
+        QImage.scaled does not): safe and cheap for the GUI on a worker thread."""
+        import cv2
+
+        arrays = [np.ascontiguousarray(arr)]
+        while min(arrays[-1].shape[:2]) > _MIN_LEVEL_SIDE:
+            h, w = arrays[-1].shape[:2]
+            half = cv2.resize(arrays[-1], (max(1, w // 2), max(1, h // 2)),
+                              interpolation=cv2.INTER_AREA)
+            arrays.append(np.ascontiguousarray(half))
+        pyramid = cls.__new__(cls)
+        height, width = arr.shape[:2]
+        pyramid.size = QSize(size) if size is not None else QSize(width, height)
+        pyramid.has_alpha = arr.ndim == 3 and arr.shape[2] == 4
+        pyramid._arrays = arrays
+        pyramid.levels = [qimage_view(a) for a in arrays]
+        return pyramid
 
     @property
     def image(self) -> QImage:

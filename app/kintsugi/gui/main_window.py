@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -87,6 +87,8 @@ THUMB_SIDE = 72
 # The partner model first runs on the visible part when that is at most this share of the
 # photo: the mix slider works there within seconds, the rest follows.
 VIEW_FIRST_SHARE = 0.6
+DRAFT_SIDE = 1024  # slider drafts of bigger results are composed at this size
+SETTLE_MS = 250  # a slider still this long is composed at full size
 
 STYLE_SHEET = """
 QLabel[role="hint"] { color: palette(placeholder-text); }
@@ -164,7 +166,8 @@ class MainWindow(QMainWindow):
     saved = Signal(str)
     error_shown = Signal(str)
     models_changed = Signal()  # the model lists were read again (after an import/download)
-    composed = Signal()  # an alternative (slider, strip, brush) is on screen
+    composed = Signal()  # an alternative (slider, strip, brush) is on screen, full size
+    drafted = Signal()  # a screen-size draft of one is on screen (a slider is moving)
     partner_ready = Signal(bool)  # the mix partner arrived (True: for the whole photo)
     strip_filled = Signal()
     faces_shown = Signal(int)  # face outlines drawn (their number)
@@ -223,6 +226,10 @@ class MainWindow(QMainWindow):
         self._tick_timer = QTimer(self)
         self._tick_timer.setInterval(1000)
         self._tick_timer.timeout.connect(self._show_run_progress)
+        self._settle_timer = QTimer(self)  # a slider value this old is composed at full size
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(SETTLE_MS)
+        self._settle_timer.timeout.connect(self._submit_compose)
 
         self.setWindowTitle("Kintsugi")
         self.setWindowIcon(app_icon())
@@ -975,7 +982,7 @@ class MainWindow(QMainWindow):
         if session is None:
             return
         setting = setting or session.home()
-        box.set_values(setting.detail, setting.alpha)
+        box.set_values(setting.detail, setting.alpha, emit=False)
         if session.pair is not None and session.has_partner():
             box.set_pair_available(True, self._pair_note(session))
 
@@ -1103,17 +1110,44 @@ class MainWindow(QMainWindow):
             self._clear_alt_brush(compose=False)
             self.panel.alternatives.set_values(setting.detail, setting.alpha)
 
+    def _alt_request(self, session: AltSession) -> tuple[Setting, np.ndarray | None]:
+        box = self.panel.alternatives
+        paired = session.has_partner()
+        setting = Setting(box.detail(), box.alpha() if paired else session.home().alpha)
+        mask = brush_mix(setting.alpha, self._alt_masks.get("realness"),
+                         self._alt_masks.get("fidelity")) if paired else None
+        return setting, mask
+
     @Slot()
     def compose_alternative(self) -> None:
-        """The sliders or brush changed: compose on the preview runner (newest wins)."""
+        """The sliders or brush changed. A big result first gets a quick draft at screen
+        size on every change, and its full-size composition once the value settles; both
+        on the preview runner, where only the running and the newest request survive."""
         session = self._current_session()
         if session is None:
             return
-        box = self.panel.alternatives
-        setting = Setting(box.detail(), box.alpha() if session.has_partner() else
-                          session.home().alpha)
-        mask = brush_mix(setting.alpha, self._alt_masks.get("realness"),
-                         self._alt_masks.get("fidelity")) if session.has_partner() else None
+        if max(session.first.width, session.first.height) <= DRAFT_SIDE:
+            self._submit_compose()
+            return
+        setting, mask = self._alt_request(session)
+        full = QSize(session.first.width, session.first.height)
+
+        def task(job: Any) -> Pyramid:
+            image = session.draft(setting, mask, DRAFT_SIDE)
+            job.check()
+            return Pyramid.from_array(display_array(image.pixels, image.alpha), full)
+
+        submitted = self._preview_runner.submit(task, "draft", cancel_running=False)
+        submitted.context.update(token=self._source_token, session=session)
+        self._settle_timer.start()
+
+    @Slot()
+    def _submit_compose(self) -> None:
+        """The full-size alternative for the current sliders and brush: the result to keep."""
+        session = self._current_session()
+        if session is None:
+            return
+        setting, mask = self._alt_request(session)
         heat = self.canvas.overlay_visible()
         source = session.source
 
@@ -1125,7 +1159,7 @@ class MainWindow(QMainWindow):
                         f"{session.first_id} · {setting.describe(session.pair)}")
             return _finish(source, made, time.monotonic() - started, heat=heat, job=job)
 
-        submitted = self._preview_runner.submit(task, "compose")
+        submitted = self._preview_runner.submit(task, "compose", cancel_running=False)
         submitted.context.update(token=self._source_token, session=session, setting=setting)
 
     @Slot(str)
@@ -1147,6 +1181,13 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_preview_finished(self, task: Task) -> None:
+        if task.tag == "draft":
+            if (task.ok and task.context.get("token") == self._source_token
+                    and task.context["session"] is self._current_session()):
+                entry = self._history.current()
+                self.canvas.set_after(task.result, entry.heat if entry is not None else None)
+                self.drafted.emit()
+            return
         if task.tag == "compose":
             if (task.ok and task.context.get("token") == self._source_token
                     and task.context["session"] is self._current_session()):
@@ -1391,6 +1432,9 @@ class MainWindow(QMainWindow):
                 widget.setChecked(visible)
                 widget.blockSignals(False)
         self.canvas.set_overlay_visible(visible)
+        entry = self._history.current()
+        if visible and entry is not None and entry.heat is None and self._current_session():
+            self._submit_compose()  # composed with the map hidden: compose it with the map
 
     @Slot(float)
     def _on_split_changed(self, fraction: float) -> None:
@@ -1618,9 +1662,9 @@ def _finish(source: Any, made: Made, seconds: float, heat: bool, job: Any) -> Ou
     if heat:
         deviation = kintsugi.deviation_map(source, out)
         full = deviation_full_scale(deviation)
-        heat_image = to_qimage(heat_rgba(deviation, full))
+        heat_image = Pyramid.from_array(heat_rgba(deviation, full))
         job.check()
-    pyramid = Pyramid(to_qimage(display_array(out.pixels, out.alpha)))
+    pyramid = Pyramid.from_array(display_array(out.pixels, out.alpha))
     return Output(made, pyramid, heat_image, full, max(1, out.width // source.width), seconds)
 
 

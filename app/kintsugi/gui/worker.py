@@ -150,7 +150,11 @@ class TaskRunner(QObject):
         self._pending: Task | None = None
         self._closed = False
 
-    def submit(self, fn: Callable[[Any], Any], tag: str = "") -> Task:
+    def submit(self, fn: Callable[[Any], Any], tag: str = "", cancel_running: bool = True
+               ) -> Task:
+        """Queue `fn`; it replaces a pending task. cancel_running=False lets a running task
+        finish first (slider previews: the picture keeps updating during a drag, and every
+        request between the running and the newest one is dropped)."""
         from kintsugi.engine.job import Job
 
         task = Task(fn, tag)
@@ -164,7 +168,8 @@ class TaskRunner(QObject):
         task.job = Job(on_progress=task.on_progress)
         self._pending = task
         if self._current is not None:
-            self._current[0].job.cancel()
+            if cancel_running:
+                self._current[0].job.cancel()
         else:
             self._start_pending()
             self.busy_changed.emit(True)
