@@ -28,6 +28,7 @@ _API = {
     "restore_provenance": "kintsugi.engine.restore",
     "find_faces": "kintsugi.engine.restore",
     "adjust_detail": "kintsugi.engine.alternatives", "blend": "kintsugi.engine.alternatives",
+    "heal": "kintsugi.engine.heal",
     "provenance_for": "kintsugi.engine.pipeline",
     "Job": "kintsugi.engine.job",
     "KintsugiError": "kintsugi.engine.errors",

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from kintsugi import __version__, cli_common
 from kintsugi.cli_common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from kintsugi.cli_heal import add_heal_parser
 from kintsugi.cli_restore import add_model_commands, add_restore_parser
 
-SUBCOMMANDS = ("upscale", "restore", "models", "gui")
+SUBCOMMANDS = ("upscale", "restore", "heal", "models", "gui")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", required=True)
     _add_upscale(subs, common)
     add_restore_parser(subs, common)
+    add_heal_parser(subs, common)
     _add_models(subs, common)
     gui = subs.add_parser("gui", parents=[common], help="open the window")
     gui.add_argument("paths", nargs="*")

@@ -166,7 +166,7 @@ def _blend_alpha(a: Image, b: Image, weight: float | np.ndarray) -> np.ndarray |
 def _relock_blend(pixels: np.ndarray, a: Image, b: Image) -> None:
     """Re-lock the blend to the block means `a` and `b` share (their input), if they do."""
     levels = 2**a.bit_depth - 1
-    on_grid = _on_levels(a.pixels, levels) and _on_levels(b.pixels, levels)
+    on_grid = consistency.on_levels(a.pixels, levels) and consistency.on_levels(b.pixels, levels)
     s = shared_scale(a.pixels, b.pixels, levels if on_grid else None)
     if s is None:
         return
@@ -216,15 +216,10 @@ def is_consistent(out: np.ndarray, low: np.ndarray, s: int) -> bool:
     levels = None
     for depth in (8, 16):
         candidate = 2**depth - 1
-        if _on_levels(low, candidate) and _on_levels(out, candidate):
+        if consistency.on_levels(low, candidate) and consistency.on_levels(out, candidate):
             levels = candidate
             break
     if levels is not None:
         sums = _block_sums(out, s, levels)
         return bool(np.array_equal(sums, np.rint(low.astype(np.float64) * levels * s * s)))
     return bool(np.abs(consistency.pool(out, s) - low).max(initial=0.0) < _FLOAT_TOLERANCE)
-
-
-def _on_levels(values: np.ndarray, levels: int) -> bool:
-    scaled = values * np.float32(levels)
-    return bool(np.abs(scaled - np.rint(scaled)).max(initial=0.0) < 1e-3)

@@ -144,7 +144,7 @@ def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
     """
     project(out, low, s)
     levels = 2**bit_depth - 1
-    if _on_levels(low, levels):
+    if on_levels(low, levels):
         snap_to_levels(out, low, s, levels)
 
 
@@ -160,9 +160,13 @@ def lock_to(out: np.ndarray, photo: np.ndarray, s: int, bit_depth: int) -> np.nd
     return out
 
 
-def _on_levels(values: np.ndarray, levels: int) -> bool:
+def on_levels(values: np.ndarray, levels: int) -> bool:
+    """True when every value is a multiple of 1/levels (came from an 8- or 16-bit file).
+
+    float32 holds k/65535 only to ~0.002 of a level, so the test allows a hundredth.
+    """
     scaled = values.astype(np.float64) * levels
-    return bool(np.abs(scaled - np.rint(scaled)).max(initial=0.0) < 1e-3)
+    return bool(np.abs(scaled - np.rint(scaled)).max(initial=0.0) < 0.01)
 
 
 def snap_to_levels(out: np.ndarray, low: np.ndarray, s: int, levels: int) -> None:
@@ -191,7 +195,7 @@ def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> None:
     dtype = np.float32 if levels * s * s < 2**16 else np.float64  # running sums stay exact
     # (block row, block col, channel, pixel in block), contiguous for the running sums
     v = x.reshape(bh, s, bw, s, c).transpose(0, 2, 4, 1, 3).astype(dtype).reshape(bh, bw, c, s * s)
-    v *= dtype(levels)
+    np.multiply(v, levels, out=v)
     np.clip(v, 0, levels, out=v)
     target = np.rint(y.astype(np.float64) * levels * s * s)
     running = np.cumsum(v, axis=-1, dtype=dtype)
@@ -207,7 +211,7 @@ def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> None:
         deficit = (target[off] - picked.sum(axis=-1)).astype(np.int64)
         _settle_deficits(picked, v[off] - picked, deficit, levels)
         snapped[off] = picked
-    snapped /= dtype(levels)
+    np.divide(snapped, levels, out=snapped)
     x[...] = snapped.reshape(bh, bw, c, s, s).transpose(0, 3, 1, 4, 2).reshape(h, w, c)
 
 

@@ -1,0 +1,188 @@
+"""Healing regions (GLEAN paper, section 6): shrink the painted region until retouching
+artefacts vanish, super-resolve it back with a model, blend it in with a feathered mask.
+
+Only the region's bounding box (plus the feather and some context for the model) is
+processed, so healing a spot on a 50 MP photo costs what the spot costs. Pixels where the
+feathered mask is 0 are copied untouched: bit-identical in the saved file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from kintsugi.engine.errors import KintsugiError
+from kintsugi.engine.imageio import Image
+from kintsugi.engine.job import Job, ensure_job
+
+if TYPE_CHECKING:  # the registry loads torch; the command line reads the constants below
+    from kintsugi.engine.registry import Model
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FACTOR = 2  # keeps the most of the photo's own detail (METHODS.md)
+MIN_FACTOR, MAX_FACTOR = 2, 8
+DEFAULT_FEATHER = 16  # px the blend reaches beyond the painted mask, at most
+MAX_FEATHER = 256
+# Photo around the feathered region the model sees, so its border effects fall outside
+# what is blended in.
+CONTEXT = 16
+
+
+def heal(
+    image: Image,
+    mask: np.ndarray,
+    model: Model | str | Path | None = None,
+    factor: int | None = None,
+    feather: int | None = None,
+    job: Job | None = None,
+    device: str = "auto",
+) -> Image:
+    """Heal the painted region of `image` (mask: HxW, 0..1, 1 = heal).
+
+    The region is shrunk `factor` times (2..8, default 2) and enlarged back by `model`
+    (default: an imported GLEAN model if there is one, else the default upscaler), then
+    blended in through the mask feathered by `feather` px (default 16). Size, bit depth,
+    alpha and metadata are the input's.
+    """
+    job = ensure_job(job)
+    factor = _checked_factor(factor)
+    weight = feathered(_checked_mask(mask, image), _checked_feather(feather))
+    box = region_box(weight, factor, image.width, image.height)
+    if box is None:
+        raise KintsugiError("the heal mask is empty: paint the region to heal in white")
+    y0, y1, x0, x1 = box
+    net = _pick_model(model, device)
+    job.set_progress(0.0, f"healing a {x1 - x0}x{y1 - y0} px region")
+    crop = image.pixels[y0:y1, x0:x1]
+    healed = _shrink_and_enlarge(image.replace(pixels=np.ascontiguousarray(crop), alpha=None),
+                                 factor, net, device, job.sub(0.0, 0.95))
+    pixels = image.pixels.copy()
+    region = pixels[y0:y1, x0:x1]
+    w = weight[y0:y1, x0:x1, None]
+    mixed = region + w * (healed - region)
+    np.copyto(region, np.clip(mixed, 0.0, 1.0), where=w > 0)  # w == 0: untouched bits
+    job.set_progress(1.0, "done")
+    return image.replace(pixels=pixels)
+
+
+def heal_provenance(model_id: str, factor: int, feather: int) -> dict[str, str]:
+    from kintsugi import __version__
+
+    return {"software": f"Kintsugi {__version__}", "operation": "heal", "model": model_id,
+            "factor": str(factor), "feather": str(feather)}
+
+
+def feathered(painted: np.ndarray, feather: int) -> np.ndarray:
+    """The painted map grown and softened so it reaches at most `feather` px beyond it.
+
+    A grey dilation by half the feather, then a blur whose kernel is half the feather wide:
+    a hard mask stays 1 inside, falls smoothly to exactly 0 at `feather` px.
+    """
+    if feather <= 0:
+        return painted.astype(np.float32, copy=True)
+    blur = feather // 2
+    grow = feather - blur
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    grown = cv2.dilate(painted.astype(np.float32), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    if blur > 0:
+        grown = cv2.GaussianBlur(grown, (2 * blur + 1, 2 * blur + 1), sigmaX=blur / 2,
+                                 borderType=cv2.BORDER_REPLICATE)
+    return np.clip(grown, 0.0, 1.0)
+
+
+def region_box(weight: np.ndarray, factor: int, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) around weight > 0 plus CONTEXT, sides multiples of `factor`."""
+    rows = np.flatnonzero(weight.max(axis=1) > 0)
+    cols = np.flatnonzero(weight.max(axis=0) > 0)
+    if rows.size == 0:
+        return None
+    y0, y1 = _span(int(rows[0]), int(rows[-1]) + 1, factor, height)
+    x0, x1 = _span(int(cols[0]), int(cols[-1]) + 1, factor, width)
+    return y0, y1, x0, x1
+
+
+def _span(first: int, end: int, factor: int, limit: int) -> tuple[int, int]:
+    lo, hi = max(0, first - CONTEXT), min(limit, end + CONTEXT)
+    size = -(-(hi - lo) // factor) * factor  # round up to a multiple of the factor
+    if size > limit:
+        size = limit // factor * factor
+    hi = min(limit, lo + size)
+    return hi - size, hi
+
+
+def _shrink_and_enlarge(crop: Image, factor: int, model: Model, device: str, job: Job) -> np.ndarray:
+    h, w = crop.height, crop.width
+    small = cv2.resize(crop.pixels, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    small_image = crop.replace(pixels=small.reshape(h // factor, w // factor, crop.channels))
+    purpose = model.caps.purpose
+    if purpose == "upscaler":
+        from kintsugi.engine.pipeline import upscale
+
+        out = upscale(small_image, model, scale=factor, job=job)
+    elif purpose == "face-restorer":
+        # GLEAN and other face priors: faces in the region are aligned and restored, the
+        # rest enlarged by the default upscaler.
+        from kintsugi.engine.restore import restore
+
+        out = restore(small_image, model, scale=factor, device=device, job=job)
+    else:
+        raise KintsugiError(f"{model.info.id} is a {purpose}; healing needs an upscaler or a "
+                            "face model such as GLEAN")
+    return out.pixels
+
+
+def _pick_model(model: Model | str | Path | None, device: str) -> Model:
+    from kintsugi.engine.registry import Model, load_model
+
+    if isinstance(model, Model):
+        return model
+    if model is None:
+        model = default_healer()
+    return load_model(model, device)
+
+
+def default_healer() -> str:
+    """An imported GLEAN model when the user has one, else the default upscaler."""
+    from kintsugi.engine.manifest import default_model_id, list_models
+
+    glean = [m.id for m in list_models() if m.arch == "glean"]
+    return glean[0] if glean else default_model_id()
+
+
+def _checked_factor(factor: int | None) -> int:
+    if factor is None:
+        return DEFAULT_FACTOR
+    value = int(factor)
+    if value != factor or not MIN_FACTOR <= value <= MAX_FACTOR:
+        raise KintsugiError(f"the heal factor must be a whole number from {MIN_FACTOR} to "
+                            f"{MAX_FACTOR}, not {factor}")
+    return value
+
+
+def _checked_feather(feather: int | None) -> int:
+    if feather is None:
+        return DEFAULT_FEATHER
+    value = int(feather)
+    if value != feather or not 0 <= value <= MAX_FEATHER:
+        raise KintsugiError(f"the feather must be a whole number of px from 0 to {MAX_FEATHER}, "
+                            f"not {feather}")
+    return value
+
+
+def _checked_mask(mask: np.ndarray, image: Image) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[2] == 1:
+        m = m[:, :, 0]
+    if m.ndim != 2:
+        raise KintsugiError(f"a heal mask must be one channel (HxW), got shape {m.shape}")
+    if m.shape != (image.height, image.width):
+        raise KintsugiError(f"the heal mask is {m.shape[1]}x{m.shape[0]}, the photo "
+                            f"{image.width}x{image.height}; they must be the same size")
+    if m.dtype == np.uint8:
+        return m.astype(np.float32) / np.float32(255)
+    return np.clip(np.nan_to_num(m.astype(np.float32)), 0.0, 1.0)
