@@ -370,3 +370,27 @@ def test_default_background_photo_scale_and_aligned_crop(
     out = run(qtbot, window)
     assert out.shape[:2] == (64, 64)
     assert "aligned crop" in window.current_result().label
+
+
+def test_a_fidelity_weight_model_gets_the_same_slider_labelled_w(qtbot) -> None:
+    """CodeFormer's w (capabilities say fidelity_weight) rides the fidelity <-> realness
+    slider: left = w 1 (closest to the photo), right = w 0; the bias is not sent."""
+    from types import SimpleNamespace
+
+    from kintsugi.archs import Capabilities
+    from kintsugi.gui.restore_panel import RestorePanel
+
+    panel = RestorePanel()
+    qtbot.addWidget(panel)
+    info = SimpleNamespace(id="codeformer-x", name="CodeFormer", arch="codeformer", scale=1,
+                           licence="S-Lab (NC)")
+    caps = Capabilities(purpose="face-restorer", input_size=512, fidelity_weight=True)
+    panel.set_models([info], [], caps={"codeformer-x": caps})
+    assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity weight w"
+    assert not panel.advanced_button.isEnabled() and not panel.seed_spin.isEnabled()
+    panel.bias.set_value(-1.0)
+    assert panel.options().fidelity == 1.0 and panel.options().bias == 0.0
+    panel.bias.set_value(1.0)
+    assert panel.options().fidelity == 0.0
+    assert panel.options().engine_controls()["fidelity"] == 0.0
+    assert "w 0.00" in panel.options().describe()

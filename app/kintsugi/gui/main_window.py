@@ -1223,7 +1223,7 @@ class MainWindow(QMainWindow):
             out, model, scale, found = run_restore(source, opts, models, cache, preview, job)
             job.set_progress(0.97, "Measuring invented detail…")
             provenance = kintsugi.restore_provenance(
-                model, scale, opts.consistency, bias=opts.bias, bias_blocks=opts.blocks or None,
+                model, scale, opts.consistency, **opts.engine_controls(),
                 faces=opts.faces, background=opts.background, seed=opts.seed)
             made = Made(out, opts.model_id, provenance, "faces restored: " + opts.describe(),
                         opts)

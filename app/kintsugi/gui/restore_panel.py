@@ -53,6 +53,16 @@ BIAS_TIP = (
     "prior (most realistic detail, most invented), 0 the network as trained."
 )
 NO_BIAS_TIP = "Only Panini models have a mask to bias, so this control is off for this model"
+FIDELITY_TIP = (
+    "CodeFormer's fidelity weight w, on the same fidelity ↔ realness slider: left end w = 1 "
+    "(closest to the photo), right end w = 0 (the codebook's face, most invented), middle "
+    "w = 0.5 (the authors' default)."
+)
+
+
+def slider_to_w(value: float) -> float:
+    """The -1..1 fidelity <-> realness slider as CodeFormer's w (1 = faithful, 0 = real)."""
+    return round((1.0 - value) / 2.0, 4)
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,14 @@ class RestoreOptions:
     color_match: bool = True
     device: str = "auto"
     scale: int | None = None  # the photo's enlargement; None: the model's own (capped)
+    fidelity: float | None = None  # CodeFormer's w; None for models without the weight
+
+    def engine_controls(self) -> dict[str, Any]:
+        """Keyword arguments of kintsugi.restore for the controls this model has."""
+        controls: dict[str, Any] = {"bias": self.bias, "bias_blocks": self.blocks or None}
+        if self.fidelity is not None:
+            controls["fidelity"] = self.fidelity
+        return controls
 
     @property
     def blocks(self) -> dict[int, float]:
@@ -76,6 +94,8 @@ class RestoreOptions:
 
     def describe(self) -> str:
         parts = [self.model_id]
+        if self.fidelity is not None:
+            parts.append(f"w {self.fidelity:.2f}")
         if self.bias or self.blocks:
             parts.append(f"bias {self.bias:+.2f}")
         if self.blocks:
@@ -136,7 +156,7 @@ def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCac
         background = background_pixels(image, scale, opts.background, opts.device,
                                        job.sub(0.0, 0.4))
         cache.keep_background(key, background)
-    return kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
+    return kintsugi.restore(image, model, **opts.engine_controls(),
                             faces=opts.faces, background=background,
                             consistency=opts.consistency, seed=opts.seed, job=job,
                             color_match=opts.color_match, device=opts.device,
@@ -146,7 +166,7 @@ def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCac
 def _restore(image: Any, model: Any, opts: RestoreOptions, job: Any) -> Any:
     import kintsugi
 
-    return kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
+    return kintsugi.restore(image, model, **opts.engine_controls(),
                             faces=opts.faces, background=opts.background,
                             consistency=opts.consistency, seed=opts.seed, job=job,
                             color_match=opts.color_match, device=opts.device,
@@ -192,16 +212,23 @@ class _BiasSlider(QWidget):
         self.slider.setRange(-BIAS_STEPS, BIAS_STEPS)
         self.slider.setPageStep(BIAS_STEPS // 10)
         self.slider.setToolTip(tip)
+        self._shown: Any = None
         self._value_label = QLabel("+0.00")
-        self._value_label.setMinimumWidth(38)
+        self._value_label.setMinimumWidth(48)
         self._value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.slider.valueChanged.connect(self._show_value)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self._value_label)
 
+    def set_format(self, shown: Any = None) -> None:
+        """Show the value as `shown(value)` (CodeFormer's w) instead of the bias itself."""
+        self._shown = shown
+        self._show_value(self.slider.value())
+
     @Slot(int)
     def _show_value(self, value: int) -> None:
-        self._value_label.setText(f"{value / BIAS_STEPS:+.2f}")
+        v = value / BIAS_STEPS
+        self._value_label.setText(f"w {self._shown(v):.2f}" if self._shown else f"{v:+.2f}")
 
     def value(self) -> float:
         return self.slider.value() / BIAS_STEPS
@@ -487,6 +514,7 @@ class RestorePanel(QWidget):
         """The current choice; raises ValueError when the face list cannot be read."""
         caps = self._caps.get(self.selected_model() or "")
         maskable = caps is not None and caps.mask_blocks > 0
+        weighted = caps is not None and caps.fidelity_weight
         blocks = tuple((k, s.value()) for k, s in enumerate(self.block_sliders)
                        if s.isEnabled() and s.value() != 0.0) if maskable else ()
         seed = self.seed_spin.value() if self.seed_spin.isEnabled() else NO_SEED
@@ -496,6 +524,7 @@ class RestorePanel(QWidget):
             model_id=self.selected_model() or "",
             bias=self.bias.value() if maskable else 0.0,
             bias_blocks=blocks,
+            fidelity=slider_to_w(self.bias.value()) if weighted else None,
             seed=None if seed == NO_SEED else seed,
             faces=parse_faces(self.faces_combo.currentData(), self.faces_edit.text(),
                               self.faces_min.value()),
@@ -576,11 +605,15 @@ class RestorePanel(QWidget):
         info = self._infos.get(self.selected_model() or "")
         caps = self._caps.get(self.selected_model() or "")
         maskable = caps is not None and caps.mask_blocks > 0
-        self.bias.setEnabled(maskable)
-        self.bias_title.setEnabled(maskable)
-        self.bias_slider.setToolTip(BIAS_TIP if maskable else
+        weighted = caps is not None and caps.fidelity_weight
+        self.bias.setEnabled(maskable or weighted)
+        self.bias_title.setEnabled(maskable or weighted)
+        self.bias_title.setText("Fidelity weight w" if weighted else "Bias")
+        self.bias.set_format(slider_to_w if weighted else None)
+        self.bias_slider.setToolTip(FIDELITY_TIP if weighted else BIAS_TIP if maskable else
                                     f"{info.name if info else 'This model'} has no mask to "
-                                    "bias: only Panini models do, so the control is off")
+                                    "bias (only Panini models have one) or fidelity weight, so "
+                                    "the control is off")
         self.bias.setToolTip(self.bias_slider.toolTip())
         blocks = caps.mask_blocks if caps is not None else 0
         self.advanced_button.setEnabled(maskable)
