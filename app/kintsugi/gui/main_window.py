@@ -1342,7 +1342,8 @@ class MainWindow(QMainWindow):
         def body(job: Any) -> Made:
             import kintsugi
 
-            healed = kintsugi.heal(image, mask, factor=opts.factor, job=job)
+            healed = kintsugi.heal(image, mask, factor=opts.factor, job=job,
+                                   device=opts.device)
             provenance = dict(base) or {"software": f"Kintsugi {kintsugi.__version__}",
                                         "scale": "1"}
             done = provenance.get("healed", "")
