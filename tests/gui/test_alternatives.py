@@ -179,3 +179,25 @@ def test_a_big_result_shows_drafts_while_dragging_then_the_full_size(
     assert window.canvas.content_size().width() == 1040  # ... shown at the result's size
     assert window.canvas.after_image().width() == 1040  # then the full one
     assert window.current_setting() == Setting(0.4, 1.0)
+
+
+@pytest.mark.slow
+def test_the_partner_runs_on_the_visible_part_first(qtbot, make_window, tmp_path: Path,
+                                                    astronaut_full: np.ndarray) -> None:
+    window = make_window(DEFAULT_MODEL)
+    photo = tmp_path / "photos" / "p96.png"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.fromarray(np.ascontiguousarray(astronaut_full[40:232:2, 150:342:2])).save(photo)
+    open_photo(qtbot, window, photo)
+    window.canvas.zoom_at(16.0, window.canvas.rect().center().toPointF())  # a close look
+    stages: list[tuple[bool, str]] = []
+    window.partner_ready.connect(
+        lambda whole: stages.append((whole, window.panel.alternatives.blend_note.text())))
+    assert upscale(qtbot, window) == "ok"
+    qtbot.waitUntil(lambda: len(stages) == 2, timeout=300_000)
+    assert [whole for whole, _note in stages] == [False, True]
+    assert "visible part" in stages[0][1] and "visible part" not in stages[1][1]
+    qtbot.waitUntil(window.idle, timeout=300_000)
+    source = kintsugi.open_image(photo)
+    faithful = kintsugi.upscale(source, "rrdn-x4").pixels
+    assert np.array_equal(compose(qtbot, window, 1.0, 0.0), faithful)
