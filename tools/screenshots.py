@@ -62,8 +62,8 @@ def damaged_portrait(work: Path) -> tuple[Path, tuple[int, int, int, int]]:
     import cv2
     from skimage import data
 
-    photo = np.ascontiguousarray(data.astronaut()[0:240, 120:360]).astype(np.float32)
-    x0, y0, x1, y1 = 88, 64, 152, 128  # over the left eye and cheek
+    photo = np.ascontiguousarray(data.astronaut()[0:480, 16:496]).astype(np.float32)
+    x0, y0, x1, y1 = 280, 128, 376, 224  # 96x96 over the left eye and cheek
     patch = photo[y0:y1, x0:x1]
     blocks = cv2.resize(cv2.resize(patch, (8, 8), interpolation=cv2.INTER_AREA),
                         (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
@@ -107,11 +107,11 @@ def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
     window.open_path(path)
     wait_for(window.image_loaded)
     window.panel.set_mode("heal")
-    window.panel.heal.brush.size_slider.setValue(22)
+    window.panel.heal.brush.size_slider.setValue(36)
     window.panel.heal.brush.hardness_slider.setValue(70)
     window.set_view_mode(ViewMode.SPLIT)
     window.canvas.fit()
-    points = [QPointF(x, y) for y in range(y0 + 6, y1 - 4, 10) for x in (x0 + 6, x1 - 6)]
+    points = [QPointF(x, y) for y in range(y0 + 10, y1 - 6, 16) for x in (x0 + 10, x1 - 10)]
     window.canvas.paint_stroke("heal", points)
     window.canvas.set_split(0.0)  # the whole photo as it is, with the stroke
     shoot(window, out / "11-heal-painted.png")

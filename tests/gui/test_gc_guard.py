@@ -72,3 +72,29 @@ def test_collect_if_due_collects_only_when_the_collector_would_have():
     finally:
         gc.callbacks.remove(on_collect)
         gc.enable()
+
+
+def test_the_gui_thread_never_runs_a_full_collection():
+    """A full collection takes ~0.3 s with torch loaded: it would stall a slider drag."""
+    runs = []
+
+    def on_collect(phase: str, info: dict) -> None:
+        if phase == "stop":
+            runs.append(info["generation"])
+
+    gc.collect()
+    gc.disable()
+    old = gc.get_threshold()
+    gc.set_threshold(old[0], old[1], 0)  # generation 2 always "due"
+    gc.callbacks.append(on_collect)
+    try:
+        gc.collect(1)  # counts one generation-1 collection: generation 2 is due
+        for _ in range(old[1] + 2):  # enough young collections to make generation 1 due
+            gc.collect(0)
+        runs.clear()
+        gc_guard.collect_if_due()
+        assert runs == [1]
+    finally:
+        gc.callbacks.remove(on_collect)
+        gc.set_threshold(*old)
+        gc.enable()

@@ -690,7 +690,7 @@ class MainWindow(QMainWindow):
         self._photo_cache = PhotoCache()
         self._face_boxes = []
         self._alt_masks.clear()
-        self.panel.restore.faces_found.setText("")
+        self.panel.restore.show_found("")
         for mode in self._modes.values():  # "Done in 26.4 s" was about the other photo
             mode.controls.clear()
         self.panel.set_source_size(image.width, image.height)

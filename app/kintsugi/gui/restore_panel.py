@@ -281,8 +281,8 @@ class RestorePanel(QWidget):
         self.model_info.setWordWrap(True)
         self.model_info.setProperty("role", "hint")
         self.empty_hint = QLabel(
-            "No face model yet: import a Panini or GLEAN checkpoint you have, or download an "
-            "official one (their licences are listed)."
+            "No face model yet: import a face model file you have (Panini, GLEAN, ...), or "
+            "download an official one (their licences are listed)."
         )
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setProperty("role", "hint")
@@ -441,6 +441,7 @@ class RestorePanel(QWidget):
         form.addRow(self.color_check)
         self._form = form
         self._on_faces_mode(0)
+        self.show_found("")
         return form
 
     def _build_run(self) -> QVBoxLayout:
@@ -560,7 +561,12 @@ class RestorePanel(QWidget):
             text = "1 face found (number 0)"
         else:
             text = f"{count} faces found, numbered 0–{count - 1} from the left"
+        self.show_found(text)
+
+    def show_found(self, text: str) -> None:
+        """The faces-found line; its row takes no room while it says nothing."""
         self.faces_found.setText(text)
+        self._form.setRowVisible(self.faces_found, bool(text))
 
     def set_busy(self, busy: bool) -> None:
         self.run.set_busy(busy)
