@@ -59,14 +59,10 @@ def held() -> bool:
 
 
 def collect_if_due() -> None:
-    """Run the young generations the collector itself would have run by now.
+    """Run the youngest generation when the collector itself would have run it by now.
 
-    Never the oldest: a full collection of the window's heap (torch loaded, ~200k objects)
-    takes ~0.3 s, a visible stall in the middle of a slider drag. It waits until the last
-    worker ends and automatic collection is back."""
-    counts = gc.get_count()
-    thresholds = gc.get_threshold()
-    for generation in (1, 0):
-        if counts[generation] > thresholds[generation]:
-            gc.collect(generation)
-            return
+    Only that one: a full collection of the window's heap (torch loaded, ~200k objects)
+    takes ~0.3 s and the middle generation tens of ms, visible stalls in the middle of a
+    slider drag. They wait until the last worker ends and automatic collection is back."""
+    if gc.get_count()[0] > gc.get_threshold()[0]:
+        gc.collect(0)

@@ -12,6 +12,8 @@ running one and replaces the pending one, so a burst of requests never builds a 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 _THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
 _PROGRESS_INTERVAL = 0.03  # seconds between progress signals; the GUI needs no more
+_WORKER_NICE = 5  # niceness of worker threads relative to the GUI thread (Linux)
 
 
 def running_threads() -> list[QThread]:
@@ -73,6 +76,15 @@ def _readable(error: BaseException) -> str:
     return f"Unexpected error ({type(error).__name__}){': ' + detail if detail else ''}"
 
 
+def _lower_priority() -> None:
+    """Run this worker thread at a lower CPU priority than the GUI thread (Linux: per-thread
+    nice), so a busy CPU keeps the event loop responsive while a result is composed."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run as it is
+        pass
+
+
 def _log_failure(tag: str, error: BaseException) -> None:
     """Ordinary failures (a damaged file, a refused model, no memory) are the user's dialog,
     not a traceback on stderr: logged at debug level. Anything else is a bug: logged whole."""
@@ -112,6 +124,7 @@ class _Worker(QObject):
 
         task = self._task
         started = time.monotonic()
+        _lower_priority()
         try:
             task.job.check()  # cancelled before it even started
             task.result = task.fn(task.job)
