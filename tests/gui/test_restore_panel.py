@@ -321,7 +321,13 @@ def test_bias_is_off_for_models_without_a_mask(qtbot, make_window, data_dir, tmp
 
 
 def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
-        qtbot, make_window, panini_imported, two_faces) -> None:
+        qtbot, make_window, panini_imported, two_faces, monkeypatch) -> None:
+    from kintsugi.engine import faces as engine_faces
+
+    detections: list[int] = []
+    real_detect = engine_faces.detect_faces
+    monkeypatch.setattr(engine_faces, "detect_faces",
+                        lambda *a, **k: detections.append(1) or real_detect(*a, **k))
     window = make_window()
     window.panel.restore.live_check.setChecked(False)
     window.panel.restore.select_background("bicubic")
@@ -344,6 +350,7 @@ def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
     half = right_only.shape[1] // 2
     changed = np.abs(right_only - background).max(axis=2)
     assert changed[:, :half].max() == 0 and changed[:, half:].max() > 0.05
+    assert len(detections) == 1  # the outlines and both restores: one detection
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,  # click again: included again
                      pos=canvas.content_to_widget(canvas.face_boxes()[0].center()).toPoint())
     assert section.faces_edit.text() == "0,1"

@@ -163,14 +163,15 @@ def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCac
                             known_faces=faces, scale=opts.scale)
 
 
-def _restore(image: Any, model: Any, opts: RestoreOptions, job: Any) -> Any:
+def _restore(image: Any, model: Any, opts: RestoreOptions, job: Any,
+             known_faces: list[Any] | None = None) -> Any:
     import kintsugi
 
     return kintsugi.restore(image, model, **opts.engine_controls(),
                             faces=opts.faces, background=opts.background,
                             consistency=opts.consistency, seed=opts.seed, job=job,
                             color_match=opts.color_match, device=opts.device,
-                            scale=opts.scale)
+                            scale=opts.scale, known_faces=known_faces)
 
 
 def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
@@ -180,10 +181,14 @@ def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache
     job.set_progress(0.0, "Loading the model…")
     model = models.get(opts.model_id, opts.device)
     job.check()
+    if opts.faces is None:  # an aligned crop: one face, nothing to detect
+        out = _restore(image, model, opts, job)
+        return out, model, out.width // image.width, 1
+    # Detect once per photo: the restore is given the faces the panel counts and outlines.
+    faces = cache.find_faces(image.pixels, str(model.device))
     out = restore_cached(image, model, opts, cache, job) if preview else _restore(
-        image, model, opts, job)
-    found = 1 if opts.faces is None else len(cache.find_faces(image.pixels, str(model.device)))
-    return out, model, out.width // image.width, found
+        image, model, opts, job, faces)
+    return out, model, out.width // image.width, len(faces)
 
 
 def parse_faces(mode: str, indices: str, min_size: int) -> Any:
