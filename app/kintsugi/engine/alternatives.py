@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from kintsugi.engine import consistency
@@ -95,14 +94,12 @@ _cache_lock = threading.Lock()
 
 
 def smooth_base(low: np.ndarray, s: int) -> np.ndarray:
-    """Bicubic enlargement made consistent with `low` by the smooth block correction."""
-    h, w, c = low.shape
-    if s == 1:
-        return low.astype(np.float32, copy=True)
-    big = cv2.resize(low, (w * s, h * s), interpolation=cv2.INTER_CUBIC).reshape(h * s, w * s, c)
-    big = np.clip(big, 0.0, 1.0).astype(np.float32)
-    consistency.project(big, low, s)
-    return big
+    """The smoothest consistent enlargement: bilinear through coefficients that pool back
+    to `low` (bicubic would carry more within-block variation than a sharp result, and
+    the detail slider would then not be monotonic)."""
+    base = consistency.smooth_upsample(low, s)
+    consistency.project(base, low, s)  # only where the bilinear overshoot was clamped
+    return base
 
 
 def _checked_strength(strength: float) -> float:
