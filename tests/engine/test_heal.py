@@ -33,7 +33,7 @@ def spot_mask(h: int, w: int, y: int, x: int, r: int) -> np.ndarray:
 
 def distance_from(mask: np.ndarray) -> np.ndarray:
     outside = (mask <= 0).astype(np.uint8)
-    return cv2.distanceTransform(outside, cv2.DIST_L2, 5)
+    return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def excess_blockiness(x: np.ndarray, s: int = 8) -> float:

@@ -45,16 +45,15 @@ def adjust_detail(image: Image, result: Image, strength: float) -> Image:
     return DetailSteps.of(image, result).at(strength)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DetailSteps:
     """What adjust_detail needs for one (image, result) pair, computed once: a slider over
-    it costs only a mix and the lock."""
+    it costs only a mix and the lock. The window keeps one per shown result."""
 
     image: Image
     result: Image
     scale: int
     base: np.ndarray  # smooth, consistent with the image
-    detail: np.ndarray  # result - base: null-space part when the result is consistent
     consistent: bool
 
     @classmethod
@@ -74,15 +73,15 @@ class DetailSteps:
         if result.channels != image.channels:
             raise KintsugiError("the result and the photo have different colour channels")
         base = smooth_base(image.pixels, s)
-        detail = result.pixels - base
-        consistent = is_consistent(result.pixels, image.pixels, s)
-        return cls(image, result, s, base, detail, consistent)
+        return cls(image, result, s, base, is_consistent(result.pixels, image.pixels, s))
 
     def at(self, strength: float) -> Image:
         strength = _checked_strength(strength)
         if strength == 1.0:
             return self.result
-        mixed = self.base + np.float32(strength) * self.detail
+        # base + t (result - base), without keeping a third full-size array
+        mixed = self.base * np.float32(1.0 - strength)
+        mixed += np.float32(strength) * self.result.pixels
         np.clip(mixed, 0.0, 1.0, out=mixed)
         if self.consistent:
             consistency.lock(mixed, self.image.pixels, self.scale, self.image.bit_depth)

@@ -201,12 +201,13 @@ def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> None:
     running = np.cumsum(v, axis=-1, dtype=dtype)
     running[..., -1] = target
     np.rint(running, out=running)
-    snapped = np.diff(running, axis=-1, prepend=np.zeros((bh, bw, c, 1), dtype))
-    np.clip(snapped, 0, levels, out=snapped)
+    snapped = running  # differences of the rounded running sums, in place
+    snapped[..., 1:] -= running[..., :-1]  # numpy buffers the overlap
     # Next to saturation the carried error can want a level beyond the range; those few
-    # blocks lose a level to the clamp and are settled by ranking instead.
-    off = np.nonzero(snapped.sum(axis=-1, dtype=np.float64) != target)
-    if off[0].size:
+    # blocks are settled by ranking instead.
+    if snapped.min() < 0 or snapped.max() > levels:
+        off = np.nonzero(((snapped < 0) | (snapped > levels)).any(axis=-1))
+        np.clip(snapped, 0, levels, out=snapped)
         picked = np.rint(v[off])
         deficit = (target[off] - picked.sum(axis=-1)).astype(np.int64)
         _settle_deficits(picked, v[off] - picked, deficit, levels)
