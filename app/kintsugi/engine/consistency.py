@@ -12,8 +12,11 @@ the smooth step is repeated; what little is then left is removed by the exact bl
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 # Rows of blocks processed at once: bounds temporaries on 50+ MP outputs.
 _BAND_BLOCKS = 64
@@ -198,7 +201,7 @@ def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> None:
     np.multiply(v, levels, out=v)
     np.clip(v, 0, levels, out=v)
     target = np.rint(y.astype(np.float64) * levels * s * s)
-    running = np.cumsum(v, axis=-1, dtype=dtype)
+    running: npt.NDArray[np.floating[Any]] = np.cumsum(v, axis=-1)
     running[..., -1] = target
     np.rint(running, out=running)
     snapped = running  # differences of the rounded running sums, in place
