@@ -8,7 +8,7 @@ by the scale (area), degraded, enlarged back by every model, and scored on the R
   clean | noise (Gaussian, sigma 8/255) | jpeg (quality 40) | blur+jpeg (Gaussian sigma 1, q 60)
 The x4 table adds the rrdn-x4 / realesrgan-x4plus blend at 25% realness (kintsugi.blend).
 
-    python bench/bench_models.py            # a few minutes of CPU
+    python bench/bench_models.py [--scales 4 2] [--photos N]   # a few minutes of CPU
 """
 
 from __future__ import annotations
@@ -91,18 +91,25 @@ def scores(out: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 def run() -> None:
+    import argparse
+
     import torch
 
     import kintsugi
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=int, nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--photos", type=int, default=None, help="use only the first N photos")
+    args = parser.parse_args()
     torch.set_num_threads(2)
-    images = photos()
+    images = photos()[: args.photos]
     hr = patches(images)
     print(f"{len(hr)} patches of {PATCH}x{PATCH} from {len(images)} photos: "
           f"{', '.join(n for n, _ in images)}")
-    models = {m: kintsugi.load_model(m, device="cpu")
-              for ms in MODELS.values() for m in ms if m != "bicubic" and not m.startswith("blend")}
-    for scale, names in MODELS.items():
+    models = {m: kintsugi.load_model(m, device="cpu") for scale in args.scales for m in MODELS[scale]
+              if m != "bicubic" and not m.startswith("blend")}
+    for scale in args.scales:
+        names = MODELS[scale]
         table: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
         seconds: dict[str, float] = defaultdict(float)
         rng = np.random.default_rng(scale)
