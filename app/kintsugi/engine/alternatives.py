@@ -82,9 +82,12 @@ class DetailSteps:
         # base + t (result - base), without keeping a third full-size array
         mixed = self.base * np.float32(1.0 - strength)
         mixed += np.float32(strength) * self.result.pixels
-        np.clip(mixed, 0.0, 1.0, out=mixed)
+        in_range = bool(mixed.min() >= 0.0 and mixed.max() <= 1.0)  # always for 0 <= t <= 1
+        if not in_range:
+            np.clip(mixed, 0.0, 1.0, out=mixed)
         if self.consistent:
-            consistency.lock(mixed, self.image.pixels, self.scale, self.image.bit_depth)
+            consistency.lock(mixed, self.image.pixels, self.scale, self.image.bit_depth,
+                             means_kept=in_range)
         return self.result.replace(pixels=mixed)
 
 

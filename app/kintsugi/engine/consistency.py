@@ -139,13 +139,16 @@ def _redistribute(blocks: np.ndarray, target: np.ndarray) -> None:
     blocks += up * (1.0 - blocks) + down * blocks
 
 
-def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
+def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int, means_kept: bool = False) -> None:
     """The consistency lock: exact after clamping and after saving at `bit_depth` bits.
 
     Snapping to the file's levels only helps when the input itself lies on them (it came
     from an 8- or 16-bit file); for other float inputs the float-exact projection is kept.
+    means_kept: `out` already has the block means (to float rounding) and lies in [0, 1],
+    e.g. a convex mix of locked results; only the snap to the file's levels is left.
     """
-    project(out, low, s)
+    if not means_kept:
+        project(out, low, s)
     levels = 2**bit_depth - 1
     if on_levels(low, levels):
         snap_to_levels(out, low, s, levels)
