@@ -75,7 +75,7 @@ def test_more_detail_means_a_larger_deviation_map(face, pair):
     means = [kintsugi.deviation_map(face, kintsugi.adjust_detail(face, result, t)).mean()
              for t in (0.0, 0.5, 1.0, 1.5, 2.0)]
     assert all(a < b for a, b in zip(means, means[1:], strict=False)), means
-    assert means[-1] > 1.5 * means[0]
+    assert means[-1] > 1.2 * means[0]
 
 
 def test_strength_zero_is_smooth_and_consistent(face, pair, tmp_path):

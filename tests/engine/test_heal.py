@@ -33,7 +33,7 @@ def spot_mask(h: int, w: int, y: int, x: int, r: int) -> np.ndarray:
 
 def distance_from(mask: np.ndarray) -> np.ndarray:
     outside = (mask <= 0).astype(np.uint8)
-    return cv2.distanceTransform(outside, cv2.DIST_L2, 5)
+    return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def excess_blockiness(x: np.ndarray, s: int = 8) -> float:
@@ -129,16 +129,18 @@ def test_heal_refuses_bad_input(portrait, fast_model):
 
 @pytest.mark.slow
 def test_healing_a_retouched_face_brings_it_back(portrait):
-    """Noise plus 8x8 blockiness painted into a 96x96 face region; heal at factor 2 with
-    the default upscaler. Measured on this crop: PSNR 23.6 -> 24.7 dB against the untouched
-    photo, excess blockiness 0.257 -> 0.141 (-45%)."""
+    """Noise (sigma 0.05) plus 8x8 blockiness (block offsets, sigma 0.03) painted into a
+    96x96 face region; heal at factor 2 with the default upscaler. Measured on this crop:
+    PSNR against the untouched photo 25.05 -> 26.60 dB (+1.55), excess blockiness
+    0.075 -> 0.029 (-61%). Without the anti-alias blur before shrinking: +1.37 dB, and
+    blockiness went up (0.098)."""
     y0, x0, n = 48, 48, 96
     region = (slice(y0, y0 + n), slice(x0, x0 + n))
     clean = kintsugi.Image.from_array(portrait)
     rng = np.random.default_rng(0)
     retouched = clean.pixels.copy()
-    retouched[region] += rng.normal(0, 0.04, (n, n, 3)).astype(np.float32)
-    blocks = rng.normal(0, 0.04, (n // 8, n // 8, 1)).astype(np.float32)
+    retouched[region] += rng.normal(0, 0.05, (n, n, 3)).astype(np.float32)
+    blocks = rng.normal(0, 0.03, (n // 8, n // 8, 1)).astype(np.float32)
     retouched[region] += np.repeat(np.repeat(blocks, 8, 0), 8, 1)
     retouched = (np.rint(np.clip(retouched, 0, 1) * 255) / 255).astype(np.float32)
     mask = np.zeros((192, 192), np.float32)
@@ -146,7 +148,7 @@ def test_healing_a_retouched_face_brings_it_back(portrait):
     healed = kintsugi.heal(clean.replace(pixels=retouched), mask, factor=2)
     before = psnr(retouched[region], clean.pixels[region])
     after = psnr(healed.pixels[region], clean.pixels[region])
-    assert after >= before + 0.5, (before, after)
+    assert after >= before + 1.0, (before, after)
     blocky_before = excess_blockiness(retouched[region])
     blocky_after = excess_blockiness(healed.pixels[region])
     assert blocky_after <= 0.6 * blocky_before, (blocky_before, blocky_after)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from kintsugi.engine import consistency
@@ -46,16 +45,15 @@ def adjust_detail(image: Image, result: Image, strength: float) -> Image:
     return DetailSteps.of(image, result).at(strength)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DetailSteps:
     """What adjust_detail needs for one (image, result) pair, computed once: a slider over
-    it costs only a mix and the lock."""
+    it costs only a mix and the lock. The window keeps one per shown result."""
 
     image: Image
     result: Image
     scale: int
     base: np.ndarray  # smooth, consistent with the image
-    detail: np.ndarray  # result - base: null-space part when the result is consistent
     consistent: bool
 
     @classmethod
@@ -75,18 +73,21 @@ class DetailSteps:
         if result.channels != image.channels:
             raise KintsugiError("the result and the photo have different colour channels")
         base = smooth_base(image.pixels, s)
-        detail = result.pixels - base
-        consistent = is_consistent(result.pixels, image.pixels, s)
-        return cls(image, result, s, base, detail, consistent)
+        return cls(image, result, s, base, is_consistent(result.pixels, image.pixels, s))
 
     def at(self, strength: float) -> Image:
         strength = _checked_strength(strength)
         if strength == 1.0:
             return self.result
-        mixed = self.base + np.float32(strength) * self.detail
-        np.clip(mixed, 0.0, 1.0, out=mixed)
+        # base + t (result - base), without keeping a third full-size array
+        mixed = self.base * np.float32(1.0 - strength)
+        mixed += np.float32(strength) * self.result.pixels
+        in_range = bool(mixed.min() >= 0.0 and mixed.max() <= 1.0)  # always for 0 <= t <= 1
+        if not in_range:
+            np.clip(mixed, 0.0, 1.0, out=mixed)
         if self.consistent:
-            consistency.lock(mixed, self.image.pixels, self.scale, self.image.bit_depth)
+            consistency.lock(mixed, self.image.pixels, self.scale, self.image.bit_depth,
+                             means_kept=in_range)
         return self.result.replace(pixels=mixed)
 
 
@@ -95,14 +96,12 @@ _cache_lock = threading.Lock()
 
 
 def smooth_base(low: np.ndarray, s: int) -> np.ndarray:
-    """Bicubic enlargement made consistent with `low` by the smooth block correction."""
-    h, w, c = low.shape
-    if s == 1:
-        return low.astype(np.float32, copy=True)
-    big = cv2.resize(low, (w * s, h * s), interpolation=cv2.INTER_CUBIC).reshape(h * s, w * s, c)
-    big = np.clip(big, 0.0, 1.0).astype(np.float32)
-    consistency.project(big, low, s)
-    return big
+    """The smoothest consistent enlargement: bilinear through coefficients that pool back
+    to `low` (bicubic would carry more within-block variation than a sharp result, and
+    the detail slider would then not be monotonic)."""
+    base = consistency.smooth_upsample(low, s)
+    consistency.project(base, low, s)  # only where the bilinear overshoot was clamped
+    return base
 
 
 def _checked_strength(strength: float) -> float:

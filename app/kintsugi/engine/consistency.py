@@ -12,8 +12,11 @@ the smooth step is repeated; what little is then left is removed by the exact bl
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 # Rows of blocks processed at once: bounds temporaries on 50+ MP outputs.
 _BAND_BLOCKS = 64
@@ -136,13 +139,16 @@ def _redistribute(blocks: np.ndarray, target: np.ndarray) -> None:
     blocks += up * (1.0 - blocks) + down * blocks
 
 
-def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
+def lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int, means_kept: bool = False) -> None:
     """The consistency lock: exact after clamping and after saving at `bit_depth` bits.
 
     Snapping to the file's levels only helps when the input itself lies on them (it came
     from an 8- or 16-bit file); for other float inputs the float-exact projection is kept.
+    means_kept: `out` already has the block means (to float rounding) and lies in [0, 1],
+    e.g. a convex mix of locked results; only the snap to the file's levels is left.
     """
-    project(out, low, s)
+    if not means_kept:
+        project(out, low, s)
     levels = 2**bit_depth - 1
     if on_levels(low, levels):
         snap_to_levels(out, low, s, levels)
@@ -198,15 +204,16 @@ def _snap_band(x: np.ndarray, y: np.ndarray, s: int, levels: int) -> None:
     np.multiply(v, levels, out=v)
     np.clip(v, 0, levels, out=v)
     target = np.rint(y.astype(np.float64) * levels * s * s)
-    running = np.cumsum(v, axis=-1, dtype=dtype)
+    running: npt.NDArray[np.floating[Any]] = np.cumsum(v, axis=-1)
     running[..., -1] = target
     np.rint(running, out=running)
-    snapped = np.diff(running, axis=-1, prepend=np.zeros((bh, bw, c, 1), dtype))
-    np.clip(snapped, 0, levels, out=snapped)
+    snapped = running  # differences of the rounded running sums, in place
+    snapped[..., 1:] -= running[..., :-1]  # numpy buffers the overlap
     # Next to saturation the carried error can want a level beyond the range; those few
-    # blocks lose a level to the clamp and are settled by ranking instead.
-    off = np.nonzero(snapped.sum(axis=-1, dtype=np.float64) != target)
-    if off[0].size:
+    # blocks are settled by ranking instead.
+    if snapped.min() < 0 or snapped.max() > levels:
+        off = np.nonzero(((snapped < 0) | (snapped > levels)).any(axis=-1))
+        np.clip(snapped, 0, levels, out=snapped)
         picked = np.rint(v[off])
         deficit = (target[off] - picked.sum(axis=-1)).astype(np.int64)
         _settle_deficits(picked, v[off] - picked, deficit, levels)
