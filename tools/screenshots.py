@@ -63,9 +63,10 @@ def damaged_portrait(work: Path) -> tuple[Path, tuple[int, int, int, int]]:
     from skimage import data
 
     photo = np.ascontiguousarray(data.astronaut()[0:480, 16:496]).astype(np.float32)
-    x0, y0, x1, y1 = 280, 128, 376, 224  # 96x96 over the left eye and cheek
+    x0, y0, x1, y1 = 176, 104, 272, 200  # 96x96 over an eye and the cheek
     patch = photo[y0:y1, x0:x1]
-    blocks = cv2.resize(cv2.resize(patch, (8, 8), interpolation=cv2.INTER_AREA),
+    cells = ((x1 - x0) // 8, (y1 - y0) // 8)  # 8x8 px blocks
+    blocks = cv2.resize(cv2.resize(patch, cells, interpolation=cv2.INTER_AREA),
                         (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
     noise = np.random.default_rng(0).normal(0, 14, patch.shape)
     photo[y0:y1, x0:x1] = 0.5 * patch + 0.5 * blocks + noise
@@ -118,7 +119,9 @@ def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
     window.start_heal()
     status = wait_for(window.heal_finished, 600)
     log.info("heal: %s %s", status, window.last_error())
-    window.canvas.set_split((x0 + x1) / 2 / window.canvas.content_size().width())
+    window.canvas.actual_size()  # 100%: the true pixels on both sides of the divider
+    centre = window.canvas.content_to_widget(QPointF((x0 + x1) / 2, 0)).x()
+    window.canvas.set_split(centre / window.canvas.width())
     shoot(window, out / "12-heal-before-after.png")
 
 

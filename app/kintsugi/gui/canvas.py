@@ -467,9 +467,11 @@ class CompareCanvas(QWidget):
             return
         painter.save()
         painter.setClipRect(clip)
-        # The original is stretched to the result's size, and the heat overlay is a soft
-        # map: both bilinear. The result shows its true pixels when zoomed in.
-        smooth = layer is not self._after or min(sx, sy) < 1.0
+        # An original smaller than the result is stretched to its size, and the heat overlay
+        # is a soft map: both bilinear. Zoomed in, pictures at the result's size (the
+        # result; the original beside a same-size heal) show their true pixels.
+        stretched = layer.size != content
+        smooth = layer is self._overlay or stretched or min(sx, sy) < 1.0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.translate(origin)
         painter.scale(sx, sy)
