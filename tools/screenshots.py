@@ -3,7 +3,8 @@
 Run offscreen (default) or under Xvfb:
     PYTHONPATH=app python tools/screenshots.py
     xvfb-run -a -s "-screen 0 1400x900x24" python tools/screenshots.py
-The photo is scikit-image's astronaut (public domain, NASA); the model the shipped default.
+The photo is scikit-image's astronaut (public domain, NASA); every picture comes from the
+shipped trained models (no untrained network appears). The main window is 1280x820.
 """
 
 from __future__ import annotations
@@ -55,52 +56,82 @@ def shoot(widget: QWidget, path: Path) -> None:
     log.info("wrote %s", path.relative_to(ROOT))
 
 
-def untrained_panini(work: Path) -> str:
-    """A tiny Panini with random weights: no trained face weights ship, so the restored
-    face below is honest noise; the model's name says so."""
-    import torch
-    from safetensors.torch import save_file
+def damaged_portrait(work: Path) -> tuple[Path, tuple[int, int, int, int]]:
+    """The astronaut's portrait with synthetic retouching damage in one region (noise and
+    8x8 blockiness, as a heavy JPEG or a bad clone stamp leaves): (path, region x0 y0 x1 y1)."""
+    import cv2
+    from skimage import data
 
-    from kintsugi.archs.panini import Panini
-    from kintsugi.engine.importer import import_model
+    photo = np.ascontiguousarray(data.astronaut()[0:480, 16:496]).astype(np.float32)
+    x0, y0, x1, y1 = 176, 104, 272, 200  # 96x96 over an eye and the cheek
+    patch = photo[y0:y1, x0:x1]
+    cells = ((x1 - x0) // 8, (y1 - y0) // 8)  # 8x8 px blocks
+    blocks = cv2.resize(cv2.resize(patch, cells, interpolation=cv2.INTER_AREA),
+                        (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    noise = np.random.default_rng(0).normal(0, 14, patch.shape)
+    photo[y0:y1, x0:x1] = 0.5 * patch + 0.5 * blocks + noise
+    path = work / "retouched.png"
+    PILImage.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(path)
+    return path, (x0, y0, x1, y1)
 
-    torch.manual_seed(0)
-    net = Panini("mfr", in_size=32, out_size=64, style_dim=16, n_mlp=2, max_channels=8,
-                 growth=8, lce_channels=8, rrdb_channels=8, num_rrdbs=1, head_channels=(8,),
-                 dre_channels=(8, 8, 16)).eval()
-    path = work / "untrained-tiny-panini.safetensors"
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
-    return import_model(path, model_id="untrained-tiny-panini").id
 
-
-def restore_mode(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
-    """09: the Restore faces tab after a restore and a bias preview; 10: the download list."""
+def alternatives(window, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """09: the strip and the mix slider (RRDN x4 <-> Real-ESRGAN x4plus); 10: the detail
+    slider. Both on the shipped trained models' results of the photo already upscaled."""
     from kintsugi.gui.canvas import ViewMode
 
-    model_id = untrained_panini(work)
-    window.refresh_models(select=model_id)
-    wait_for(window.models_changed)
-    section = window.panel.restore
-    section.select_model(model_id)
-    window.panel.set_mode("restore")
-    section.advanced_button.setChecked(True)
-    section.bias.set_value(0.4)  # a live preview starts; wait until the last one is shown
-    while section.preview_pending() or window.restore_runner().is_busy():
-        settle(100)
-    log.info("restore preview: %s", window.last_error() or "ok")
+    while not window.idle():
+        settle(200)  # the partner model and the strip are computed in the background
+    box = window.panel.alternatives
+    box.set_values(1.0, 0.35)
+    wait_for(window.composed, 300)
     window.set_view_mode(ViewMode.SPLIT)
     window.canvas.fit()
-    window.canvas.set_split(0.4)
-    shoot(window, out / "09-restore-faces.png")
+    window.canvas.set_split(0.45)
+    window.side_scroll.ensureWidgetVisible(box.strip)
+    shoot(window, out / "09-alternatives.png")
+    box.set_values(1.8, 0.35)
+    wait_for(window.composed, 300)
+    window.canvas.zoom_at(2.0, window.canvas.rect().center().toPointF())
+    window.side_scroll.ensureWidgetVisible(box.detail_slider)
+    shoot(window, out / "10-detail-slider.png")
 
+
+def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """11: the damaged region painted in the Heal tab; 12: healed, split against the
+    original across the region (healing runs the shipped default upscaler)."""
+    from PySide6.QtCore import QPointF
+
+    from kintsugi.gui.canvas import ViewMode
+
+    path, (x0, y0, x1, y1) = damaged_portrait(work)
+    window.open_path(path)
+    wait_for(window.image_loaded)
+    window.panel.set_mode("heal")
+    window.panel.heal.brush.size_slider.setValue(36)
+    window.panel.heal.brush.hardness_slider.setValue(70)
+    window.set_view_mode(ViewMode.SPLIT)
+    window.canvas.fit()
+    points = [QPointF(x, y) for y in range(y0 + 10, y1 - 6, 16) for x in (x0 + 10, x1 - 10)]
+    window.canvas.paint_stroke("heal", points)
+    window.canvas.set_split(0.0)  # the whole photo as it is, with the stroke
+    shoot(window, out / "11-heal-painted.png")
+    window.start_heal()
+    status = wait_for(window.heal_finished, 600)
+    log.info("heal: %s %s", status, window.last_error())
+    window.canvas.actual_size()  # 100%: the true pixels on both sides of the divider
+    centre = window.canvas.content_to_widget(QPointF((x0 + x1) / 2, 0)).x()
+    window.canvas.set_split(centre / window.canvas.width())
+    shoot(window, out / "12-heal-before-after.png")
+
+
+def download_dialog(window, out: Path) -> None:  # type: ignore[no-untyped-def]
     dialog = window.open_download_dialog()
     dialog.resize(900, 480)
     wait_for(dialog.listed, 60)
     dialog.select("panini-mfr")
-    shoot(dialog, out / "10-download-models.png")
+    shoot(dialog, out / "13-download-models.png")
     dialog.close()
-    window.undo()  # back to the upscale result and tab for the light-theme shot
-    window.panel.set_mode("upscale")
 
 
 def main() -> int:
@@ -112,7 +143,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kintsugi-shots-"))
     os.environ["KINTSUGI_CONFIG_DIR"] = str(work / "config")
-    os.environ["KINTSUGI_DATA_DIR"] = str(work / "data")  # the face model below goes here
+    os.environ["KINTSUGI_DATA_DIR"] = str(work / "data")  # no user models: shipped only
 
     from skimage import data
 
@@ -126,7 +157,7 @@ def main() -> int:
     from kintsugi.gui.main_window import MainWindow
 
     window = MainWindow(dark=dark)
-    window.resize(1400, 900)
+    window.resize(1280, 820)
     window.show()
     app.processEvents()
     log.info("time to window: %.3f s (torch imported: %s)",
@@ -183,13 +214,17 @@ def main() -> int:
     shoot(about, args.out / "07-about.png")
     about.close()
 
-    restore_mode(window, work, args.out)
+    alternatives(window, args.out)
 
     # The light palette, as on a system in light mode.
     window.set_dark(apply_theme(app, dark=False))
     window.set_view_mode(ViewMode.SPLIT)
     window.canvas.fit()
     shoot(window, args.out / "08-light-theme.png")
+    window.set_dark(apply_theme(app, dark=not args.light))
+
+    heal(window, work, args.out)
+    download_dialog(window, args.out)
     window.close()
     return 0
 

@@ -3,6 +3,7 @@ no worker thread outlives its test."""
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ pytest.importorskip("pytestqt")
 
 from gui_helpers import FAST_MODEL  # noqa: E402
 
+from kintsugi.gui import gc_guard  # noqa: E402
 from kintsugi.gui.models import ModelCache  # noqa: E402
 from kintsugi.gui.worker import running_threads  # noqa: E402
 
@@ -40,16 +42,8 @@ def _no_thread_left(qapp: object) -> Iterator[None]:
     extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
              and not isinstance(t, threading._DummyThread)]  # noqa: SLF001
     assert not extra, f"Python threads still running: {extra}"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _collector_back_to_automatic() -> Iterator[None]:
-    """The window moves garbage collection to the GUI thread; the tests after these
-    (no Qt event loop running) need it automatic again."""
-    yield
-    from kintsugi.gui import gc_guard
-
-    gc_guard.uninstall()
+    # Collection moves to the GUI thread only while workers run, never process-wide.
+    assert not gc_guard.held() and gc.isenabled()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gui
 def test_result_history_drops_the_oldest_big_results() -> None:
     def entry(side: int) -> ResultEntry:
         image = QImage(side, side, QImage.Format.Format_RGB888)
-        return ResultEntry(None, image, image, None, "m", 2, False, 0, "cpu", 0.1, 1.0)
+        return ResultEntry(None, image, image, "upscale", "m", 2, None)
 
     history = ResultHistory(limit=4, max_pixels=3 * 100 * 100)
     for _ in range(3):

@@ -132,7 +132,7 @@ def test_cancel_mid_job_leaves_nothing_and_the_window_usable(
     window.panel.tile_combo.setCurrentIndex(window.panel.tile_combo.findData(64))
     files_before = sorted(photo_path.parent.iterdir())
     progress: list[float] = []
-    window._upscale_runner.progress.connect(lambda f, m: progress.append(f))  # noqa: SLF001
+    window.run_runner().progress.connect(lambda f, m: progress.append(f))  # noqa: SLF001
     with qtbot.waitSignal(window.upscale_finished, timeout=300_000) as blocker:
         window.start_upscale()
         qtbot.waitUntil(lambda: any(0 < f < 0.9 for f in progress), timeout=120_000)
@@ -231,7 +231,7 @@ def test_smaller_tiles_cut_the_job_into_more_steps(
     PILImage.fromarray(astronaut_full[100:228, 100:228].copy()).save(photo)
     open_photo(qtbot, window, photo)
     messages: list[str] = []
-    window._upscale_runner.progress.connect(lambda f, m: messages.append(m))  # noqa: SLF001
+    window.run_runner().progress.connect(lambda f, m: messages.append(m))  # noqa: SLF001
     whole = run_fast(qtbot, window, tile="auto")
     assert "tile 1/1" in messages and not any("/4" in m for m in messages)
     messages.clear()

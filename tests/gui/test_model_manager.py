@@ -230,3 +230,50 @@ def test_the_shipped_library_lists_the_official_checkpoints(qtbot, make_window,
     row = dialog.entry_ids().index("codeformer")
     assert dialog.table.item(row, 3).text().startswith("NC")
     dialog.close()
+
+
+def test_a_failure_is_not_left_under_another_selection(qtbot, make_window, data_dir, tmp_path,
+                                                       file_server) -> None:
+    body = official_checkpoint(tmp_path / "panini.pth")
+    _Files.files = {}  # the server has nothing: the download fails with 404
+    second = '''
+[[checkpoint]]
+id = "tiny-panini-other"
+name = "Other Tiny Panini"
+arch = "panini"
+engine = "kintsugi"
+in_size = 32
+out_size = 64
+scale = 2
+size = 10
+file = "panini_other.pth"
+urls = ["http://127.0.0.1:9/other.pth"]
+listed_in = "test"
+licence = "MIT"
+'''
+    window = make_window()
+    dialog = window.open_download_dialog(library_file(tmp_path, file_server, body, second))
+    qtbot.waitUntil(lambda: len(dialog.entry_ids()) == 2, timeout=30_000)
+    dialog.select("tiny-panini-dl")
+    with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:
+        dialog.download_button.click()
+    assert blocker.args[0] == "failed"
+    assert dialog.progress_label.text().startswith("Failed")
+    dialog.select("tiny-panini-other")
+    assert dialog.progress_label.text() == ""
+    dialog.close()
+
+
+def test_an_unknown_layout_is_refused_without_pip_advice(qtbot, make_window, data_dir,
+                                                         tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    window = make_window()
+    odd = tmp_path / "odd.safetensors"
+    save_file({"mystery.weight": torch.zeros(3, 3)}, str(odd))
+    with qtbot.waitSignal(window.error_shown, timeout=60_000) as blocker:
+        window.import_model_file(odd)
+    message = blocker.args[0]
+    assert "odd.safetensors was not imported" in message
+    assert "pip install" not in message and "Traceback" not in message
+    qtbot.waitUntil(lambda: not window.importer().is_busy(), timeout=10_000)

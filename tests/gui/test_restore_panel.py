@@ -13,6 +13,7 @@ import pytest
 import torch
 from gui_helpers import open_photo
 from PIL import Image as PILImage
+from PySide6.QtCore import Qt
 from safetensors.torch import save_file
 from torch import nn
 
@@ -317,3 +318,86 @@ def test_bias_is_off_for_models_without_a_mask(qtbot, make_window, data_dir, tmp
     assert window.restore_options().bias == 0.0
     out = run(qtbot, window)
     assert out.shape == (512, 512, 3)  # the tiny GLEAN is x4
+
+
+def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
+        qtbot, make_window, panini_imported, two_faces, monkeypatch) -> None:
+    from kintsugi.engine import faces as engine_faces
+
+    detections: list[int] = []
+    real_detect = engine_faces.detect_faces
+    monkeypatch.setattr(engine_faces, "detect_faces",
+                        lambda *a, **k: detections.append(1) or real_detect(*a, **k))
+    window = make_window()
+    window.panel.restore.live_check.setChecked(False)
+    window.panel.restore.select_background("bicubic")
+    window.panel.set_mode("restore")
+    with qtbot.waitSignal(window.faces_shown, timeout=120_000) as shown:
+        open_photo(qtbot, window, two_faces)
+    assert shown.args == [2]
+    section = window.panel.restore
+    section.faces_combo.setCurrentIndex(section.faces_combo.findData("min"))
+    section.faces_min.setValue(5000)  # no face is that big: only the background
+    background = run(qtbot, window)
+    section.faces_combo.setCurrentIndex(section.faces_combo.findData("all"))
+    canvas = window.canvas
+    boxes = canvas.face_boxes()
+    assert len(boxes) == 2 and boxes[0].center().x() < boxes[1].center().x()
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,
+                     pos=canvas.content_to_widget(boxes[0].center()).toPoint())
+    assert section.faces_edit.text() == "1"  # the left face is now excluded
+    right_only = run(qtbot, window)
+    half = right_only.shape[1] // 2
+    changed = np.abs(right_only - background).max(axis=2)
+    assert changed[:, :half].max() == 0 and changed[:, half:].max() > 0.05
+    assert len(detections) == 1  # the outlines and both restores: one detection
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,  # click again: included again
+                     pos=canvas.content_to_widget(canvas.face_boxes()[0].center()).toPoint())
+    assert section.faces_edit.text() == "0,1"
+
+
+def test_default_background_photo_scale_and_aligned_crop(
+        qtbot, make_window, panini_imported, portrait, tmp_path, astronaut_full) -> None:
+    window = make_window()
+    section = window.panel.restore
+    assert section.options().background is None  # the default upscaler, as on the CLI
+    assert "Default upscaler" in section.background_combo.currentText()
+    section.live_check.setChecked(False)
+    section.select_background("bicubic")
+    window.panel.set_mode("restore")
+    open_photo(qtbot, window, portrait)
+    section.scale_spin.setValue(3)
+    assert run(qtbot, window).shape[:2] == (384, 384)
+    crop = tmp_path / "photos" / "crop.png"  # a face crop of the model's input size (32)
+    PILImage.fromarray(cv2.resize(astronaut_full[20:220, 150:350], (32, 32),
+                                  interpolation=cv2.INTER_AREA)).save(crop)
+    open_photo(qtbot, window, crop)
+    section.faces_combo.setCurrentIndex(section.faces_combo.findData("aligned"))
+    assert not section.scale_spin.isVisibleTo(window)  # an aligned crop has no photo scale
+    out = run(qtbot, window)
+    assert out.shape[:2] == (64, 64)
+    assert "aligned crop" in window.current_result().label
+
+
+def test_a_fidelity_weight_model_gets_the_same_slider_labelled_w(qtbot) -> None:
+    """CodeFormer's w (capabilities say fidelity_weight) rides the fidelity <-> realness
+    slider: left = w 1 (closest to the photo), right = w 0; the bias is not sent."""
+    from types import SimpleNamespace
+
+    from kintsugi.archs import Capabilities
+    from kintsugi.gui.restore_panel import RestorePanel
+
+    panel = RestorePanel()
+    qtbot.addWidget(panel)
+    info = SimpleNamespace(id="codeformer-x", name="CodeFormer", arch="codeformer", scale=1,
+                           licence="S-Lab (NC)")
+    caps = Capabilities(purpose="face-restorer", input_size=512, fidelity_weight=True)
+    panel.set_models([info], [], caps={"codeformer-x": caps})
+    assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity weight w"
+    assert not panel.advanced_button.isEnabled() and not panel.seed_spin.isEnabled()
+    panel.bias.set_value(-1.0)
+    assert panel.options().fidelity == 1.0 and panel.options().bias == 0.0
+    panel.bias.set_value(1.0)
+    assert panel.options().fidelity == 0.0
+    assert panel.options().engine_controls()["fidelity"] == 0.0
+    assert "w 0.00" in panel.options().describe()

@@ -3,6 +3,7 @@ older ones; failures become one readable line; shutdown joins the thread."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -122,3 +123,22 @@ def test_pause_holds_the_job_until_resumed(qtbot) -> None:  # type: ignore[no-un
     with qtbot.waitSignal(runner.finished, timeout=10_000):
         runner.resume()
     assert task.ok and task.result == 30
+
+
+def test_previews_let_the_running_task_finish_and_drop_the_ones_between(qtbot) -> None:
+    runner = TaskRunner("previews")
+    release = threading.Event()
+    ended: list[tuple[str, str]] = []
+    runner.finished.connect(lambda task: ended.append((task.tag, task.status)))
+
+    def slow(job):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return "slow"
+
+    runner.submit(slow, "running")
+    for tag in ("a", "b", "newest"):
+        runner.submit(lambda job: None, tag, cancel_running=False)
+    release.set()
+    qtbot.waitUntil(lambda: not runner.is_busy(), timeout=10_000)
+    assert ended == [("a", "cancelled"), ("b", "cancelled"), ("running", "ok"),
+                     ("newest", "ok")]

@@ -368,10 +368,15 @@ def build(**params: Any) -> UnitRangeWrapper:
 
 
 def describe(params: dict[str, Any]) -> Capabilities:
-    # Five DAFI slots (inputs at 4..64 px); fp32 only: StyleGAN2's demodulation
-    # rsqrt(sum + 1e-8) underflows in fp16.
+    # DAFI slots at 4, 8, ..., fuse_top px (five in the official models); fp32 only:
+    # StyleGAN2's demodulation rsqrt(sum + 1e-8) underflows in fp16.
+    d = VARIANTS[params.get("variant", "mfr")]
+    in_size = int(params.get("in_size") or d.in_size)
+    head = params.get("head_channels")
+    head = tuple(d.head_channels if head is None else head)
+    slots = int(math.log2(in_size // 2 ** len(head))) - 1
     return Capabilities(purpose="face-restorer", scale=int(params["scale"]),
-                        input_size=int(params["in_size"]), tiles=False, mask_blocks=5,
+                        input_size=in_size, tiles=False, mask_blocks=max(0, slots),
                         seed=True, precisions=("fp32",))
 
 

@@ -26,6 +26,7 @@ from kintsugi.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError, describe, e
 COMMANDS: dict[str, str] = {
     "upscale": "kintsugi.cli.upscale:add_parser",
     "restore": "kintsugi.cli.restore:add_parser",
+    "heal": "kintsugi.cli_heal:add_heal_parser",
     "models": "kintsugi.cli.models:add_parser",
     "gui": "kintsugi.cli:add_gui_parser",
 }

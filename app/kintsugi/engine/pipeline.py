@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from kintsugi import __version__
-from kintsugi.engine.consistency import deviation, lock
+from kintsugi.engine.consistency import deviation, lock_to
 from kintsugi.engine.device import compute_dtype, pick_device
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
@@ -45,14 +45,13 @@ def upscale(
         raise KintsugiError(f"scale must be a whole number of at least 1, not {scale}")
     passes = _passes(model.scale, scale)
     rgb = _as_rgb(image.pixels)
-    low = rgb
     for index in range(passes):
         step = job.sub(index / passes, 1 / passes)
         rgb = _run_model(model, rgb, tile, step)
     rgb = _resize_to(rgb, image.width * scale, image.height * scale)
     if consistency:
         job.set_progress(1.0, "consistency lock")
-        lock(rgb, low, scale, image.bit_depth)
+        rgb = lock_to(rgb, image.pixels, scale, image.bit_depth)
     np.clip(rgb, 0.0, 1.0, out=rgb)
     pixels = rgb.mean(axis=2, keepdims=True) if image.is_gray else rgb
     alpha = None if image.alpha is None else _resize_alpha(image.alpha, scale)

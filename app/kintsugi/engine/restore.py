@@ -42,7 +42,7 @@ from torch import nn
 from kintsugi import __version__
 from kintsugi.archs.stylegan2 import StyleGAN2Generator, UnitRangeWrapper
 from kintsugi.engine import facepaste
-from kintsugi.engine.consistency import lock
+from kintsugi.engine.consistency import lock_to
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job, ensure_job
@@ -330,13 +330,13 @@ class FaceRunner:
 # ----------------------------------------------------------------------------- output
 
 
-def finish_output(image: Image, out: np.ndarray, rgb: np.ndarray, s: int, consistency: bool,
+def finish_output(image: Image, out: np.ndarray, s: int, consistency: bool,
                   job: Job) -> Image:
     """Lock (when asked), clamp, and give the result the photo's form (gray, alpha)."""
     job.check()
     if consistency:
         job.set_progress(0.96, "consistency lock")
-        _lock(out, rgb, s, image.bit_depth)
+        out = _lock(out, image, s)
     np.clip(out, 0.0, 1.0, out=out)
     job.set_progress(1.0, "done")
     return _result(image, out, s)
@@ -381,11 +381,10 @@ def _detector(device: str) -> nn.Module:
     return load_detector(device)
 
 
-def _lock(out: np.ndarray, low: np.ndarray, s: int, bit_depth: int) -> None:
-    h, w = low.shape[0] * s, low.shape[1] * s
-    if out.shape[:2] != (h, w):
+def _lock(out: np.ndarray, image: Image, s: int) -> np.ndarray:
+    if out.shape[:2] != (image.height * s, image.width * s):
         raise KintsugiError("the consistency lock needs an output exactly scale x the input")
-    lock(out, low, s, bit_depth)
+    return lock_to(out, image.pixels, s, image.bit_depth)
 
 
 def _result(image: Image, rgb: np.ndarray, s: int) -> Image:

@@ -153,7 +153,7 @@ class RestoreSession:
         out = self.runner.finish(self._features(face, job), controls, local_map, 0, job)
         if self.color_match:
             out = apply_color_match(out, self._rgb, self.scale)
-        return finish_output(self.image, out, self._rgb, self.scale, self.consistency, job)
+        return finish_output(self.image, out, self.scale, self.consistency, job)
 
     def _render_photo(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
         assert self._canvas is not None
@@ -167,4 +167,4 @@ class RestoreSession:
                 local_map = facepaste.align_map(photo_map, face.placement)
             restored = self.runner.finish(self._features(face, job), controls, local_map, face.index, job)
             facepaste.paste_face(canvas, restored, face.matrix_out, color_match=self.color_match)
-        return finish_output(self.image, canvas, self._rgb, self.scale, self.consistency, job)
+        return finish_output(self.image, canvas, self.scale, self.consistency, job)

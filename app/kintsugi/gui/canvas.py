@@ -13,7 +13,8 @@ import enum
 import math
 import time
 
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal, Slot
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal, Slot
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -23,12 +24,14 @@ from PySide6.QtGui import (
     QPainterPath,
     QPaintEvent,
     QPen,
+    QPixmap,
     QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from kintsugi.gui.imaging import Pyramid
+from kintsugi.gui.brush import PaintedMap
+from kintsugi.gui.imaging import Pyramid, checkerboard
 from kintsugi.gui.theme import canvas_background
 
 MIN_ZOOM = 0.01
@@ -36,6 +39,10 @@ MAX_ZOOM = 64.0
 WHEEL_STEP = 1.2  # zoom factor per wheel notch
 _DIVIDER_GRAB_PX = 8  # how close to the divider a press grabs it instead of panning
 _PANE_GAP = 2  # pixels between the two side-by-side panes
+_CLICK_SLOP = 4  # a press and release this close is a click (a face), not a pan
+# Painted brush maps: colour on screen (the map's meaning is its alpha).
+BRUSH_COLOURS = {"realness": QColor(255, 150, 40), "fidelity": QColor(60, 160, 255),
+                 "heal": QColor(80, 220, 120)}
 
 
 class ViewMode(enum.Enum):
@@ -52,6 +59,8 @@ class CompareCanvas(QWidget):
     split_changed = Signal(float)
     mode_changed = Signal(str)
     first_painted = Signal()
+    stroke_finished = Signal(str)  # the brush tool whose map a stroke changed
+    face_clicked = Signal(int)  # the index of a face outline clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,10 +83,20 @@ class CompareCanvas(QWidget):
         self._dark = True
         self.first_painted_at: float | None = None
         self._placeholder = "Open a photo (Ctrl+O), drop it here, or paste one (Ctrl+V)"
+        self._checker: QPixmap | None = None
+        self._tool = ""  # the brush tool that paints on a left drag ("" = pan)
+        self._brush_size = 40.0
+        self._brush_hardness = 0.5
+        self._maps: dict[str, PaintedMap] = {}
+        self._shown_maps: set[str] = set()
+        self._faces: list[QRectF] = []  # outlines in content coordinates
+        self._face_selected: set[int] = set()
+        self._press_pos = QPointF()
 
     # --- content ------------------------------------------------------------
     def set_dark(self, dark: bool) -> None:
         self._dark = dark
+        self._checker = None
         self.update()
 
     def set_placeholder(self, text: str) -> None:
@@ -85,24 +104,104 @@ class CompareCanvas(QWidget):
         self.update()
 
     def set_before(self, image: QImage | None) -> None:
-        """A new original: clears the result and overlay, and fits it to the view."""
+        """A new original: clears the result, overlay, brush maps and faces; fits the view."""
         self._before = Pyramid(image) if image is not None else None
         self._after = None
         self._overlay = None
         self._overlay_image = None
+        self._maps.clear()
+        self._faces = []
         self.fit()
 
-    def set_after(self, image: QImage | None, overlay: QImage | None = None) -> None:
-        """A new result (and its deviation overlay); keeps the view if the size is unchanged."""
+    def set_after(self, image: QImage | Pyramid | None,
+                  overlay: QImage | Pyramid | None = None) -> None:
+        """A new result (and its deviation overlay); keeps the view if the size is unchanged.
+
+        A Pyramid built on a worker thread is swapped in as it is (big results)."""
         old_size = self.content_size()
-        self._after = Pyramid(image) if image is not None else None
+        if isinstance(image, QImage):
+            image = Pyramid(image)
+        self._after = image
         # The overlay's pyramid is built when it is first shown: most results are never
         # looked at through the deviation map, and a 20 MP pyramid costs a tenth of a second.
-        self._overlay_image = overlay
-        self._overlay = None
+        self._overlay_image = overlay if isinstance(overlay, QImage) else None
+        self._overlay = overlay if isinstance(overlay, Pyramid) else None
         if self.content_size() != old_size:
+            self._maps.clear()  # painted in the old size's coordinates
             self._rescale_view(old_size)
         self.update()
+
+    def after_image(self) -> QImage | None:
+        return self._after.image if self._after is not None else None
+
+    # --- brush ----------------------------------------------------------------------
+    def set_tool(self, tool: str, size: float | None = None, hardness: float | None = None
+                 ) -> None:
+        """The brush a left drag paints with ("" = drag pans); its map is shown."""
+        self._tool = tool
+        if size is not None:
+            self._brush_size = size
+        if hardness is not None:
+            self._brush_hardness = hardness
+        self.setCursor(Qt.CursorShape.CrossCursor if tool else Qt.CursorShape.OpenHandCursor)
+        self.update()
+
+    def tool(self) -> str:
+        return self._tool
+
+    def show_maps(self, names: set[str]) -> None:
+        self._shown_maps = set(names)
+        self.update()
+
+    def brush_map(self, name: str) -> PaintedMap | None:
+        return self._maps.get(name)
+
+    def brush_mask(self, name: str) -> np.ndarray | None:
+        """The painted map as HxW float32 in [0,1] at the content size, or None if unpainted."""
+        painted = self._maps.get(name)
+        return painted.mask_array() if painted is not None and painted.painted else None
+
+    def clear_map(self, name: str) -> None:
+        self._maps.pop(name, None)
+        self.update()
+
+    def paint_stroke(self, name: str, points: list[QPointF], size: float | None = None,
+                     hardness: float | None = None) -> None:
+        """Paint a stroke through content-coordinate `points` (the mouse does the same)."""
+        painted = self._map(name)
+        if painted is None:
+            return
+        size = self._brush_size if size is None else size
+        hardness = self._brush_hardness if hardness is None else hardness
+        previous = points[0]
+        for point in points:
+            painted.dab_line(previous, point, size, hardness)
+            previous = point
+        self.update()
+
+    def _map(self, name: str) -> PaintedMap | None:
+        size = self.content_size()
+        if size.isEmpty():
+            return None
+        painted = self._maps.get(name)
+        if painted is None:
+            painted = PaintedMap(size.width(), size.height(), BRUSH_COLOURS.get(name, QColor("red")))
+            self._maps[name] = painted
+        return painted
+
+    def widget_to_content(self, pos: QPointF) -> QPointF:
+        pane = self._pane_rect(self._pane_at(pos))
+        return (pos - QPointF(pane.topLeft()) - self._offset) / self._zoom
+
+    # --- faces ------------------------------------------------------------------------
+    def set_faces(self, boxes: list[QRectF], selected: set[int]) -> None:
+        """Face outlines (content coordinates); the selected ones are drawn solid."""
+        self._faces = list(boxes)
+        self._face_selected = set(selected)
+        self.update()
+
+    def face_boxes(self) -> list[QRectF]:
+        return list(self._faces)
 
     def set_overlay_visible(self, visible: bool) -> None:
         self._overlay_visible = visible
@@ -265,6 +364,12 @@ class CompareCanvas(QWidget):
             self._paint_placeholder(painter)
             painter.end()
             return
+        self._paint_images(painter)
+        for index in (0, 1) if self._side_by_side() else (0,):
+            self._paint_marks(painter, self._pane_rect(index))
+        painter.end()
+
+    def _paint_images(self, painter: QPainter) -> None:
         if self._after is None or self._mode == ViewMode.BEFORE:
             self._paint_layer(painter, self._before, self.rect(), self._pane_rect(0))
         elif self._mode == ViewMode.AFTER:
@@ -285,7 +390,45 @@ class CompareCanvas(QWidget):
             self._paint_divider(painter, x)
             self._paint_label(painter, self.rect(), "Original", Qt.AlignmentFlag.AlignLeft)
             self._paint_label(painter, self.rect(), "Result", Qt.AlignmentFlag.AlignRight)
-        painter.end()
+
+    def _paint_marks(self, painter: QPainter, pane: QRect) -> None:
+        """Brush maps and face outlines, over whatever the pane shows."""
+        origin = QPointF(pane.topLeft()) + self._offset
+        painter.save()
+        painter.setClipRect(pane)
+        for name in sorted(self._shown_maps):
+            painted = self._maps.get(name)
+            if painted is None or not painted.painted:
+                continue
+            painter.save()
+            painter.setOpacity(0.45)
+            painter.translate(origin)
+            painter.scale(self._zoom, self._zoom)
+            painter.drawImage(QPointF(0, 0), painted.image)
+            painter.restore()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for index, box in enumerate(self._faces):
+            chosen = index in self._face_selected
+            rect = QRectF(origin + box.topLeft() * self._zoom, box.size() * self._zoom)
+            pen = QPen(QColor(90, 230, 120) if chosen else QColor(200, 200, 200), 2,
+                       Qt.PenStyle.SolidLine if chosen else Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect, 4, 4)
+            painter.drawText(rect.topLeft() + QPointF(4, -4), str(index))
+        painter.restore()
+
+    def _paint_checker(self, painter: QPainter, layer: Pyramid, clip: QRect, pane: QRect) -> None:
+        """A checkerboard where the image is, so transparency is visible as such."""
+        if not layer.has_alpha:
+            return
+        if self._checker is None:
+            self._checker = checkerboard(self._dark)
+        origin = QPointF(pane.topLeft()) + self._offset
+        content = self.content_size()
+        area = QRectF(origin, QSizeF(content.width() * self._zoom,
+                                     content.height() * self._zoom)).toAlignedRect()
+        painter.fillRect(area.intersected(clip), self._checker)
 
     def _paint_result(self, painter: QPainter, clip: QRect, pane: QRect) -> None:
         self._paint_layer(painter, self._after, clip, pane)
@@ -303,11 +446,13 @@ class CompareCanvas(QWidget):
         painter's transform, inside ``clip``; ``pane`` gives the view origin."""
         if layer is None or clip.isEmpty():
             return
+        if layer is not self._overlay:
+            self._paint_checker(painter, layer, clip, pane)
         content = self.content_size()
         # Screen px per layer px: the original is smaller than the result by the scale.
         sx = self._zoom * content.width() / layer.size.width()
         sy = self._zoom * content.height() / layer.size.height()
-        pixmap, factor = layer.level_for(min(sx, sy))
+        level, factor = layer.level_for(min(sx, sy))
         sx, sy = sx / factor, sy / factor  # screen px per px of the chosen level
         origin = QPointF(pane.topLeft()) + self._offset
         # The pane's visible rectangle in level pixels, widened a little so bilinear
@@ -317,18 +462,20 @@ class CompareCanvas(QWidget):
         top = math.floor((pane.top() - origin.y()) / sy) - 2
         right = math.ceil((pane.right() + 1 - origin.x()) / sx) + 2
         bottom = math.ceil((pane.bottom() + 1 - origin.y()) / sy) + 2
-        source = QRect(left, top, right - left, bottom - top).intersected(pixmap.rect())
+        source = QRect(left, top, right - left, bottom - top).intersected(level.rect())
         if source.isEmpty():
             return
         painter.save()
         painter.setClipRect(clip)
-        # The original is stretched to the result's size, and the heat overlay is a soft
-        # map: both bilinear. The result shows its true pixels when zoomed in.
-        smooth = layer is not self._after or min(sx, sy) < 1.0
+        # An original smaller than the result is stretched to its size, and the heat overlay
+        # is a soft map: both bilinear. Zoomed in, pictures at the result's size (the
+        # result; the original beside a same-size heal) show their true pixels.
+        stretched = layer.size != content
+        smooth = layer is self._overlay or stretched or min(sx, sy) < 1.0
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.translate(origin)
         painter.scale(sx, sy)
-        painter.drawPixmap(QRectF(source), pixmap, QRectF(source))
+        painter.drawImage(QRectF(source), level, QRectF(source))
         painter.restore()
 
     def _paint_divider(self, painter: QPainter, x: int) -> None:
@@ -402,33 +549,58 @@ class CompareCanvas(QWidget):
         )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if event.button() != Qt.MouseButton.LeftButton:
+        button = event.button()
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton,
+                          Qt.MouseButton.RightButton):
             super().mousePressEvent(event)
             return
         pos = event.position()
-        self._drag = "split" if self._near_divider(pos) else "pan"
-        self._last_mouse = pos
-        if self._drag == "pan":
+        self._press_pos = pos
+        if button == Qt.MouseButton.LeftButton and self._near_divider(pos):
+            self._drag = "split"
+        elif button == Qt.MouseButton.LeftButton and self._tool:
+            self._drag = "paint"
+            self.paint_stroke(self._tool, [self.widget_to_content(pos)])
+        else:  # left drag without a brush, or middle/right drag with one: pan
+            self._drag = "pan"
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        self._last_mouse = pos
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         pos = event.position()
         if self._drag == "split":
             self.set_split(pos.x() / max(self.width(), 1))
+        elif self._drag == "paint":
+            self.paint_stroke(self._tool, [self.widget_to_content(self._last_mouse),
+                                           self.widget_to_content(pos)])
         elif self._drag == "pan":
             delta = pos - self._last_mouse
             self.pan_by(delta.x(), delta.y())
         elif self._near_divider(pos):
             self.setCursor(Qt.CursorShape.SplitHCursor)
         else:
-            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self.setCursor(Qt.CursorShape.CrossCursor if self._tool else
+                           Qt.CursorShape.OpenHandCursor)
         self._last_mouse = pos
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        self._drag = None
-        self.setCursor(Qt.CursorShape.OpenHandCursor)
+        drag, self._drag = self._drag, None
+        pos = event.position()
+        if drag == "paint":
+            self.stroke_finished.emit(self._tool)
+        elif drag == "pan" and (pos - self._press_pos).manhattanLength() <= _CLICK_SLOP:
+            self._click_face(pos)
+        self.setCursor(Qt.CursorShape.CrossCursor if self._tool else
+                       Qt.CursorShape.OpenHandCursor)
         event.accept()
+
+    def _click_face(self, pos: QPointF) -> None:
+        point = self.widget_to_content(pos)
+        for index, box in enumerate(self._faces):
+            if box.contains(point):
+                self.face_clicked.emit(index)
+                return
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0

@@ -1,17 +1,19 @@
-"""Result history for undo/redo: every upscale result is kept; undo steps back.
+"""Result history for undo/redo: every result and every edit is kept; undo steps back.
 
-Results are large (a 20 MP result is ~240 MB as floats plus ~140 MB of display images), so
-only the last few are kept, and fewer when they are big.
+An entry holds the pixels and what made them as plain values (the model's id, never the
+loaded model: an fp32 Panini is ~380 MB). Results are large (a 20 MP result is ~240 MB as
+floats plus ~140 MB of display images), so only the last few are kept, and fewer when
+they are big.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtGui import QImage
 
-MAX_RESULTS = 4
+MAX_RESULTS = 8
 MAX_PIXELS = 80_000_000  # total result pixels kept for undo (the newest is always kept)
 
 
@@ -19,15 +21,29 @@ MAX_PIXELS = 80_000_000  # total result pixels kept for undo (the newest is alwa
 class ResultEntry:
     image: Any  # kintsugi Image (full precision, for saving)
     display: QImage
-    heat: QImage
-    model: Any  # kintsugi Model, for the provenance note
+    heat: Any  # QImage, a Pyramid of it, or None (not computed)
+    kind: str  # "upscale" | "restore" | "heal" (the mode that made it)
     model_id: str
-    scale: int
-    consistency: bool
-    tile: int
-    device: str
-    full_scale: float  # deviation drawn at full heat
-    seconds: float
+    scale: int  # result side / original side
+    options: Any  # the mode's options, plain values
+    provenance: dict[str, str] = field(default_factory=dict)  # written into the saved file
+    label: str = ""  # one line saying what made it
+    full_scale: float = 0.0  # deviation drawn at full heat
+    seconds: float = 0.0
+    preview: bool = False  # a live preview: the next one replaces it instead of piling up
+
+    @property
+    def consistency(self) -> bool:
+        return bool(getattr(self.options, "consistency", False))
+
+    @property
+    def tile(self) -> int:
+        tile = getattr(self.options, "tile", 0)
+        return tile if isinstance(tile, int) else 0
+
+    @property
+    def device(self) -> str:
+        return str(getattr(self.options, "device", "auto"))
 
 
 class ResultHistory:
@@ -51,6 +67,13 @@ class ResultHistory:
         ):
             del self._entries[0]
         self._index = len(self._entries) - 1
+
+    def replace_current(self, entry: ResultEntry) -> None:
+        """A preview or a slider setting of the current result: no new undo step."""
+        if self._index < 0:
+            self.push(entry)
+        else:
+            self._entries[self._index] = entry
 
     def _pixels(self) -> int:
         return sum(e.display.width() * e.display.height() for e in self._entries)

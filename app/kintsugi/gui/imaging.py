@@ -52,6 +52,24 @@ def to_qimage(arr: np.ndarray) -> QImage:
     return image.copy()  # detach from the numpy buffer, which may be freed
 
 
+def _format(arr: np.ndarray) -> QImage.Format:
+    if arr.ndim == 2:
+        return QImage.Format.Format_Grayscale8
+    if arr.shape[2] == 3:
+        return QImage.Format.Format_RGB888
+    if arr.shape[2] == 4:
+        return QImage.Format.Format_RGBA8888
+    raise ValueError(f"cannot display an array of shape {arr.shape}")
+
+
+def qimage_view(arr: np.ndarray) -> QImage:
+    """A QImage over `arr`'s own pixels, no copy: the caller keeps `arr` alive as long as
+    the image (Pyramid does). QImage's own copy holds the GIL (~0.1 s for 16 MP), which
+    would stall the GUI thread while a worker builds a big result."""
+    height, width = arr.shape[:2]
+    return QImage(arr.data, width, height, arr.strides[0], _format(arr))
+
+
 def qimage_to_array(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:
     """A QImage (e.g. from the clipboard) -> float32 HxWx3 in [0,1] and alpha or None."""
     has_alpha = image.hasAlphaChannel()
@@ -95,12 +113,17 @@ class Pyramid:
 
     Painting a 20+ megapixel image zoomed out would otherwise resample the whole image on
     every paint; with the pyramid the painter picks the level just larger than the screen
-    needs and draws only the visible part of it.
+    needs and draws only the visible part of it. Levels are QImages (drawn by the raster
+    engine as fast as pixmaps), so a worker thread can build the pyramid of a big result
+    and the GUI thread only swaps it in.
     """
 
-    def __init__(self, image: QImage) -> None:
-        self.size = QSize(image.width(), image.height())
-        self.levels: list[QPixmap] = [QPixmap.fromImage(image)]
+    def __init__(self, image: QImage, size: QSize | None = None) -> None:
+        """`size`: the full size `image` stands for, when it is a reduced draft of it."""
+        self.size = QSize(size) if size is not None else QSize(image.width(), image.height())
+        self.has_alpha = image.hasAlphaChannel()
+        self.levels: list[QImage] = [image]
+        self._arrays: list[np.ndarray] = []  # the pixels of views (from_array)
         current = image
         while min(current.width(), current.height()) > _MIN_LEVEL_SIDE:
             current = current.scaled(
@@ -109,13 +132,49 @@ class Pyramid:
                 Qt.AspectRatioMode.IgnoreAspectRatio,
                 Qt.TransformationMode.SmoothTransformation,
             )
-            self.levels.append(QPixmap.fromImage(current))
+            self.levels.append(current)
 
-    def level_for(self, zoom: float) -> tuple[QPixmap, float]:
+    @classmethod
+    def from_array(cls, arr: np.ndarray, size: QSize | None = None) -> Pyramid:
+        """Built from uint8 display pixels with OpenCV (which releases the GIL, where
+        QImage.scaled does not): safe and cheap for the GUI on a worker thread."""
+        import cv2
+
+        arrays = [np.ascontiguousarray(arr)]
+        while min(arrays[-1].shape[:2]) > _MIN_LEVEL_SIDE:
+            h, w = arrays[-1].shape[:2]
+            half = cv2.resize(arrays[-1], (max(1, w // 2), max(1, h // 2)),
+                              interpolation=cv2.INTER_AREA)
+            arrays.append(np.ascontiguousarray(half))
+        pyramid = cls.__new__(cls)
+        height, width = arr.shape[:2]
+        pyramid.size = QSize(size) if size is not None else QSize(width, height)
+        pyramid.has_alpha = arr.ndim == 3 and arr.shape[2] == 4
+        pyramid._arrays = arrays
+        pyramid.levels = [qimage_view(a) for a in arrays]
+        return pyramid
+
+    @property
+    def image(self) -> QImage:
+        return self.levels[0]
+
+    def level_for(self, zoom: float) -> tuple[QImage, float]:
         """The level to draw at ``zoom`` screen px per full-size px, and its size factor."""
         index = 0
         while index + 1 < len(self.levels) and zoom * (2 ** (index + 1)) <= 1.0:
             index += 1
-        pixmap = self.levels[index]
-        factor = pixmap.width() / self.size.width()
-        return pixmap, factor
+        level = self.levels[index]
+        factor = level.width() / self.size.width()
+        return level, factor
+
+
+def checkerboard(dark: bool, cell: int = 8) -> QPixmap:
+    """The tile drawn behind transparent pixels (GUI thread)."""
+    tile = QImage(2 * cell, 2 * cell, QImage.Format.Format_RGB32)
+    light, shade = (0x5a5d63, 0x46494e) if dark else (0xffffff, 0xcfd2d6)
+    tile.fill(light)
+    for y in range(2 * cell):
+        for x in range(2 * cell):
+            if (x // cell + y // cell) % 2:
+                tile.setPixel(x, y, shade)
+    return QPixmap.fromImage(tile)

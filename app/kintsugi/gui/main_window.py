@@ -1,20 +1,27 @@
-"""Kintsugi's main window: open a photo, upscale it, compare, save.
+"""Kintsugi's main window: open a photo, upscale / restore / heal it, compare, save.
+
+Every mode is one flow: run a job on the current photo on a worker thread, show the
+result, keep it in the undo history. A mode only configures that flow (what its task
+computes, which controls show its progress). Slider previews (restore bias, the upscale
+alternatives) go through a second runner where the newest request wins.
 
 All engine work runs on worker threads (see ``worker.py``); this module only turns the
-results into Qt images and widgets state on the GUI thread. The engine itself is imported
+results into Qt images and widget state on the GUI thread. The engine itself is imported
 lazily, inside the tasks, so the window appears before torch is loaded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, Signal, Slot
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -33,13 +40,16 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
+from kintsugi.gui.alternatives import AltSession, Setting, brush_mix, pair_for, strip_settings
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
 from kintsugi.gui.history import ResultEntry, ResultHistory
-from kintsugi.gui.icons import app_icon, icon, tinted
+from kintsugi.gui.icons import app_icon, icon
 from kintsugi.gui.imaging import (
+    Pyramid,
     deviation_full_scale,
     display_array,
     heat_rgba,
@@ -47,10 +57,11 @@ from kintsugi.gui.imaging import (
     to_qimage,
 )
 from kintsugi.gui.model_manager import ModelImporter
-from kintsugi.gui.models import ModelCache
+from kintsugi.gui.models import ModelCache, model_caps
 from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel, UpscaleOptions
 from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, run_restore
 from kintsugi.gui.settings import Settings, add_recent, load_settings, save_settings
+from kintsugi.gui.widgets import RunControls, clock
 from kintsugi.gui.worker import Task, TaskRunner
 
 if TYPE_CHECKING:  # imported when first opened: the window must not wait for it
@@ -72,6 +83,12 @@ EXTENSION_FORMATS = {
     ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG",
     ".webp": "WEBP",
 }
+THUMB_SIDE = 72
+# The partner model first runs on the visible part when that is at most this share of the
+# photo: the mix slider works there within seconds, the rest follows.
+VIEW_FIRST_SHARE = 0.6
+DRAFT_SIDE = 1024  # slider drafts of bigger results are composed at this size
+SETTLE_MS = 250  # a slider still this long is composed at full size
 
 STYLE_SHEET = """
 QLabel[role="hint"] { color: palette(placeholder-text); }
@@ -86,31 +103,56 @@ QPushButton#primary:disabled {
     border: 1px solid palette(mid);
 }
 QGroupBox { font-weight: 600; }
-QGroupBox QLabel, QGroupBox QCheckBox, QGroupBox QComboBox { font-weight: normal; }
+QGroupBox QLabel, QGroupBox QCheckBox, QGroupBox QComboBox, QGroupBox QPushButton {
+    font-weight: normal;
+}
 """
 
 
 @dataclass
-class _UpscaleOutput:
-    """What the upscale task hands back: engine objects and plain arrays, no Qt."""
+class Made:
+    """What a mode's task body made: the result and how to describe it (plain values)."""
 
     image: Any
-    display: np.ndarray
-    heat: np.ndarray
+    model_id: str
+    provenance: dict[str, str]
+    label: str
+    extra: Any = None  # mode-specific (faces found, ...)
+
+
+@dataclass
+class Output:
+    """A finished task's result, ready for the GUI thread: engine objects, plain arrays and
+    QImages (built on the worker; QImage is not bound to the GUI thread), no pixmaps."""
+
+    made: Made
+    pyramid: Pyramid
+    heat: Any  # QImage or None (not computed)
     full_scale: float
-    model: Any
     scale: int
     seconds: float
 
 
 @dataclass
-class RestoreEntry(ResultEntry):
-    """A face restore in the history: saved with its own provenance and file name."""
+class _Mode:
+    """One mode's configuration of the run flow."""
 
-    provenance: dict[str, str]
-    options: RestoreOptions
-    preview: bool  # a live-preview result: the next preview replaces it instead of piling up
+    name: str
+    controls: RunControls
+    finished: Any  # the window's signal: "ok" | "failed" | "cancelled"
+    failed_title: str
+    verb: str  # "Upscaling", shown while it runs
 
+
+@dataclass
+class _Ticker:
+    """Elapsed time and ETA of the running job."""
+
+    started: float = 0.0
+    fraction: float = 0.0
+    message: str = ""
+    mode: str = ""
+    history: list[tuple[float, float]] = field(default_factory=list)
 
 class MainWindow(QMainWindow):
     """The one document window."""
@@ -119,10 +161,16 @@ class MainWindow(QMainWindow):
     models_ready = Signal()
     result_ready = Signal()
     upscale_finished = Signal(str)  # "ok" | "failed" | "cancelled"
+    restore_finished = Signal(str)
+    heal_finished = Signal(str)
     saved = Signal(str)
     error_shown = Signal(str)
-    restore_finished = Signal(str)  # "ok" | "failed" | "cancelled"
     models_changed = Signal()  # the model lists were read again (after an import/download)
+    composed = Signal()  # an alternative (slider, strip, brush) is on screen, full size
+    drafted = Signal()  # a screen-size draft of one is on screen (a slider is moving)
+    partner_ready = Signal(bool)  # the mix partner arrived (True: for the whole photo)
+    strip_filled = Signal()
+    faces_shown = Signal(int)  # face outlines drawn (their number)
 
     def __init__(
         self,
@@ -147,38 +195,60 @@ class MainWindow(QMainWindow):
         self._batch_dialog: BatchDialog | None = None
         self._icon_actions: list[tuple[QAction, str]] = []
         self._face_infos: list[Any] = []
+        self._face_boxes: list[tuple[float, float, float, float]] = []  # photo coordinates
         self._photo_cache = PhotoCache()  # faces and background of the open photo
         self._download_dialog: DownloadDialog | None = None
+        self._alt_masks: dict[str, np.ndarray] = {}  # painted mix maps, read once per stroke
+        self._strip: list[Setting] = []
+        self._ticker = _Ticker()
 
         self._open_runner = TaskRunner("open", self)
-        self._upscale_runner = TaskRunner("upscale", self)
+        self._run_runner = TaskRunner("run", self)  # deliberate runs: one at a time
+        self._preview_runner = TaskRunner("preview", self)  # slider previews: newest wins
+        self._partner_runner = TaskRunner("alternatives", self)  # partner model, strip
+        self._faces_runner = TaskRunner("faces", self)
         self._save_runner = TaskRunner("save", self)
         self._model_runner = TaskRunner("models", self)
+        self._list_runner = TaskRunner("model-list", self)
         self._open_runner.finished.connect(self._on_open_finished)
-        self._upscale_runner.finished.connect(self._on_upscale_finished)
-        self._upscale_runner.progress.connect(self._on_upscale_progress)
-        self._upscale_runner.busy_changed.connect(self._on_upscale_busy)
+        self._run_runner.finished.connect(self._on_run_finished)
+        self._run_runner.progress.connect(self._on_run_progress)
+        self._run_runner.busy_changed.connect(self._on_run_busy)
+        self._preview_runner.finished.connect(self._on_preview_finished)
+        self._partner_runner.finished.connect(self._on_partner_finished)
+        self._faces_runner.finished.connect(self._on_faces_finished)
         self._save_runner.finished.connect(self._on_save_finished)
         self._model_runner.finished.connect(self._on_models_finished)
-        self._restore_runner = TaskRunner("restore", self)
-        self._restore_runner.finished.connect(self._on_restore_finished)
-        self._restore_runner.progress.connect(self._on_restore_progress)
-        self._restore_runner.busy_changed.connect(self._on_restore_busy)
-        self._list_runner = TaskRunner("model-list", self)
         self._list_runner.finished.connect(self._on_models_listed)
         self._importer = ModelImporter(self)
         self._importer.imported.connect(self._on_model_added)
         self._importer.failed.connect(lambda text: self._show_error("Model not imported", text))
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(1000)
+        self._tick_timer.timeout.connect(self._show_run_progress)
+        self._settle_timer = QTimer(self)  # a slider value this old is composed at full size
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(SETTLE_MS)
+        self._settle_timer.timeout.connect(self._submit_compose)
 
         self.setWindowTitle("Kintsugi")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.setStyleSheet(STYLE_SHEET)
         self._build_ui()
+        self._modes = {
+            "upscale": _Mode("upscale", self.panel.run, self.upscale_finished,
+                             "Upscale failed", "Upscaling"),
+            "restore": _Mode("restore", self.panel.restore.run, self.restore_finished,
+                             "Restore failed", "Restoring"),
+            "heal": _Mode("heal", self.panel.heal.run, self.heal_finished,
+                          "Heal failed", "Healing"),
+        }
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
         self._apply_settings()
+        self._on_mode_changed_panel(self.panel.mode())
         self._update_actions()
 
     # ------------------------------------------------------------------ building
@@ -191,36 +261,62 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.panel.minimumWidth() + 12)
-        scroll.setMaximumWidth(self.panel.maximumWidth() + 12)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        side_layout.addWidget(scroll, 1)
+        save_holder = QWidget()
+        save_layout = QVBoxLayout(save_holder)
+        save_layout.setContentsMargins(10, 4, 10 + 12, 10)
+        save_layout.addWidget(self.panel.save_box)
+        side_layout.addWidget(save_holder)  # always visible, however tall the page
+        side.setMinimumWidth(self.panel.minimumWidth() + 14)
+        side.setMaximumWidth(self.panel.maximumWidth() + 14)
+        self.side_scroll = scroll
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.canvas)
-        splitter.addWidget(scroll)
+        splitter.addWidget(side)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setCollapsible(0, False)
         self.setCentralWidget(splitter)
 
-        self.panel.upscale_requested.connect(self.start_upscale)
-        self.panel.cancel_requested.connect(self.cancel_upscale)
-        self.panel.save_requested.connect(self.save)
-        self.panel.save_as_requested.connect(self.save_as)
-        self.panel.model_changed.connect(self._on_model_changed)
-        self.panel.deviation_check.toggled.connect(self._set_deviation_visible)
-        self.panel.mode_changed.connect(lambda _mode: self._update_actions())
-        restore = self.panel.restore
+        panel = self.panel
+        panel.upscale_requested.connect(self.start_upscale)
+        panel.cancel_requested.connect(self.cancel_run)
+        panel.save_requested.connect(self.save)
+        panel.save_as_requested.connect(self.save_as)
+        panel.model_changed.connect(self._on_model_changed)
+        panel.deviation_check.toggled.connect(self._set_deviation_visible)
+        panel.mode_changed.connect(self._on_mode_changed_panel)
+        restore = panel.restore
         restore.restore_requested.connect(self.start_restore)
         restore.preview_requested.connect(self.preview_restore)
-        restore.cancel_requested.connect(self.cancel_restore)
+        restore.cancel_requested.connect(self.cancel_run)
         restore.import_requested.connect(self.import_model_dialog)
         restore.download_requested.connect(self.open_download_dialog)
         restore.model_combo.currentIndexChanged.connect(lambda _i: self._update_actions())
-        self.panel.split_slider.valueChanged.connect(
+        restore.selection_changed.connect(self._show_faces)
+        heal = panel.heal
+        heal.heal_requested.connect(self.start_heal)
+        heal.cancel_requested.connect(self.cancel_run)
+        heal.clear_requested.connect(lambda: self.canvas.clear_map("heal"))
+        heal.brush.changed.connect(self._sync_tool)
+        alt = panel.alternatives
+        alt.settings_changed.connect(self.compose_alternative)
+        alt.strip_chosen.connect(self.choose_strip)
+        alt.tool_changed.connect(lambda _tool: self._sync_tool())
+        alt.brush.changed.connect(self._sync_tool)
+        alt.clear_requested.connect(self._clear_alt_brush)
+        panel.split_slider.valueChanged.connect(
             lambda value: self.canvas.set_split(value / 1000.0)
         )
         self.canvas.split_changed.connect(self._on_split_changed)
         self.canvas.zoom_changed.connect(self._on_zoom_changed)
         self.canvas.mode_changed.connect(self._on_mode_changed)
+        self.canvas.stroke_finished.connect(self._on_stroke)
+        self.canvas.face_clicked.connect(self._on_face_clicked)
 
         self._image_label = QLabel("")
         self._zoom_label = QLabel("")
@@ -282,10 +378,12 @@ class MainWindow(QMainWindow):
                             None, "Show the whole original, then the whole result")
         self.act_upscale = a("&Upscale", self.start_upscale, ["Ctrl+Return", "Ctrl+Enter"],
                              "upscale", "Upscale the photo with the chosen method")
-        self.act_cancel = a("&Cancel", self.cancel_upscale, ["Esc"], "cancel",
-                            "Stop the running upscale or restore")
+        self.act_cancel = a("&Cancel", self.cancel_run, ["Esc"], "cancel",
+                            "Stop the running upscale, restore or heal")
         self.act_restore = a("&Restore faces", self.start_restore, ["Ctrl+R"], "upscale",
                              "Restore the faces with the chosen face model")
+        self.act_heal = a("&Heal painted region", self.start_heal, ["Ctrl+H"], None,
+                          "Heal the region painted in the Heal tab")
         self.act_import = a("&Import model file…", self.import_model_dialog, None, None,
                             "Add a .safetensors or .pth model file you have")
         self.act_download = a("&Download official model…", self.open_download_dialog, None,
@@ -345,6 +443,7 @@ class MainWindow(QMainWindow):
         process = bar.addMenu("&Process")
         process.addAction(self.act_upscale)
         process.addAction(self.act_restore)
+        process.addAction(self.act_heal)
         process.addAction(self.act_cancel)
         models_menu = bar.addMenu("&Models")
         models_menu.addAction(self.act_import)
@@ -421,11 +520,12 @@ class MainWindow(QMainWindow):
         wanted = self._settings.model
         device = self.panel.options().device
 
-        def task(job: Any) -> tuple[list[Any], str, str | None, list[Any], str]:
+        def task(job: Any) -> tuple[list[Any], str, str | None, Any]:
             import kintsugi
 
             infos = [m for m in kintsugi.list_models() if m.kind == "upscaler"]
             faces = kintsugi.list_models(kind="face-restorer")
+            caps = {m.id: model_caps(m) for m in faces}
             ids = [m.id for m in infos]
             chosen = wanted if wanted in ids else kintsugi.default_model_id()
             job.check()
@@ -434,7 +534,7 @@ class MainWindow(QMainWindow):
                 self._models.get(chosen, device)
             except kintsugi.KintsugiError as error:
                 warning = str(error)
-            return infos, chosen, warning, faces, kintsugi.default_model_id()
+            return infos, chosen, warning, (faces, caps)
 
         self._model_runner.submit(task, "models")
 
@@ -450,13 +550,12 @@ class MainWindow(QMainWindow):
             if task.status == "failed":
                 self._show_error("Models unavailable", task.error)
             return
-        infos, chosen, warning, faces, default_id = task.result
+        infos, chosen, warning, (faces, caps) = task.result
         self._model_infos = infos
         self._face_infos = faces
         self._models_loaded = True
         self.panel.set_models(infos, chosen)
-        self.panel.restore.set_models(faces, infos)
-        self.panel.restore.select_background(default_id)
+        self.panel.restore.set_models(faces, infos, caps=caps)
         if warning:
             self.statusBar().showMessage(f"Could not load {chosen}: {warning}", 10000)
         else:
@@ -514,10 +613,12 @@ class MainWindow(QMainWindow):
     def refresh_models(self, select: str | None = None) -> None:
         """Read the model lists again (on a worker: it may import torch for spandrel)."""
 
-        def task(job: Any) -> tuple[list[Any], list[Any]]:
+        def task(job: Any) -> tuple[list[Any], Any]:
             import kintsugi
 
-            return kintsugi.list_models(kind="upscaler"), kintsugi.list_models(kind="face-restorer")
+            faces = kintsugi.list_models(kind="face-restorer")
+            return kintsugi.list_models(kind="upscaler"), (faces, {m.id: model_caps(m)
+                                                                  for m in faces})
 
         self._list_runner.submit(task, select or "")
 
@@ -528,13 +629,14 @@ class MainWindow(QMainWindow):
             return
         if not task.ok:
             return
-        upscalers, faces = task.result
+        upscalers, (faces, caps) = task.result
         chosen = task.tag
         self._model_infos = upscalers
         self._face_infos = faces
         self.panel.set_models(upscalers, self.panel.selected_model() or "")
         face_ids = {m.id for m in faces}
-        self.panel.restore.set_models(faces, upscalers, chosen if chosen in face_ids else "")
+        self.panel.restore.set_models(faces, upscalers, chosen if chosen in face_ids else "",
+                                      caps=caps)
         if chosen in {m.id for m in upscalers}:
             self.panel.select_model(chosen)
         elif chosen in face_ids:
@@ -581,11 +683,17 @@ class MainWindow(QMainWindow):
         self.image_loaded.emit(str(path))
 
     def _set_source(self, image: Any, display: np.ndarray, path: Path | None) -> None:
-        self._upscale_runner.cancel()  # a result for the previous photo is no longer wanted
-        self._restore_runner.cancel()
+        for runner in (self._run_runner, self._preview_runner, self._partner_runner,
+                       self._faces_runner):
+            runner.cancel()  # results for the previous photo are no longer wanted
         self._source_token += 1
         self._photo_cache = PhotoCache()
-        self.panel.restore.faces_found.setText("")
+        self._face_boxes = []
+        self._alt_masks.clear()
+        self.panel.restore.show_found("")
+        for mode in self._modes.values():  # "Done in 26.4 s" was about the other photo
+            mode.controls.clear()
+        self.panel.set_source_size(image.width, image.height)
         self._source = image
         self._source_path = path
         self._history.clear()
@@ -596,9 +704,9 @@ class MainWindow(QMainWindow):
         channels = "gray" if image.is_gray else "RGB"
         alpha = " + alpha" if image.alpha is not None else ""
         self._image_label.setText(f"{image.width}×{image.height} · {channels}{alpha} · {depth}")
-        self.panel.result_info.setText("")
-        self.panel.legend_scale.setText("")
-        self._update_actions()
+        self._show_entry(None)
+        if self.panel.mode() == "restore":
+            self._detect_faces()
 
     @Slot()
     def paste(self) -> None:
@@ -671,6 +779,147 @@ class MainWindow(QMainWindow):
     def _clear_recent(self) -> None:
         self._settings.recent_files = []
 
+    # ------------------------------------------------------------------ the run flow
+    def _input_image(self) -> Any:
+        """What a new upscale or restore starts from: the original, or its healed version
+        when the result on screen is an edit of it at its own size."""
+        entry = self._history.current()
+        if entry is not None and entry.scale == 1:
+            return entry.image
+        return self._source
+
+    def _start(self, mode: str, body: Callable[[Any], Made], note: str = "") -> bool:
+        """Run `body(job)` as this mode's job; False (and a status line) when one is busy.
+
+        A deliberate run is never restarted by a second request: while it runs, the mode's
+        button is Cancel and Ctrl+Enter is refused."""
+        if self._run_runner.is_busy():
+            running = self._modes[self._ticker.mode].verb.lower() if self._ticker.mode else ""
+            self.statusBar().showMessage(
+                f"Still {running or 'working'}: cancel it first (Esc)", 4000)
+            return False
+        source = self._source
+
+        def task(job: Any) -> Output:
+            started = time.monotonic()
+            made = body(job)
+            job.check()
+            return _finish(source, made, time.monotonic() - started, heat=True, job=job)
+
+        for other in self._modes.values():
+            other.controls.clear()
+        # Set before submitting: the runner reports "busy" from inside submit().
+        self._ticker = _Ticker(started=time.monotonic(), mode=mode, message=note or "Starting…")
+        submitted = self._run_runner.submit(task, mode)
+        submitted.context.update(token=self._source_token)
+        self._show_run_progress()
+        self._tick_timer.start()
+        return True
+
+    @Slot()
+    def cancel_run(self) -> None:
+        self._preview_runner.cancel()
+        if self._run_runner.is_busy():
+            self._run_runner.cancel()
+            self._ticker.message = "Cancelling…"
+            self._show_run_progress()
+
+    def cancel_upscale(self) -> None:  # the old name, kept for the Esc action's users
+        self.cancel_run()
+
+    def is_busy(self) -> bool:
+        return self._run_runner.is_busy()
+
+    def idle(self) -> bool:
+        """No run, preview or background alternative is in progress."""
+        return not any(r.is_busy() for r in (self._run_runner, self._preview_runner,
+                                               self._partner_runner, self._faces_runner))
+
+    def run_runner(self) -> TaskRunner:
+        return self._run_runner
+
+    def preview_runner(self) -> TaskRunner:
+        return self._preview_runner
+
+    @Slot(bool)
+    def _on_run_busy(self, busy: bool) -> None:
+        mode = self._modes.get(self._ticker.mode)
+        if mode is not None:
+            mode.controls.set_busy(busy)
+        if not busy:
+            self._tick_timer.stop()
+        self._update_actions()
+
+    @Slot(float, str)
+    def _on_run_progress(self, fraction: float, message: str) -> None:
+        self._ticker.fraction = fraction
+        self._ticker.message = message
+        self._show_run_progress()
+
+    @Slot()
+    def _show_run_progress(self) -> None:
+        """Progress, elapsed time and ETA, refreshed every second even between reports."""
+        t = self._ticker
+        mode = self._modes.get(t.mode)
+        if mode is None or not self._run_runner.is_busy():
+            return
+        elapsed = time.monotonic() - t.started
+        text = f"{round(t.fraction * 100)}% · {t.message or mode.verb + '…'} · {clock(elapsed)}"
+        task = self._run_runner.current_task()
+        eta = task.job.eta_seconds() if task is not None and t.fraction > 0.02 else None
+        text += f" elapsed · about {clock(eta)} left" if eta is not None else " elapsed"
+        mode.controls.set_progress(t.fraction, text)
+
+    @Slot(object)
+    def _on_run_finished(self, task: Task) -> None:
+        mode = self._modes[task.tag]
+        status = task.status
+        if task.context.get("token") != self._source_token:
+            status = "cancelled"  # the photo changed meanwhile
+            mode.controls.clear()
+        elif task.ok:
+            entry = self._accept(task.result, mode.name)
+            mode.controls.set_progress(0.0, f"Done in {_duration(task.seconds)}")
+            mode.controls.label.setToolTip(entry.label)
+            self._after_run(mode.name, task.result)
+        elif status == "failed":
+            mode.controls.set_progress(0.0, "Failed")
+            self._show_error(mode.failed_title, task.error)
+        if status == "cancelled" and task.context.get("token") == self._source_token:
+            mode.controls.set_progress(0.0, "Cancelled; nothing was changed")
+            self.statusBar().showMessage(f"{mode.verb} cancelled", 4000)
+        mode.finished.emit(status)
+
+    def _accept(self, out: Output, kind: str, preview: bool = False,
+                replace: bool = False, alt: AltSession | None = None,
+                setting: Setting | None = None) -> ResultEntry:
+        made = out.made
+        entry = ResultEntry(
+            image=made.image, display=out.pyramid.image, heat=out.heat, kind=kind,
+            model_id=made.model_id, scale=out.scale, options=made.extra, provenance=made.provenance,
+            label=made.label, full_scale=out.full_scale, seconds=out.seconds, preview=preview,
+        )
+        entry.alt = alt  # type: ignore[attr-defined]
+        entry.setting = setting  # type: ignore[attr-defined]
+        entry.pyramid = out.pyramid  # type: ignore[attr-defined]
+        current = self._history.current()
+        if replace or (preview and current is not None and current.preview
+                       and current.kind == kind):
+            self._history.replace_current(entry)  # a newer preview / setting of one result
+        else:
+            self._history.push(entry)
+        self._show_entry(entry)
+        self.result_ready.emit()
+        return entry
+
+    def _after_run(self, mode: str, out: Output) -> None:
+        if mode == "upscale":
+            self._start_alternatives(out)
+        elif mode == "restore":
+            self.panel.restore.set_faces_found(int(out.made.extra_found))  # type: ignore[attr-defined]
+        elif mode == "heal":
+            self.canvas.clear_map("heal")
+
     # ------------------------------------------------------------------ upscaling
     def upscale_options(self) -> UpscaleOptions:
         return self.panel.options()
@@ -682,87 +931,273 @@ class MainWindow(QMainWindow):
         opts = self.panel.options()
         if not opts.model_id:
             return
-        source, cache = self._source, self._models
+        source, cache = self._input_image(), self._models
 
-        def task(job: Any) -> _UpscaleOutput:
+        def body(job: Any) -> Made:
             import kintsugi
 
             job.set_progress(0.0, "Loading the model…")
             model = cache.get(opts.model_id, opts.device)
             job.check()
-            started = time.monotonic()
             out = kintsugi.upscale(source, model, scale=opts.scale,
                                    consistency=opts.consistency, tile=opts.tile,
                                    job=job.sub(0.0, 0.95))
+            if opts.dpi:
+                out = dataclasses.replace(out, metadata=dataclasses.replace(
+                    out.metadata, dpi=(opts.dpi, opts.dpi)))
             job.set_progress(0.96, "Measuring invented detail…")
-            deviation = kintsugi.deviation_map(source, out)
-            full = deviation_full_scale(deviation)
-            heat = heat_rgba(deviation, full)
-            display = display_array(out.pixels, out.alpha)
-            return _UpscaleOutput(out, display, heat, full, model, out.width // source.width,
-                                  time.monotonic() - started)
+            scale = out.width // source.width
+            provenance = kintsugi.provenance_for(model, scale, opts.consistency)
+            lock = " · consistency lock" if opts.consistency else ""
+            return Made(out, opts.model_id, provenance, opts.model_id + lock, opts)
 
-        submitted = self._upscale_runner.submit(task, "upscale")
-        submitted.context.update(token=self._source_token, options=opts)
-        self.panel.set_progress(0.0, "Starting…")
+        self._start("upscale", body)
 
-    @Slot()
-    def cancel_upscale(self) -> None:
-        self.cancel_restore()
-        if self._upscale_runner.is_busy():
-            self._upscale_runner.cancel()
-            self.panel.set_progress(self.panel.progress.value() / 1000.0, "Cancelling…")
+    # ------------------------------------------------------------------ alternatives
+    def _start_alternatives(self, out: Output) -> None:
+        """A new upscale result: its alternatives session, the partner, then the strip."""
+        made = out.made
+        known = {info.id for info in self._model_infos}
+        pair, note = pair_for(made.model_id, out.scale, known)
+        session = AltSession(self._input_image(), made.image, made.model_id, out.scale, pair,
+                             made.provenance)
+        entry = self._history.current()
+        if entry is not None:
+            entry.alt = session  # type: ignore[attr-defined]
+            entry.setting = session.home()  # type: ignore[attr-defined]
+        self._show_alternatives(session)
+        self._clear_alt_brush(compose=False)
+        if pair is None:
+            self.panel.alternatives.set_pair_available(False, note)
+            self._fill_strip(session)
+            return
+        self.panel.alternatives.set_pair_available(
+            False, f"Mix: computing {session.partner_id} for the other end…")
+        self._submit_partner(session, self._visible_region(session))
 
-    def is_busy(self) -> bool:
-        return self._upscale_runner.is_busy()
+    def _show_alternatives(self, session: AltSession | None, setting: Setting | None = None
+                           ) -> None:
+        box = self.panel.alternatives
+        box.setVisible(session is not None)
+        if session is None:
+            return
+        setting = setting or session.home()
+        box.set_values(setting.detail, setting.alpha, emit=False)
+        if session.pair is not None and session.has_partner():
+            box.set_pair_available(True, self._pair_note(session))
 
-    @Slot(bool)
-    def _on_upscale_busy(self, busy: bool) -> None:
-        self.panel.set_busy(busy)
-        self._update_actions()
+    def _pair_note(self, session: AltSession) -> str:
+        assert session.pair is not None
+        done = "" if session.partner_complete() else " (visible part; the rest follows)"
+        return f"Mix: {session.pair[0]} (faithful) ↔ {session.pair[1]} (realistic){done}"
 
-    @Slot(float, str)
-    def _on_upscale_progress(self, fraction: float, message: str) -> None:
-        text = message or "Upscaling…"
-        task = self._upscale_runner.current_task()
-        eta = task.job.eta_seconds() if task is not None and fraction > 0.05 else None
-        if eta is not None and eta >= 1.0:
-            text += f"  ·  about {_duration(eta)} left"
-        self.panel.set_progress(fraction, f"{round(fraction * 100)}% · {text}")
+    def _visible_region(self, session: AltSession) -> tuple[int, int, int, int] | None:
+        """The visible part of the photo in photo pixels, when it is small enough to be
+        worth running first; None to run the whole photo at once."""
+        canvas = self.canvas
+        top_left = canvas.widget_to_content(canvas.rect().topLeft().toPointF())
+        bottom_right = canvas.widget_to_content(canvas.rect().bottomRight().toPointF())
+        s = session.scale
+        x0 = max(0, int(top_left.x() // s))
+        y0 = max(0, int(top_left.y() // s))
+        x1 = min(session.source.width, int(bottom_right.x() // s) + 1)
+        y1 = min(session.source.height, int(bottom_right.y() // s) + 1)
+        area = max(0, x1 - x0) * max(0, y1 - y0)
+        if area == 0 or area > VIEW_FIRST_SHARE * session.source.width * session.source.height:
+            return None
+        return x0, y0, x1, y1
+
+    def _submit_partner(self, session: AltSession, region: tuple[int, int, int, int] | None
+                        ) -> None:
+        opts = self.panel.options()
+        cache = self._models
+        partner_id = session.partner_id
+        assert partner_id is not None
+
+        def task(job: Any) -> bool:
+            import kintsugi
+            from kintsugi.gui.alternatives import crop_region, paste_region
+
+            model = cache.get(partner_id, opts.device)
+            if region is None:
+                full = kintsugi.upscale(session.source, model, scale=session.scale,
+                                        consistency=opts.consistency, tile=opts.tile, job=job)
+                session.set_partner(full, complete=True)
+                return True
+            crop, _rect, inner = crop_region(session.source, region)
+            part = kintsugi.upscale(crop, model, scale=session.scale,
+                                    consistency=opts.consistency, tile=opts.tile, job=job)
+            session.set_partner(paste_region(session.first, part, region, inner, session.scale),
+                                complete=False)
+            return False
+
+        submitted = self._partner_runner.submit(task, "partner")
+        submitted.context.update(session=session, token=self._source_token)
+
+    def _fill_strip(self, session: AltSession) -> None:
+        """The strip's thumbnails, one task each so they appear as they are ready."""
+        self._strip = strip_settings(session.pair is not None and session.partner_complete())
+        self.panel.alternatives.clear_strip("Computing alternatives…")
+        self._submit_thumbnail(session, 0)
+
+    def _submit_thumbnail(self, session: AltSession, index: int) -> None:
+        setting = self._strip[index]
+
+        def task(job: Any) -> np.ndarray:
+            import cv2
+
+            image = session.compose(setting)
+            job.check()
+            side = THUMB_SIDE / max(image.width, image.height)
+            small = cv2.resize(image.pixels, (max(1, round(image.width * side)),
+                                              max(1, round(image.height * side))),
+                               interpolation=cv2.INTER_AREA)
+            small = small.reshape(small.shape[0], small.shape[1], -1)
+            return display_array(small)
+
+        submitted = self._partner_runner.submit(task, "thumb")
+        submitted.context.update(session=session, index=index, setting=setting,
+                                 token=self._source_token)
 
     @Slot(object)
-    def _on_upscale_finished(self, task: Task) -> None:
-        status = task.status
-        if task.context.get("token") != self._source_token:
-            status = "cancelled"  # the photo changed meanwhile
-        elif task.ok:
-            self._accept_result(task.result, task.context["options"])
-            self.panel.progress_label.setText(f"Done in {_duration(task.seconds)}")
-        elif status == "failed":
-            self.panel.progress_label.setText("Failed")
-            self._show_error("Upscale failed", task.error)
-        if status == "cancelled" and not self._upscale_runner.is_busy():
-            self.panel.progress_label.setText("Cancelled; nothing was changed")
-            self.statusBar().showMessage("Upscale cancelled", 4000)
-        self.upscale_finished.emit(status)
+    def _on_partner_finished(self, task: Task) -> None:
+        session = task.context.get("session")
+        current = self._current_session()
+        if task.context.get("token") != self._source_token or session is not current:
+            return
+        assert session is not None
+        if task.status == "failed":
+            self.panel.alternatives.set_pair_available(False, f"Mix unavailable: {task.error}")
+            if task.tag == "partner":
+                self._fill_strip(session)
+            return
+        if not task.ok:
+            return
+        if task.tag == "partner":
+            complete = bool(task.result)
+            self.panel.alternatives.set_pair_available(True, self._pair_note(session))
+            self.partner_ready.emit(complete)
+            if self.panel.alternatives.alpha() != session.home().alpha or self._alt_masks:
+                self.compose_alternative()  # the user moved the slider meanwhile
+            if complete:
+                self._fill_strip(session)
+            else:
+                self._submit_partner(session, None)
+            return
+        setting = task.context["setting"]
+        box = self.panel.alternatives
+        box.add_thumbnail(to_qimage(task.result), _strip_label(setting, session),
+                          setting.describe(session.pair))
+        index = task.context["index"] + 1
+        if index < len(self._strip):
+            self._submit_thumbnail(session, index)
+        else:
+            box.strip_note.setText("Click one to show it; Save writes the one on screen.")
+            self.strip_filled.emit()
 
-    def _accept_result(self, out: _UpscaleOutput, opts: UpscaleOptions) -> None:
-        entry = ResultEntry(
-            image=out.image,
-            display=to_qimage(out.display),
-            heat=to_qimage(out.heat),
-            model=out.model,
-            model_id=opts.model_id,
-            scale=out.scale,
-            consistency=opts.consistency,
-            tile=opts.tile if isinstance(opts.tile, int) else 0,
-            device=opts.device,
-            full_scale=out.full_scale,
-            seconds=out.seconds,
-        )
-        self._history.push(entry)
-        self._show_entry(entry)
-        self.result_ready.emit()
+    def _current_session(self) -> AltSession | None:
+        entry = self._history.current()
+        return getattr(entry, "alt", None) if entry is not None else None
+
+    def current_setting(self) -> Setting | None:
+        entry = self._history.current()
+        return getattr(entry, "setting", None) if entry is not None else None
+
+    @Slot(int)
+    def choose_strip(self, index: int) -> None:
+        if 0 <= index < len(self._strip):
+            setting = self._strip[index]
+            self._clear_alt_brush(compose=False)
+            self.panel.alternatives.set_values(setting.detail, setting.alpha)
+
+    def _alt_request(self, session: AltSession) -> tuple[Setting, np.ndarray | None]:
+        box = self.panel.alternatives
+        paired = session.has_partner()
+        setting = Setting(box.detail(), box.alpha() if paired else session.home().alpha)
+        mask = brush_mix(setting.alpha, self._alt_masks.get("realness"),
+                         self._alt_masks.get("fidelity")) if paired else None
+        return setting, mask
+
+    @Slot()
+    def compose_alternative(self) -> None:
+        """The sliders or brush changed. A big result first gets a quick draft at screen
+        size on every change, and its full-size composition once the value settles; both
+        on the preview runner, where only the running and the newest request survive."""
+        session = self._current_session()
+        if session is None:
+            return
+        if max(session.first.width, session.first.height) <= DRAFT_SIDE:
+            self._submit_compose()
+            return
+        setting, mask = self._alt_request(session)
+        full = QSize(session.first.width, session.first.height)
+
+        def task(job: Any) -> Pyramid:
+            image = session.draft(setting, mask, DRAFT_SIDE)
+            job.check()
+            return Pyramid.from_array(display_array(image.pixels, image.alpha), full)
+
+        submitted = self._preview_runner.submit(task, "draft", cancel_running=False)
+        submitted.context.update(token=self._source_token, session=session)
+        self._settle_timer.start()
+
+    @Slot()
+    def _submit_compose(self) -> None:
+        """The full-size alternative for the current sliders and brush: the result to keep."""
+        session = self._current_session()
+        if session is None:
+            return
+        setting, mask = self._alt_request(session)
+        heat = self.canvas.overlay_visible()
+        source = session.source
+
+        def task(job: Any) -> Output:
+            started = time.monotonic()
+            image = session.compose(setting, mask)
+            job.check()  # a newer setting is waiting: drop this one
+            made = Made(image, session.first_id, session.provenance_for(setting, mask is not None),
+                        f"{session.first_id} · {setting.describe(session.pair)}")
+            return _finish(source, made, time.monotonic() - started, heat=heat, job=job)
+
+        submitted = self._preview_runner.submit(task, "compose", cancel_running=False)
+        submitted.context.update(token=self._source_token, session=session, setting=setting)
+
+    @Slot(str)
+    def _on_stroke(self, tool: str) -> None:
+        if tool in ("realness", "fidelity"):
+            mask = self.canvas.brush_mask(tool)
+            if mask is not None:
+                self._alt_masks[tool] = mask
+            self.compose_alternative()
+
+    @Slot()
+    def _clear_alt_brush(self, compose: bool = True) -> None:
+        had = bool(self._alt_masks)
+        self._alt_masks.clear()
+        for name in ("realness", "fidelity"):
+            self.canvas.clear_map(name)
+        if compose and had:
+            self.compose_alternative()
+
+    @Slot(object)
+    def _on_preview_finished(self, task: Task) -> None:
+        if task.tag == "draft":
+            if (task.ok and task.context.get("token") == self._source_token
+                    and task.context["session"] is self._current_session()):
+                entry = self._history.current()
+                self.canvas.set_after(task.result, entry.heat if entry is not None else None)
+                self.drafted.emit()
+            return
+        if task.tag == "compose":
+            if (task.ok and task.context.get("token") == self._source_token
+                    and task.context["session"] is self._current_session()):
+                entry = self._history.current()
+                kind = entry.kind if entry is not None else "upscale"
+                self._accept(task.result, kind, replace=True, alt=task.context["session"],
+                             setting=task.context["setting"])
+                self.composed.emit()
+            return
+        self._on_restore_preview_finished(task)
 
     # ------------------------------------------------------------------ restoring faces
     def restore_options(self) -> RestoreOptions:
@@ -775,11 +1210,27 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def preview_restore(self) -> None:
-        """A settled bias / seed change: re-run with the photo's cached faces and background.
-
-        Through the same runner, so a newer preview cancels the running one and replaces the
-        pending one: dragging the slider never builds a backlog."""
+        """A settled bias / seed change: re-run with the photo's cached faces and background,
+        on the preview runner, so dragging the slider never builds a backlog."""
         self._submit_restore(preview=True)
+
+    def _restore_body(self, opts: RestoreOptions, preview: bool) -> Callable[[Any], Made]:
+        source, cache, models = self._input_image(), self._photo_cache, self._models
+
+        def body(job: Any) -> Made:
+            import kintsugi
+
+            out, model, scale, found = run_restore(source, opts, models, cache, preview, job)
+            job.set_progress(0.97, "Measuring invented detail…")
+            provenance = kintsugi.restore_provenance(
+                model, scale, opts.consistency, **opts.engine_controls(),
+                faces=opts.faces, background=opts.background, seed=opts.seed)
+            made = Made(out, opts.model_id, provenance, "faces restored: " + opts.describe(),
+                        opts)
+            made.extra_found = found  # type: ignore[attr-defined]
+            return made
+
+        return body
 
     def _submit_restore(self, preview: bool) -> None:
         if self._source is None or not self._models_loaded:
@@ -794,103 +1245,133 @@ class MainWindow(QMainWindow):
             else:
                 self._show_error("Which faces?", str(error))
             return
-        source, cache, models = self._source, self._photo_cache, self._models
+        body = self._restore_body(opts, preview)
+        if not preview:
+            self._start("restore", body)
+            return
+        source = self._source
 
-        def task(job: Any) -> tuple[Any, ...]:
-            import kintsugi
-
+        def task(job: Any) -> Output:
             started = time.monotonic()
-            out, model, scale, found = run_restore(source, opts, models, cache, preview, job)
-            job.set_progress(0.97, "Measuring invented detail…")
-            deviation = kintsugi.deviation_map(source, out)
-            full = deviation_full_scale(deviation)
-            provenance = kintsugi.restore_provenance(
-                model, scale, opts.consistency, bias=opts.bias, bias_blocks=opts.blocks or None,
-                faces=opts.faces, background=opts.background, seed=opts.seed)
-            output = _UpscaleOutput(out, display_array(out.pixels, out.alpha),
-                                    heat_rgba(deviation, full), full, model, scale,
-                                    time.monotonic() - started)
-            return output, provenance, found
+            made = body(job)
+            return _finish(source, made, time.monotonic() - started, heat=True, job=job)
 
-        submitted = self._restore_runner.submit(task, "preview" if preview else "restore")
-        submitted.context.update(token=self._source_token, options=opts, preview=preview)
-        self.panel.restore.set_progress(0.0, "Previewing…" if preview else "Starting…")
+        submitted = self._preview_runner.submit(task, "restore-preview")
+        submitted.context.update(token=self._source_token)
+        self.panel.restore.set_progress(0.0, "Previewing…")
 
-    @Slot()
-    def cancel_restore(self) -> None:
-        if self._restore_runner.is_busy():
-            self._restore_runner.cancel()
-            self.panel.restore.progress_label.setText("Cancelling…")
+    def _on_restore_preview_finished(self, task: Task) -> None:
+        section = self.panel.restore
+        status = task.status
+        if task.context.get("token") != self._source_token:
+            status = "cancelled"
+        elif task.ok:
+            self._accept(task.result, "restore", preview=True)
+            section.set_faces_found(int(task.result.made.extra_found))
+            section.set_progress(0.0, f"Preview in {_duration(task.seconds)}")
+        elif status == "failed":
+            section.set_progress(0.0, "Failed")
+            self._show_error("Restore failed", task.error)
+        self.restore_finished.emit(status)
 
     def restore_runner(self) -> TaskRunner:
-        return self._restore_runner
+        return self._preview_runner
 
     def photo_cache(self) -> PhotoCache:
         return self._photo_cache
 
-    @Slot(bool)
-    def _on_restore_busy(self, busy: bool) -> None:
-        self.panel.restore.set_busy(busy)
-        self._update_actions()
+    # ------------------------------------------------------------------ faces on the canvas
+    def _detect_faces(self) -> None:
+        """Outline the photo's faces (detected once per photo, on a worker)."""
+        if self._source is None or not self._models_loaded:
+            return
+        source, cache = self._source, self._photo_cache
+        device = self.panel.options().device
 
-    @Slot(float, str)
-    def _on_restore_progress(self, fraction: float, message: str) -> None:
-        self.panel.restore.set_progress(fraction, f"{round(fraction * 100)}% · {message}")
+        def task(job: Any) -> list[tuple[float, float, float, float]]:
+            faces = cache.find_faces(source.pixels, device)
+            return [(float(f.box[0]), float(f.box[1]), float(f.box[2]), float(f.box[3]))
+                    for f in faces]
+
+        submitted = self._faces_runner.submit(task, "faces")
+        submitted.context.update(token=self._source_token)
 
     @Slot(object)
-    def _on_restore_finished(self, task: Task) -> None:
-        status = task.status
+    def _on_faces_finished(self, task: Task) -> None:
+        if task.context.get("token") != self._source_token or not task.ok:
+            return
+        self._face_boxes = list(task.result)
+        self.panel.restore.set_faces_found(len(self._face_boxes))
+        self._show_faces()
+        self.faces_shown.emit(len(self._face_boxes))
+
+    @Slot()
+    def _show_faces(self) -> None:
+        if self.panel.mode() != "restore" or self._source is None:
+            self.canvas.set_faces([], set())
+            return
+        scale = self.canvas.content_size().width() / max(1, self._source.width)
+        boxes = [QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
+                 for x0, y0, x1, y1 in self._face_boxes]
+        self.canvas.set_faces(boxes, self.panel.restore.face_selection(len(boxes)))
+
+    @Slot(int)
+    def _on_face_clicked(self, index: int) -> None:
+        """Include or exclude one face: the selection is what the next restore restores."""
         section = self.panel.restore
-        if task.context.get("token") != self._source_token:
-            status = "cancelled"
-        elif task.ok:
-            output, provenance, found = task.result
-            self._accept_restore(output, provenance, task.context["options"],
-                                 task.context["preview"])
-            section.set_faces_found(found)
-            section.progress_label.setText(
-                f"{'Preview' if task.context['preview'] else 'Done'} in {_duration(task.seconds)}")
-        elif status == "failed":
-            section.progress_label.setText("Failed")
-            self._show_error("Restore failed", task.error)
-        if status == "cancelled" and not self._restore_runner.is_busy():
-            section.progress_label.setText("Cancelled; nothing was changed")
-        self.restore_finished.emit(status)
+        chosen = section.face_selection(len(self._face_boxes))
+        chosen ^= {index}
+        section.set_face_selection(sorted(chosen))
+        self._show_faces()
 
-    def _accept_restore(self, out: _UpscaleOutput, provenance: dict[str, str],
-                        opts: RestoreOptions, preview: bool) -> None:
-        entry = RestoreEntry(
-            image=out.image, display=to_qimage(out.display), heat=to_qimage(out.heat),
-            model=out.model, model_id=opts.model_id, scale=out.scale,
-            consistency=opts.consistency, tile=0, device=opts.device,
-            full_scale=out.full_scale, seconds=out.seconds,
-            provenance=provenance, options=opts, preview=preview,
-        )
-        current = self._history.current()
-        if preview and isinstance(current, RestoreEntry) and current.preview:
-            self._history.undo()  # the new preview takes the old one's place in the history
-        self._history.push(entry)
-        self._show_entry(entry)
-        self.result_ready.emit()
+    # ------------------------------------------------------------------ healing
+    @Slot()
+    def start_heal(self) -> None:
+        """Heal the painted region of the picture on screen (the result, else the photo)."""
+        if self._source is None or not self._models_loaded:
+            return
+        mask = self.canvas.brush_mask("heal")
+        if mask is None:
+            self.panel.heal.run.set_progress(0.0, "Paint over the region to heal first")
+            return
+        entry = self._history.current()
+        image = entry.image if entry is not None else self._source
+        base = entry.provenance if entry is not None else {}
+        opts = self.panel.heal.options(self.panel.options().device)
 
+        def body(job: Any) -> Made:
+            import kintsugi
+
+            healed = kintsugi.heal(image, mask, factor=opts.factor, job=job,
+                                   device=opts.device)
+            provenance = dict(base) or {"software": f"Kintsugi {kintsugi.__version__}",
+                                        "scale": "1"}
+            done = provenance.get("healed", "")
+            provenance["healed"] = (done + "; " if done else "") + f"factor {opts.factor}"
+            return Made(healed, entry.model_id if entry is not None else "heal", provenance,
+                        opts.describe(), opts)
+
+        self._start("heal", body)
+
+    # ------------------------------------------------------------------ showing results
     def _show_entry(self, entry: ResultEntry | None) -> None:
         if entry is None:
             self.canvas.set_after(None)
             self.panel.result_info.setText("")
             self.panel.legend_scale.setText("")
+            self._show_alternatives(None)
         else:
-            self.canvas.set_after(entry.display, entry.heat)
-            lock = " · consistency lock" if entry.consistency else ""
-            what = entry.model_id + lock
-            if isinstance(entry, RestoreEntry):
-                what = "faces restored: " + entry.options.describe()
+            pyramid = getattr(entry, "pyramid", None)
+            self.canvas.set_after(pyramid if pyramid is not None else entry.display, entry.heat)
             text = (f"Result: {entry.image.width}×{entry.image.height} · ×{entry.scale} · "
-                    f"{what} · {_duration(entry.seconds)}")
+                    f"{entry.label} · {_duration(entry.seconds)}")
             self.panel.result_info.setText(text)
-            self.panel.restore.progress_label.setToolTip(text)
             self.panel.legend_scale.setText(
                 f"Yellow = {entry.full_scale * 255:.0f}/255 or more away from the original"
-            )
+                if entry.heat is not None else "")
+            session = getattr(entry, "alt", None)
+            self._show_alternatives(session, getattr(entry, "setting", None))
+        self._show_faces()
         self._update_actions()
 
     def current_result(self) -> ResultEntry | None:
@@ -905,6 +1386,31 @@ class MainWindow(QMainWindow):
     def redo(self) -> None:
         if self._history.can_redo():
             self._show_entry(self._history.redo())
+
+    @Slot(str)
+    def _on_mode_changed_panel(self, mode: str) -> None:
+        if mode == "restore":
+            self._detect_faces()
+        self._sync_tool()
+        self._show_faces()
+        self._update_actions()
+
+    @Slot()
+    def _sync_tool(self) -> None:
+        """The canvas brush follows the tab: Heal paints the heal map, Upscale the mix maps."""
+        mode = self.panel.mode()
+        if mode == "heal":
+            brush = self.panel.heal.brush
+            self.canvas.set_tool("heal", brush.size(), brush.hardness())
+            self.canvas.show_maps({"heal"})
+        elif mode == "upscale":
+            alt = self.panel.alternatives
+            tool = alt.tool() if alt.isVisible() else ""
+            self.canvas.set_tool(tool, alt.brush.size(), alt.brush.hardness())
+            self.canvas.show_maps({"realness", "fidelity"} if tool else set())
+        else:
+            self.canvas.set_tool("")
+            self.canvas.show_maps(set())
 
     # ------------------------------------------------------------------ view
     def set_view_mode(self, mode: ViewMode) -> None:
@@ -927,6 +1433,9 @@ class MainWindow(QMainWindow):
                 widget.setChecked(visible)
                 widget.blockSignals(False)
         self.canvas.set_overlay_visible(visible)
+        entry = self._history.current()
+        if visible and entry is not None and entry.heat is None and self._current_session():
+            self._submit_compose()  # composed with the map hidden: compose it with the map
 
     @Slot(float)
     def _on_split_changed(self, fraction: float) -> None:
@@ -950,7 +1459,7 @@ class MainWindow(QMainWindow):
         else:
             folder = Path(self._settings.last_save_dir or Path.home())
             stem = "pasted"
-        kind = "_restored" if isinstance(entry, RestoreEntry) else ""
+        kind = {"restore": "_restored", "heal": "_healed"}.get(entry.kind if entry else "", "")
         return folder / f"{stem}{kind}_x{scale}.{export.extension}"
 
     @Slot()
@@ -1008,12 +1517,8 @@ class MainWindow(QMainWindow):
         def task(job: Any) -> Path:
             import kintsugi
 
-            if isinstance(entry, RestoreEntry):
-                provenance = entry.provenance
-            else:
-                provenance = kintsugi.provenance_for(entry.model, entry.scale, entry.consistency)
             return kintsugi.save_image(entry.image, path, format=fmt, bit_depth=depth,
-                                       quality=quality, provenance=provenance)
+                                       quality=quality, provenance=entry.provenance)
 
         self.statusBar().showMessage(f"Saving {path.name}…")
         self._save_runner.submit(task, str(path))
@@ -1080,15 +1585,19 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_source = self._source is not None
         has_result = self._history.current() is not None
-        busy = self._upscale_runner.is_busy() or self._restore_runner.is_busy()
-        ready = has_source and self._models_loaded and self.panel.selected_model() is not None
-        self.act_upscale.setEnabled(ready)
-        self.panel.upscale_button.setEnabled(ready)
-        can_restore = (has_source and self._models_loaded
-                       and self.panel.restore.selected_model() is not None)
-        self.act_restore.setEnabled(can_restore)
-        self.panel.restore.restore_button.setEnabled(can_restore)
-        self.act_cancel.setEnabled(busy)
+        busy = self._run_runner.is_busy()
+        running = self._ticker.mode if busy else ""
+        ready = has_source and self._models_loaded
+        can_upscale = ready and self.panel.selected_model() is not None
+        can_restore = ready and self.panel.restore.selected_model() is not None
+        # The running mode's button is its Cancel; the others wait for it.
+        for name, can in (("upscale", can_upscale), ("restore", can_restore),
+                          ("heal", ready)):
+            self._modes[name].controls.button.setEnabled(running == name or (can and not busy))
+        self.act_upscale.setEnabled(can_upscale and not busy)
+        self.act_restore.setEnabled(can_restore and not busy)
+        self.act_heal.setEnabled(ready and not busy)
+        self.act_cancel.setEnabled(busy or self._preview_runner.is_busy())
         self.act_save.setEnabled(has_result)
         self.act_save_as.setEnabled(has_result)
         self.panel.set_can_save(has_result)
@@ -1101,10 +1610,8 @@ class MainWindow(QMainWindow):
         """After a light/dark switch: icons are tinted with the palette's text colour."""
         for action, name in self._icon_actions:
             action.setIcon(icon(name))
-        self.panel.upscale_button.setIcon(tinted("upscale", "#1b1b1b"))
-        self.panel.restore.restore_button.setIcon(tinted("upscale", "#1b1b1b"))
-        self.panel.restore.cancel_button.setIcon(icon("cancel"))
-        self.panel.cancel_button.setIcon(icon("cancel"))
+        for mode in self._modes.values():
+            mode.controls.refresh_icons()
         self.panel.save_button.setIcon(icon("save"))
         self.panel.save_as_button.setIcon(icon("save-as"))
 
@@ -1119,8 +1626,9 @@ class MainWindow(QMainWindow):
         self.refresh_icons()
 
     def runners(self) -> list[TaskRunner]:
-        runners = [self._open_runner, self._upscale_runner, self._save_runner,
-                   self._model_runner, self._restore_runner, self._list_runner,
+        runners = [self._open_runner, self._run_runner, self._preview_runner,
+                   self._partner_runner, self._faces_runner, self._save_runner,
+                   self._model_runner, self._list_runner,
                    *self._importer.runners()]
         if self._batch_dialog is not None:
             runners.extend(self._batch_dialog.runners())
@@ -1142,6 +1650,29 @@ class MainWindow(QMainWindow):
             runner.shutdown()
         self.save_settings()
         super().closeEvent(event)
+
+
+def _finish(source: Any, made: Made, seconds: float, heat: bool, job: Any) -> Output:
+    """Worker side of every mode: display pixels, their pyramid and the deviation heat map.
+
+    heat=False skips the deviation map (a slider preview with the overlay hidden)."""
+    import kintsugi
+
+    out = made.image
+    full, heat_image = 0.0, None
+    if heat:
+        deviation = kintsugi.deviation_map(source, out)
+        full = deviation_full_scale(deviation)
+        heat_image = Pyramid.from_array(heat_rgba(deviation, full))
+        job.check()
+    pyramid = Pyramid.from_array(display_array(out.pixels, out.alpha))
+    return Output(made, pyramid, heat_image, full, max(1, out.width // source.width), seconds)
+
+
+def _strip_label(setting: Setting, session: AltSession) -> str:
+    if session.pair is None:
+        return f"detail {setting.detail:g}"
+    return f"{setting.alpha:.0%} real" + ("" if setting.detail == 1 else f" ·{setting.detail:g}")
 
 
 def _duration(seconds: float) -> str:

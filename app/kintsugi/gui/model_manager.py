@@ -125,6 +125,7 @@ class DownloadDialog(QDialog):
         self._timeout = timeout
         self._rows: list[_Row] = []
         self._last_error = ""
+        self._status_for = ""  # the entry the status line under the table speaks about
         self.setWindowTitle("Download an official model")
         self.resize(820, 440)
         self._list_runner = TaskRunner("library", self)
@@ -258,6 +259,11 @@ class DownloadDialog(QDialog):
             self.download_button.setEnabled(False)
             return
         e = row.entry
+        if e.id != self._status_for and not self._download_runner.is_busy():
+            # An old failure ("Failed: ...") must not stand under another model.
+            self.progress.setValue(0)
+            self.progress_label.setText("")
+            self._status_for = e.id
         nc = (f" <b style='color:{NC_COLOUR}'>NC: non-commercial use only</b>"
               if e.non_commercial else "")
         lines = [
@@ -300,6 +306,7 @@ class DownloadDialog(QDialog):
                 raise
 
         self.progress.setValue(0)
+        self._status_for = entry_id
         self.progress_label.setText(f"Starting the download of {row.entry.name}…")
         self._download_runner.submit(task, entry_id)
 

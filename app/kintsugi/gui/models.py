@@ -32,3 +32,19 @@ class ModelCache:
     def loaded(self, model_id: str, device: str = "auto") -> bool:
         with self._lock:
             return (model_id, device) in self._models
+
+
+def model_caps(info: Any) -> Any:
+    """A listed model's Capabilities (worker thread: it imports the architectures).
+
+    Read from the model's info when the catalog carries them, else from its architecture's
+    descriptor; None for a model whose architecture Kintsugi does not describe."""
+    caps = getattr(info, "caps", None)
+    if caps is not None:
+        return caps
+    from kintsugi.archs import arch_by_id
+
+    try:
+        return arch_by_id(info.arch).capabilities(info.params)
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -41,12 +41,11 @@ from kintsugi.gui.widgets import RunControls
 
 PREVIEW_DELAY_MS = 150  # a slider drag settles this long before the restore re-runs
 BIAS_STEPS = 100  # slider units per 1.0 of bias
-MAX_BLOCKS = 5  # Panini's DAFI blocks: 4x4, 8x8, 16x16, 32x32, 64x64 (official models)
+MAX_BLOCKS = 5  # sliders shown; each model's own count comes from its capabilities
 BICUBIC = "bicubic"
+DEFAULT_BACKGROUND = "default"  # the default upscaler, as the command line uses
 NO_SEED = -1  # the seed spin box's special value: the model's stored noise
-# Kintsugi's own GAN-prior archs: they draw StyleGAN2 noise, so a seed changes the result.
-NOISE_ARCHS = {"panini", "glean"}
-MASK_ARCHS = {"panini"}
+MODEL_SCALE = 0  # the photo-scale spin box's special value: the model's own
 
 BIAS_TIP = (
     "Mask bias: Panini blends its input features and a face prior (StyleGAN2) with learned "
@@ -54,6 +53,16 @@ BIAS_TIP = (
     "prior (most realistic detail, most invented), 0 the network as trained."
 )
 NO_BIAS_TIP = "Only Panini models have a mask to bias, so this control is off for this model"
+FIDELITY_TIP = (
+    "CodeFormer's fidelity weight w, on the same fidelity ↔ realness slider: left end w = 1 "
+    "(closest to the photo), right end w = 0 (the codebook's face, most invented), middle "
+    "w = 0.5 (the authors' default)."
+)
+
+
+def slider_to_w(value: float) -> float:
+    """The -1..1 fidelity <-> realness slider as CodeFormer's w (1 = faithful, 0 = real)."""
+    return round((1.0 - value) / 2.0, 4)
 
 
 @dataclass(frozen=True)
@@ -64,11 +73,20 @@ class RestoreOptions:
     bias: float = 0.0
     bias_blocks: tuple[tuple[int, float], ...] = ()
     seed: int | None = None
-    faces: Any = "all"  # "all" | list of indices | minimum size in px (an int)
-    background: str = BICUBIC  # an upscaler id or "bicubic"
+    faces: Any = "all"  # "all" | list of indices | minimum size in px | None: aligned crop
+    background: str | None = None  # an upscaler id, "bicubic", or None: the default upscaler
     consistency: bool = False
     color_match: bool = True
     device: str = "auto"
+    scale: int | None = None  # the photo's enlargement; None: the model's own (capped)
+    fidelity: float | None = None  # CodeFormer's w; None for models without the weight
+
+    def engine_controls(self) -> dict[str, Any]:
+        """Keyword arguments of kintsugi.restore for the controls this model has."""
+        controls: dict[str, Any] = {"bias": self.bias, "bias_blocks": self.blocks or None}
+        if self.fidelity is not None:
+            controls["fidelity"] = self.fidelity
+        return controls
 
     @property
     def blocks(self) -> dict[int, float]:
@@ -76,12 +94,16 @@ class RestoreOptions:
 
     def describe(self) -> str:
         parts = [self.model_id]
+        if self.fidelity is not None:
+            parts.append(f"w {self.fidelity:.2f}")
         if self.bias or self.blocks:
             parts.append(f"bias {self.bias:+.2f}")
         if self.blocks:
             parts.append("blocks " + ",".join(f"{k}={v:+.2f}" for k, v in self.blocks.items()))
         if self.seed is not None:
             parts.append(f"seed {self.seed}")
+        if self.faces is None:
+            parts.append("aligned crop")
         if self.consistency:
             parts.append("consistency lock")
         return " · ".join(parts)
@@ -124,45 +146,48 @@ def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCac
     import kintsugi
     from kintsugi.engine.restore import background_pixels, photo_scale
 
-    scale = photo_scale(model, image.width, image.height)
-    faces = cache.find_faces(_as_rgb(image.pixels), str(model.device))
-    key = (opts.background, scale)
+    if opts.faces is None:  # an aligned crop: nothing to detect, no background
+        return _restore(image, model, opts, job)
+    scale = photo_scale(model, image.width, image.height, opts.scale)
+    faces = cache.find_faces(image.pixels, str(model.device))
+    key = (opts.background or DEFAULT_BACKGROUND, scale)
     background = cache.background(key)
     if background is None:
         background = background_pixels(image, scale, opts.background, opts.device,
                                        job.sub(0.0, 0.4))
         cache.keep_background(key, background)
-    return kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
+    return kintsugi.restore(image, model, **opts.engine_controls(),
                             faces=opts.faces, background=background,
                             consistency=opts.consistency, seed=opts.seed, job=job,
                             color_match=opts.color_match, device=opts.device,
-                            known_faces=faces)
+                            known_faces=faces, scale=opts.scale)
 
 
-def _as_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        return np.ascontiguousarray(np.repeat(pixels, 3, axis=2), dtype=np.float32)
-    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+def _restore(image: Any, model: Any, opts: RestoreOptions, job: Any,
+             known_faces: list[Any] | None = None) -> Any:
+    import kintsugi
+
+    return kintsugi.restore(image, model, **opts.engine_controls(),
+                            faces=opts.faces, background=opts.background,
+                            consistency=opts.consistency, seed=opts.seed, job=job,
+                            color_match=opts.color_match, device=opts.device,
+                            scale=opts.scale, known_faces=known_faces)
 
 
 def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
                 preview: bool, job: Any) -> tuple[Any, Any, int, int]:
     """Worker-thread body: (result Image, model, scale, number of faces found)."""
-    import kintsugi
 
     job.set_progress(0.0, "Loading the model…")
     model = models.get(opts.model_id, opts.device)
     job.check()
-    # Detect once per photo: the restore is given the faces the panel counts.
-    faces = cache.find_faces(_as_rgb(image.pixels), str(model.device))
-    if preview:
-        out = restore_cached(image, model, opts, cache, job)
-    else:
-        out = kintsugi.restore(image, model, bias=opts.bias, bias_blocks=opts.blocks or None,
-                               faces=opts.faces, background=opts.background,
-                               consistency=opts.consistency, seed=opts.seed, job=job,
-                               color_match=opts.color_match, device=opts.device,
-                               known_faces=faces)
+    if opts.faces is None:  # an aligned crop: one face, nothing to detect
+        out = _restore(image, model, opts, job)
+        return out, model, out.width // image.width, 1
+    # Detect once per photo: the restore is given the faces the panel counts and outlines.
+    faces = cache.find_faces(image.pixels, str(model.device))
+    out = restore_cached(image, model, opts, cache, job) if preview else _restore(
+        image, model, opts, job, faces)
     return out, model, out.width // image.width, len(faces)
 
 
@@ -176,19 +201,9 @@ def parse_faces(mode: str, indices: str, min_size: int) -> Any:
         return [int(v) for v in words]
     if mode == "min":
         return int(min_size)
+    if mode == "aligned":
+        return None
     return "all"
-
-
-def panini_blocks(info: Any) -> int:
-    """How many DAFI blocks a Panini model has, from its recorded hyper-parameters."""
-    params = getattr(info, "params", {}) or {}
-    try:
-        in_size = int(params["in_size"])
-        head = len(params.get("head_channels") or ())
-        top = in_size // 2**head
-        return max(0, top.bit_length() - 2)  # log2(top) - 1
-    except (KeyError, TypeError, ValueError):
-        return MAX_BLOCKS
 
 
 class _BiasSlider(QWidget):
@@ -202,16 +217,23 @@ class _BiasSlider(QWidget):
         self.slider.setRange(-BIAS_STEPS, BIAS_STEPS)
         self.slider.setPageStep(BIAS_STEPS // 10)
         self.slider.setToolTip(tip)
+        self._shown: Any = None
         self._value_label = QLabel("+0.00")
-        self._value_label.setMinimumWidth(38)
+        self._value_label.setMinimumWidth(48)
         self._value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.slider.valueChanged.connect(self._show_value)
         layout.addWidget(self.slider, 1)
         layout.addWidget(self._value_label)
 
+    def set_format(self, shown: Any = None) -> None:
+        """Show the value as `shown(value)` (CodeFormer's w) instead of the bias itself."""
+        self._shown = shown
+        self._show_value(self.slider.value())
+
     @Slot(int)
     def _show_value(self, value: int) -> None:
-        self._value_label.setText(f"{value / BIAS_STEPS:+.2f}")
+        v = value / BIAS_STEPS
+        self._value_label.setText(f"w {self._shown(v):.2f}" if self._shown else f"{v:+.2f}")
 
     def value(self) -> float:
         return self.slider.value() / BIAS_STEPS
@@ -224,6 +246,7 @@ class RestorePanel(QWidget):
     """Controls of the Restore faces mode."""
 
     restore_requested = Signal()
+    selection_changed = Signal()  # which faces are chosen changed (the outlines follow)
     preview_requested = Signal()  # debounced: a settled bias / seed change
     cancel_requested = Signal()
     import_requested = Signal()
@@ -232,6 +255,7 @@ class RestorePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._infos: dict[str, Any] = {}
+        self._caps: dict[str, Any] = {}  # model id -> Capabilities (None when unknown)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
@@ -262,8 +286,8 @@ class RestorePanel(QWidget):
         self.model_info.setWordWrap(True)
         self.model_info.setProperty("role", "hint")
         self.empty_hint = QLabel(
-            "No face model yet: import a Panini or GLEAN checkpoint you have, or download an "
-            "official one (their licences are listed)."
+            "No face model yet: import a face model file you have (Panini, GLEAN, ...), or "
+            "download an official one (their licences are listed)."
         )
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setProperty("role", "hint")
@@ -363,10 +387,15 @@ class RestorePanel(QWidget):
         self.faces_combo.addItem("All faces", "all")
         self.faces_combo.addItem("Faces by number", "indices")
         self.faces_combo.addItem("Faces at least…", "min")
-        self.faces_combo.setToolTip("Which faces are restored; the rest is only upscaled")
+        self.faces_combo.addItem("Aligned face crop", "aligned")
+        self.faces_combo.setToolTip(
+            "Which faces are restored; the rest is only upscaled. Click a face's outline on "
+            "the image to include or exclude it. 'Aligned face crop': the photo is already "
+            "a face crop of the model's input size (e.g. GLEAN's cat models)")
         self.faces_edit = QLineEdit()
         self.faces_edit.setPlaceholderText("0,2 (0 = leftmost)")
         self.faces_edit.setToolTip("Numbers of the faces to restore, left to right from 0")
+        self.faces_edit.textChanged.connect(self.selection_changed)
         self.faces_min = QSpinBox()
         self.faces_min.setRange(1, 10000)
         self.faces_min.setValue(32)
@@ -376,6 +405,7 @@ class RestorePanel(QWidget):
         self._faces_stack.addWidget(QWidget())
         self._faces_stack.addWidget(self.faces_edit)
         self._faces_stack.addWidget(self.faces_min)
+        self._faces_stack.addWidget(QWidget())
         self._faces_stack.setMaximumHeight(self.faces_edit.sizeHint().height())
         self.faces_combo.currentIndexChanged.connect(self._on_faces_mode)
         self.faces_found = QLabel("")
@@ -384,8 +414,17 @@ class RestorePanel(QWidget):
 
         self.background_combo = QComboBox()
         self.background_combo.setToolTip(
-            "How the rest of the photo is enlarged: an upscaler model, or plain bicubic (fast)"
+            "How the rest of the photo is enlarged: an upscaler model (the default one unless "
+            "you choose), or plain bicubic (fast)"
         )
+        self.scale_spin = QSpinBox()
+        self.scale_spin.setRange(MODEL_SCALE, 8)
+        self.scale_spin.setValue(MODEL_SCALE)
+        self.scale_spin.setSpecialValueText("Model's own")
+        self.scale_spin.setPrefix("×")
+        self.scale_spin.setToolTip(
+            "How much the whole photo is enlarged; 'Model's own' uses the face model's "
+            "scale (at most ×4 and 100 MP)")
         self.consistency_check = QCheckBox("Consistency lock")
         self.consistency_check.setToolTip(
             "The result, shrunk back to the original size, equals the original exactly: "
@@ -401,29 +440,33 @@ class RestorePanel(QWidget):
         form.addRow("Faces", self.faces_combo)
         form.addRow("", self._faces_stack)
         form.addRow("", self.faces_found)
-        form.addRow("Background", self.background_combo)
+        form.addRow("Rest", self.background_combo)
+        form.addRow("Scale", self.scale_spin)
         form.addRow(self.consistency_check)
         form.addRow(self.color_check)
         self._form = form
         self._on_faces_mode(0)
+        self.show_found("")
         return form
 
     def _build_run(self) -> QVBoxLayout:
         layout = QVBoxLayout()
         layout.setSpacing(6)
-        run = RunControls("  Restore", "Restore the faces with the chosen model (Ctrl+R)",
-                          "Stop the running restore; nothing is changed")
-        self.restore_button, self.progress = run.button, run.progress
-        self.cancel_button, self.progress_label = run.cancel_button, run.label
-        self.restore_button.clicked.connect(self.restore_requested)
-        self.cancel_button.clicked.connect(self.cancel_requested)
-        run.add_to(layout)
-        self.set_busy(False)
+        self.run = RunControls("  Restore", "Restore the faces with the chosen model (Ctrl+R)",
+                               "Stop the running restore; nothing is changed")
+        self.restore_button, self.progress = self.run.button, self.run.progress
+        self.cancel_button, self.progress_label = self.run.cancel_button, self.run.label
+        self.run.run_requested.connect(self.restore_requested)
+        self.run.cancel_requested.connect(self.cancel_requested)
+        self.run.add_to(layout)
         return layout
 
     # --- state --------------------------------------------------------------------
-    def set_models(self, infos: list[Any], upscalers: list[Any], chosen: str = "") -> None:
-        """Face models for the selector; upscalers (and bicubic) for the background."""
+    def set_models(self, infos: list[Any], upscalers: list[Any], chosen: str = "",
+                   caps: dict[str, Any] | None = None) -> None:
+        """Face models for the selector (with their capabilities, read on the worker that
+        listed them); upscalers (and bicubic) for the background."""
+        self._caps = dict(caps or {})
         previous = chosen or self.selected_model() or ""
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
@@ -446,6 +489,10 @@ class RestorePanel(QWidget):
     def _set_background_choices(self, upscalers: list[Any]) -> None:
         current = self.background_combo.currentData()
         self.background_combo.clear()
+        default = next((info for info in upscalers if getattr(info, "default", False)), None)
+        self.background_combo.addItem(
+            f"Default upscaler ({default.name})" if default else "Default upscaler",
+            DEFAULT_BACKGROUND)
         self.background_combo.addItem("Bicubic (fast)", BICUBIC)
         for info in upscalers:
             self.background_combo.addItem(f"{info.name}  (×{info.scale})", info.id)
@@ -471,23 +518,46 @@ class RestorePanel(QWidget):
 
     def options(self, device: str = "auto") -> RestoreOptions:
         """The current choice; raises ValueError when the face list cannot be read."""
-        info = self._infos.get(self.selected_model() or "")
-        maskable = info is not None and info.arch in MASK_ARCHS
+        caps = self._caps.get(self.selected_model() or "")
+        maskable = caps is not None and caps.mask_blocks > 0
+        weighted = caps is not None and caps.fidelity_weight
         blocks = tuple((k, s.value()) for k, s in enumerate(self.block_sliders)
                        if s.isEnabled() and s.value() != 0.0) if maskable else ()
         seed = self.seed_spin.value() if self.seed_spin.isEnabled() else NO_SEED
+        background = self.background_combo.currentData()
+        scale = self.scale_spin.value()
         return RestoreOptions(
             model_id=self.selected_model() or "",
             bias=self.bias.value() if maskable else 0.0,
             bias_blocks=blocks,
+            fidelity=slider_to_w(self.bias.value()) if weighted else None,
             seed=None if seed == NO_SEED else seed,
             faces=parse_faces(self.faces_combo.currentData(), self.faces_edit.text(),
                               self.faces_min.value()),
-            background=self.background_combo.currentData() or BICUBIC,
+            background=None if background in (None, DEFAULT_BACKGROUND) else background,
             consistency=self.consistency_check.isChecked(),
             color_match=self.color_check.isChecked(),
             device=device,
+            scale=None if scale == MODEL_SCALE else scale,
         )
+
+    def set_face_selection(self, indices: list[int]) -> None:
+        """Faces clicked on the canvas: restore exactly these."""
+        self.faces_combo.setCurrentIndex(self.faces_combo.findData("indices"))
+        self.faces_edit.setText(",".join(str(i) for i in sorted(indices)))
+
+    def face_selection(self, count: int) -> set[int]:
+        """Which of `count` detected faces the current choice restores (for the outlines)."""
+        try:
+            faces = parse_faces(self.faces_combo.currentData(), self.faces_edit.text(),
+                                self.faces_min.value())
+        except ValueError:
+            return set()
+        if faces == "all":
+            return set(range(count))
+        if isinstance(faces, list):
+            return {i for i in faces if 0 <= i < count}
+        return set()
 
     def set_faces_found(self, count: int) -> None:
         if count == 0:
@@ -496,16 +566,18 @@ class RestorePanel(QWidget):
             text = "1 face found (number 0)"
         else:
             text = f"{count} faces found, numbered 0–{count - 1} from the left"
+        self.show_found(text)
+
+    def show_found(self, text: str) -> None:
+        """The faces-found line; its row takes no room while it says nothing."""
         self.faces_found.setText(text)
+        self._form.setRowVisible(self.faces_found, bool(text))
 
     def set_busy(self, busy: bool) -> None:
-        self.cancel_button.setEnabled(busy)
-        if not busy:
-            self.progress.setValue(0)
+        self.run.set_busy(busy)
 
     def set_progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(round(fraction * 1000))
-        self.progress_label.setText(message)
+        self.run.set_progress(fraction, message)
 
     def preview_pending(self) -> bool:
         return self._preview_timer.isActive()
@@ -527,7 +599,11 @@ class RestorePanel(QWidget):
     @Slot(int)
     def _on_faces_mode(self, index: int) -> None:
         self._faces_stack.setCurrentIndex(index)
-        self._form.setRowVisible(self._faces_stack, index != 0)  # "All faces" needs no field
+        mode = self.faces_combo.currentData()
+        self._form.setRowVisible(self._faces_stack, mode in ("indices", "min"))
+        for widget in (self.background_combo, self.scale_spin):  # an aligned crop has neither
+            self._form.setRowVisible(widget, mode != "aligned")
+        self.selection_changed.emit()
 
     @Slot(bool)
     def _toggle_advanced(self, shown: bool) -> None:
@@ -538,21 +614,25 @@ class RestorePanel(QWidget):
     @Slot()
     def _on_model_changed(self) -> None:
         info = self._infos.get(self.selected_model() or "")
-        arch = info.arch if info is not None else ""
-        maskable = arch in MASK_ARCHS
-        self.bias.setEnabled(maskable)
-        self.bias_title.setEnabled(maskable)
-        self.bias_slider.setToolTip(BIAS_TIP if maskable else
+        caps = self._caps.get(self.selected_model() or "")
+        maskable = caps is not None and caps.mask_blocks > 0
+        weighted = caps is not None and caps.fidelity_weight
+        self.bias.setEnabled(maskable or weighted)
+        self.bias_title.setEnabled(maskable or weighted)
+        self.bias_title.setText("Fidelity weight w" if weighted else "Bias")
+        self.bias.set_format(slider_to_w if weighted else None)
+        self.bias_slider.setToolTip(FIDELITY_TIP if weighted else BIAS_TIP if maskable else
                                     f"{info.name if info else 'This model'} has no mask to "
-                                    "bias: only Panini models do, so the control is off")
+                                    "bias (only Panini models have one) or fidelity weight, so "
+                                    "the control is off")
         self.bias.setToolTip(self.bias_slider.toolTip())
-        blocks = panini_blocks(info) if maskable else 0
+        blocks = caps.mask_blocks if caps is not None else 0
         self.advanced_button.setEnabled(maskable)
         for k, slider in enumerate(self.block_sliders):
             slider.setEnabled(k < blocks)
             if k >= blocks:
                 slider.setToolTip(f"This model has {blocks} blocks" if maskable else NO_BIAS_TIP)
-        noisy = arch in NOISE_ARCHS
+        noisy = caps is not None and caps.seed
         self.seed_spin.setEnabled(noisy)
         self.another_button.setEnabled(noisy)
         if not noisy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -14,15 +15,33 @@ from PySide6.QtWidgets import (
 from kintsugi.gui.icons import icon, tinted
 
 
-class RunControls:
+def clock(seconds: float) -> str:
+    """0:07, 12:30, 1:02:03: elapsed times and ETAs."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunControls(QObject):
     """A primary action button, a thin progress bar with a Cancel button, and a status line:
-    the same block in the Upscale and the Restore panels."""
+    the same block in every mode's panel.
+
+    While a run is busy the primary button itself becomes Cancel: a second click (or
+    Ctrl+Enter) must never silently restart a deliberate run from 0%."""
+
+    run_requested = Signal()
+    cancel_requested = Signal()
 
     def __init__(self, text: str, tooltip: str, cancel_tooltip: str) -> None:
+        super().__init__()
+        self._text, self._tooltip, self._cancel_tooltip = text, tooltip, cancel_tooltip
+        self.busy = False
         self.button = QPushButton(tinted("upscale", "#1b1b1b"), text)
         self.button.setObjectName("primary")
         self.button.setMinimumHeight(38)
         self.button.setToolTip(tooltip)
+        self.button.clicked.connect(self._on_clicked)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
@@ -31,9 +50,11 @@ class RunControls:
         self.cancel_button.setIcon(icon("cancel"))
         self.cancel_button.setToolTip(cancel_tooltip)
         self.cancel_button.setAutoRaise(True)
+        self.cancel_button.clicked.connect(self.cancel_requested)
         self.label = QLabel("")
         self.label.setProperty("role", "hint")
         self.label.setWordWrap(True)
+        self.set_busy(False)
 
     def add_to(self, layout: QVBoxLayout) -> None:
         row = QHBoxLayout()
@@ -42,3 +63,37 @@ class RunControls:
         layout.addWidget(self.button)
         layout.addLayout(row)
         layout.addWidget(self.label)
+
+    @Slot()
+    def _on_clicked(self) -> None:
+        if self.busy:
+            self.cancel_requested.emit()
+        else:
+            self.run_requested.emit()
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.cancel_button.setEnabled(busy)
+        if busy:
+            self.button.setText("  Cancel")
+            self.button.setIcon(tinted("cancel", "#1b1b1b"))
+            self.button.setToolTip(self._cancel_tooltip)
+            self.button.setEnabled(True)
+        else:
+            self.button.setText(self._text)
+            self.button.setIcon(tinted("upscale", "#1b1b1b"))
+            self.button.setToolTip(self._tooltip)
+            self.progress.setValue(0)
+
+    def set_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.label.setText(message)
+
+    def clear(self) -> None:
+        self.progress.setValue(0)
+        self.label.setText("")
+        self.label.setToolTip("")
+
+    def refresh_icons(self) -> None:
+        self.set_busy(self.busy)
+        self.cancel_button.setIcon(icon("cancel"))

@@ -12,6 +12,8 @@ running one and replaces the pending one, so a burst of requests never builds a 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 _THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
 _PROGRESS_INTERVAL = 0.03  # seconds between progress signals; the GUI needs no more
+_WORKER_NICE = 5  # niceness of worker threads relative to the GUI thread (Linux)
 
 
 def running_threads() -> list[QThread]:
@@ -73,6 +76,26 @@ def _readable(error: BaseException) -> str:
     return f"Unexpected error ({type(error).__name__}){': ' + detail if detail else ''}"
 
 
+def _lower_priority() -> None:
+    """Run this worker thread at a lower CPU priority than the GUI thread (Linux: per-thread
+    nice), so a busy CPU keeps the event loop responsive while a result is composed."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WORKER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run as it is
+        pass
+
+
+def _log_failure(tag: str, error: BaseException) -> None:
+    """Ordinary failures (a damaged file, a refused model, no memory) are the user's dialog,
+    not a traceback on stderr: logged at debug level. Anything else is a bug: logged whole."""
+    from kintsugi.engine.errors import KintsugiError
+
+    if isinstance(error, KintsugiError | OSError | MemoryError):
+        log.debug("task %r failed", tag, exc_info=error)
+    else:
+        log.error("task %r failed", tag, exc_info=error)
+
+
 class _Worker(QObject):
     progress = Signal(float, str)
     done = Signal(object)  # the Task, so a late signal cannot be mistaken for a newer task's
@@ -101,6 +124,7 @@ class _Worker(QObject):
 
         task = self._task
         started = time.monotonic()
+        _lower_priority()
         try:
             task.job.check()  # cancelled before it even started
             task.result = task.fn(task.job)
@@ -113,7 +137,7 @@ class _Worker(QObject):
             if task.job.cancelled:
                 task.status = "cancelled"
             else:
-                log.exception("task %r failed", task.tag)
+                _log_failure(task.tag, error)
                 task.status = "failed"
                 task.error = _readable(error)
         task.seconds = time.monotonic() - started
@@ -134,16 +158,16 @@ class TaskRunner(QObject):
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # Worker threads allocate too; the garbage collector must not run on them (see gc_guard).
-        app = QCoreApplication.instance()
-        if app is not None:
-            gc_guard.install(app)
         self._name = name
         self._current: tuple[Task, QThread, _Worker] | None = None
         self._pending: Task | None = None
         self._closed = False
 
-    def submit(self, fn: Callable[[Any], Any], tag: str = "") -> Task:
+    def submit(self, fn: Callable[[Any], Any], tag: str = "", cancel_running: bool = True
+               ) -> Task:
+        """Queue `fn`; it replaces a pending task. cancel_running=False lets a running task
+        finish first (slider previews: the picture keeps updating during a drag, and every
+        request between the running and the newest one is dropped)."""
         from kintsugi.engine.job import Job
 
         task = Task(fn, tag)
@@ -157,7 +181,8 @@ class TaskRunner(QObject):
         task.job = Job(on_progress=task.on_progress)
         self._pending = task
         if self._current is not None:
-            self._current[0].job.cancel()
+            if cancel_running:
+                self._current[0].job.cancel()
         else:
             self._start_pending()
             self.busy_changed.emit(True)
@@ -215,6 +240,8 @@ class TaskRunner(QObject):
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         self._current = (task, thread, worker)
         _THREADS.add(thread)
+        # Worker threads allocate too; the collector must not run on them (see gc_guard).
+        gc_guard.hold()
         task.status = "running"
         thread.start()
 
@@ -234,6 +261,7 @@ class TaskRunner(QObject):
             return
         task, _thread, _worker = self._current
         self._current = None
+        gc_guard.release()
         task._sink = None
         if task.status == "running":  # the thread was stopped before run() could finish
             task.status = "cancelled"

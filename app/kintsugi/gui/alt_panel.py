@@ -1,0 +1,210 @@
+"""Alternatives of the upscale result: invented detail, fidelity <-> realness, a strip of
+ready-made settings, and a brush to take more of either side where it is painted.
+
+The widgets only report what the user chose; the window composes the pictures on a worker
+(see ``alternatives.py``), newest request first, so the sliders never queue a backlog.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kintsugi.gui.brush import BrushControls
+
+DETAIL_STEPS = 100  # slider units per 1.0 of detail strength (0..2)
+BLEND_STEPS = 100  # slider units per 1.0 of alpha (0 = fidelity, 1 = realness)
+THUMB = 72  # strip thumbnail side in px
+SETTLE_MS = 30  # a drag is composed at most this often
+
+
+def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(low, high)
+    slider.setValue(value)
+    slider.setPageStep(10)
+    slider.setToolTip(tip)
+    return slider
+
+
+def _ends(left: str, right: str) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for text, align in ((left, Qt.AlignmentFlag.AlignLeft), (right, Qt.AlignmentFlag.AlignRight)):
+        label = QLabel(text)
+        label.setProperty("role", "hint")
+        label.setAlignment(align)
+        row.addWidget(label, 1)
+    return row
+
+
+class AlternativesBox(QGroupBox):
+    """Detail and blend sliders, the strip, and the brush tools."""
+
+    settings_changed = Signal()  # a slider moved (throttled while dragging)
+    strip_chosen = Signal(int)  # an index into the strip
+    tool_changed = Signal(str)  # "" | "realness" | "fidelity"
+    clear_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Alternatives", parent)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SETTLE_MS)
+        self._timer.timeout.connect(self.settings_changed)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(4)
+        self.detail_slider = _slider(
+            0, 2 * DETAIL_STEPS, DETAIL_STEPS,
+            "Invented detail: 1 is the network's result, 0 a smooth result that still matches "
+            "the photo, up to 2 doubles what the network added. Instant: no network re-run.")
+        self.detail_slider.valueChanged.connect(self._changed)
+        self.detail_value = QLabel("1.00")
+        self.blend_slider = _slider(
+            0, BLEND_STEPS, BLEND_STEPS,
+            "Mix of a faithful model's result (left) and a realistic one's (right), pixel for "
+            "pixel. Both are computed once; moving the slider only mixes them.")
+        self.blend_slider.valueChanged.connect(self._changed)
+        self.blend_value = QLabel("1.00")
+        self.blend_note = QLabel("")
+        self.blend_note.setWordWrap(True)
+        self.blend_note.setProperty("role", "hint")
+        for label in (self.detail_value, self.blend_value):
+            label.setMinimumWidth(34)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        detail_row = QHBoxLayout()
+        detail_row.addWidget(QLabel("Detail"))
+        detail_row.addWidget(self.detail_slider, 1)
+        detail_row.addWidget(self.detail_value)
+        blend_row = QHBoxLayout()
+        blend_row.addWidget(QLabel("Mix"))
+        blend_row.addWidget(self.blend_slider, 1)
+        blend_row.addWidget(self.blend_value)
+        self.strip = QListWidget()
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setMovement(QListWidget.Movement.Static)
+        self.strip.setIconSize(QSize(THUMB, THUMB))
+        self.strip.setFixedHeight(THUMB + 34)
+        self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.strip.setToolTip("Ready-made alternatives, computed in the background: click one "
+                              "to show it; Save writes the one on screen")
+        self.strip.itemClicked.connect(self._on_strip_clicked)
+        self.strip_note = QLabel("")
+        self.strip_note.setProperty("role", "hint")
+        self.strip_note.setWordWrap(True)
+        self.realness_button = QPushButton("Paint realness")
+        self.realness_button.setToolTip("Paint where to take more of the realistic result")
+        self.fidelity_button = QPushButton("Paint fidelity")
+        self.fidelity_button.setToolTip("Paint where to take more of the faithful result")
+        self._tools = QButtonGroup(self)
+        self._tools.setExclusive(False)
+        for button in (self.realness_button, self.fidelity_button):
+            button.setCheckable(True)
+            self._tools.addButton(button)
+        self._tools.buttonToggled.connect(self._on_tool)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Remove the painted strokes")
+        self.clear_button.clicked.connect(self.clear_requested)
+        tools = QHBoxLayout()
+        tools.addWidget(self.realness_button)
+        tools.addWidget(self.fidelity_button)
+        tools.addWidget(self.clear_button)
+        self.brush = BrushControls()
+        layout.addLayout(detail_row)
+        layout.addLayout(_ends("smooth", "more detail"))
+        layout.addLayout(blend_row)
+        layout.addLayout(_ends("fidelity", "realness"))
+        layout.addWidget(self.blend_note)
+        layout.addWidget(self.strip)
+        layout.addWidget(self.strip_note)
+        layout.addLayout(tools)
+        layout.addWidget(self.brush)
+        self.set_pair_available(False, "")
+        self.setVisible(False)
+
+    # --- values -----------------------------------------------------------------------
+    def detail(self) -> float:
+        return self.detail_slider.value() / DETAIL_STEPS
+
+    def alpha(self) -> float:
+        return self.blend_slider.value() / BLEND_STEPS
+
+    def set_values(self, detail: float, alpha: float, emit: bool = True) -> None:
+        """Move both sliders (one composed picture follows, not two; none with emit=False,
+        when the sliders only follow the result shown)."""
+        for slider in (self.detail_slider, self.blend_slider):
+            slider.blockSignals(True)
+        self.detail_slider.setValue(round(detail * DETAIL_STEPS))
+        self.blend_slider.setValue(round(alpha * BLEND_STEPS))
+        for slider in (self.detail_slider, self.blend_slider):
+            slider.blockSignals(False)
+        self._show_values()
+        if emit:
+            self._timer.start()
+
+    def tool(self) -> str:
+        if self.realness_button.isChecked():
+            return "realness"
+        if self.fidelity_button.isChecked():
+            return "fidelity"
+        return ""
+
+    def set_pair_available(self, available: bool, note: str) -> None:
+        self.blend_slider.setEnabled(available)
+        for button in (self.realness_button, self.fidelity_button):
+            button.setEnabled(available)
+            if not available:
+                button.setChecked(False)
+        self.blend_note.setText(note)
+
+    # --- strip ------------------------------------------------------------------------
+    def clear_strip(self, note: str = "") -> None:
+        self.strip.clear()
+        self.strip_note.setText(note)
+
+    def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), label)
+        item.setToolTip(tip)
+        item.setData(Qt.ItemDataRole.UserRole, self.strip.count())
+        self.strip.addItem(item)
+
+    def strip_count(self) -> int:
+        return self.strip.count()
+
+    # --- slots ------------------------------------------------------------------------
+    @Slot()
+    def _changed(self) -> None:
+        self._show_values()
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _show_values(self) -> None:
+        self.detail_value.setText(f"{self.detail():.2f}")
+        self.blend_value.setText(f"{self.alpha():.2f}")
+
+    @Slot(QListWidgetItem)
+    def _on_strip_clicked(self, item: QListWidgetItem) -> None:
+        self.strip_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    @Slot(object, bool)
+    def _on_tool(self, button: object, checked: bool) -> None:
+        if checked:  # one tool at a time, and none is allowed
+            for other in (self.realness_button, self.fidelity_button):
+                if other is not button and other.isChecked():
+                    other.blockSignals(True)
+                    other.setChecked(False)
+                    other.blockSignals(False)
+        self.tool_changed.emit(self.tool())

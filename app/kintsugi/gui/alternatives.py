@@ -1,0 +1,237 @@
+"""Alternatives of one upscale result, composed on worker threads (no Qt here).
+
+A session holds what does not change while the sliders move: the photo, the first result,
+the partner model's result (the other end of the fidelity <-> realness mix) and each end's
+detail decomposition. Composing an alternative is then ``kintsugi.blend`` of the two ends at
+the chosen detail strength: no network runs again.
+
+The partner is computed in the background, the visible part of the photo first: until the
+whole photo is done, the partner image holds the first result outside the finished region,
+so the mix there shows the first result unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# The mixes offered: (faithful end, realistic end) at a scale. RRDN is PSNR-oriented and
+# invents no texture; Real-ESRGAN x4plus invents texture. Weight interpolation between
+# separately trained networks gives broken images, so only their outputs are mixed.
+PAIRS: dict[int, tuple[str, str]] = {4: ("rrdn-x4", "realesrgan-x4plus")}
+CONTEXT = 16  # photo px of context around a partial partner region (tile seams stay outside)
+
+
+@dataclass(frozen=True)
+class Setting:
+    detail: float = 1.0
+    alpha: float = 1.0  # 0 = faithful end, 1 = realistic end (ignored without a pair)
+
+    def describe(self, pair: tuple[str, str] | None) -> str:
+        text = f"detail {self.detail:.2f}"
+        if pair is not None:
+            text += f", mix {self.alpha:.2f} ({pair[0]} ↔ {pair[1]})"
+        return text
+
+
+def pair_for(model_id: str, scale: int, known: set[str]) -> tuple[tuple[str, str] | None, str]:
+    """(pair, one line for the window): the mix the result of `model_id` at `scale` gets."""
+    pair = PAIRS.get(scale)
+    if pair is None:
+        offered = ", ".join(f"×{s} ({a} ↔ {b})" for s, (a, b) in PAIRS.items())
+        return None, (f"Mix: no faithful and realistic model pair at ×{scale}; "
+                      f"offered at {offered}.")
+    if not set(pair) <= known:
+        return None, f"Mix: needs {pair[0]} and {pair[1]}, which are not both installed."
+    if model_id not in pair:
+        return None, f"Mix: choose {pair[0]} or {pair[1]} to mix the two at ×{scale}."
+    return pair, ""
+
+
+def strip_settings(paired: bool) -> list[Setting]:
+    """The strip's alternatives, from most faithful to most detailed."""
+    if paired:
+        return [Setting(1.0, 0.0), Setting(1.0, 0.25), Setting(1.0, 0.5), Setting(1.0, 0.75),
+                Setting(1.0, 1.0), Setting(0.5, 0.5), Setting(1.5, 1.0)]
+    return [Setting(d, 1.0) for d in (0.0, 0.5, 1.0, 1.5, 2.0)]
+
+
+class AltSession:
+    """One result's alternatives. Thread-safe: the partner worker fills it while previews
+    read it."""
+
+    def __init__(self, source: Any, first: Any, first_id: str, scale: int,
+                 pair: tuple[str, str] | None, provenance: dict[str, str]) -> None:
+        self.source = source
+        self.first = first
+        self.first_id = first_id
+        self.scale = scale
+        self.pair = pair
+        self.provenance = dict(provenance)
+        self._lock = threading.Lock()
+        self._partner: Any = None  # an Image, possibly holding `first` outside `done`
+        self._complete = False
+        self._steps: dict[str, Any] = {}
+
+    # --- ends ---------------------------------------------------------------------------
+    @property
+    def partner_id(self) -> str | None:
+        if self.pair is None:
+            return None
+        return self.pair[0] if self.first_id == self.pair[1] else self.pair[1]
+
+    @property
+    def first_is_realness(self) -> bool:
+        return self.pair is not None and self.first_id == self.pair[1]
+
+    def home(self) -> Setting:
+        """The setting that shows the first result unchanged."""
+        return Setting(1.0, 1.0 if self.first_is_realness or self.pair is None else 0.0)
+
+    def has_partner(self) -> bool:
+        with self._lock:
+            return self._partner is not None
+
+    def partner_complete(self) -> bool:
+        with self._lock:
+            return self._complete
+
+    def set_partner(self, image: Any, complete: bool) -> None:
+        with self._lock:
+            self._partner = image
+            self._complete = complete
+            self._steps.pop("partner", None)
+
+    def ends(self) -> tuple[Any, Any] | None:
+        """(faithful, realistic) results, or None before the partner exists."""
+        with self._lock:
+            partner = self._partner
+        if partner is None:
+            return None
+        return (partner, self.first) if self.first_is_realness else (self.first, partner)
+
+    # --- composing ----------------------------------------------------------------------
+    def draft(self, setting: Setting, mask: np.ndarray | None, max_side: int) -> Any:
+        """A quick look at `setting` while a slider moves: the same composition on the
+        photo and both ends shrunk so the result's longer side is at most `max_side`.
+        The settled value is then composed at full size (``compose``)."""
+        reduced = self._reduced(max_side)
+        if reduced is None:
+            return self.compose(setting, mask)
+        if mask is not None:
+            mask = _shrink(mask, reduced.first.width, reduced.first.height)
+        return reduced.compose(setting, mask)
+
+    def _reduced(self, max_side: int) -> AltSession | None:
+        k = -(-max(self.first.width, self.first.height) // max_side)  # ceil
+        if k <= 1:
+            return None
+        with self._lock:
+            partner = self._partner
+            cached = self._steps.get("reduced")
+            if isinstance(cached, tuple) and cached[0] == k and cached[2] is partner:
+                return cached[1]
+        width, height = max(1, self.source.width // k), max(1, self.source.height // k)
+        source = _shrunk_image(self.source, width, height)
+        s = self.scale
+        reduced = AltSession(source, _shrunk_image(self.first, width * s, height * s),
+                             self.first_id, s, self.pair, self.provenance)
+        if partner is not None:
+            reduced.set_partner(_shrunk_image(partner, width * s, height * s),
+                                self.partner_complete())
+        with self._lock:
+            self._steps["reduced"] = (k, reduced, partner)
+        return reduced
+
+    def compose(self, setting: Setting, mask: np.ndarray | None = None) -> Any:
+        """The alternative at `setting`; `mask` (HxW in [0,1]) replaces the mix per pixel."""
+        import kintsugi
+
+        ends = self.ends()
+        if ends is None:
+            return self._detail("first", self.first, setting.detail)
+        faithful, realistic = ends
+        if mask is None and setting.alpha in (0.0, 1.0):
+            end = realistic if setting.alpha == 1.0 else faithful
+            return self._detail("first" if end is self.first else "partner", end,
+                                setting.detail)
+        a = self._detail("first" if faithful is self.first else "partner", faithful,
+                         setting.detail)
+        b = self._detail("first" if realistic is self.first else "partner", realistic,
+                         setting.detail)
+        return kintsugi.blend(a, b, setting.alpha, mask)
+
+    def _detail(self, key: str, result: Any, strength: float) -> Any:
+        """adjust_detail, keeping each end's decomposition (so a drag only mixes)."""
+        if strength == 1.0:
+            return result
+        from kintsugi.engine.alternatives import DetailSteps
+
+        with self._lock:
+            steps = self._steps.get(key)
+        if steps is None or steps.result is not result:
+            steps = DetailSteps.compute(self.source, result)
+            with self._lock:
+                self._steps[key] = steps
+        return steps.at(strength)
+
+    def provenance_for(self, setting: Setting, brushed: bool) -> dict[str, str]:
+        info = dict(self.provenance)
+        if setting != self.home() or brushed:
+            info["alternative"] = setting.describe(self.pair)
+            if brushed:
+                info["alternative"] += ", brushed mix"
+        return info
+
+
+def brush_mix(alpha: float, realness: np.ndarray | None, fidelity: np.ndarray | None
+              ) -> np.ndarray | None:
+    """The per-pixel mix from the painted maps: realness strokes pull it to 1, fidelity
+    strokes to 0, by their (feathered) coverage; unpainted pixels keep `alpha`."""
+    if realness is None and fidelity is None:
+        return None
+    shape = (realness if realness is not None else fidelity).shape  # type: ignore[union-attr]
+    mix = np.full(shape, np.float32(alpha), np.float32)
+    if realness is not None:
+        mix += realness * (1.0 - mix)
+    if fidelity is not None:
+        mix -= fidelity * mix
+    return mix
+
+
+def crop_region(source: Any, rect: tuple[int, int, int, int], context: int = CONTEXT
+                ) -> tuple[Any, tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """The photo cut to `rect` (x0, y0, x1, y1) plus context: (crop, crop rect, inner rect
+    in crop coordinates)."""
+    x0, y0, x1, y1 = rect
+    cx0, cy0 = max(0, x0 - context), max(0, y0 - context)
+    cx1, cy1 = min(source.width, x1 + context), min(source.height, y1 + context)
+    alpha = None if source.alpha is None else source.alpha[cy0:cy1, cx0:cx1].copy()
+    crop = source.replace(pixels=source.pixels[cy0:cy1, cx0:cx1].copy(), alpha=alpha)
+    return crop, (cx0, cy0, cx1, cy1), (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0)
+
+
+def paste_region(first: Any, part: Any, rect: tuple[int, int, int, int],
+                 inner: tuple[int, int, int, int], s: int) -> Any:
+    """`first` with the partner's region `rect` (photo coords) taken from `part` (the
+    upscaled crop, `inner` its region in crop coordinates)."""
+    x0, y0, x1, y1 = rect
+    ix0, iy0, ix1, iy1 = inner
+    pixels = first.pixels.copy()
+    pixels[y0 * s:y1 * s, x0 * s:x1 * s] = part.pixels[iy0 * s:iy1 * s, ix0 * s:ix1 * s]
+    return first.replace(pixels=pixels)
+
+
+def _shrink(values: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    small = cv2.resize(values, (width, height), interpolation=cv2.INTER_AREA)
+    return small.reshape(height, width, *values.shape[2:])
+
+
+def _shrunk_image(image: Any, width: int, height: int) -> Any:
+    alpha = None if image.alpha is None else _shrink(image.alpha, width, height)
+    return image.replace(pixels=_shrink(image.pixels, width, height), alpha=alpha)

@@ -1,0 +1,122 @@
+"""Alternatives and healing on CPU (issue 8, section 6): how long the first result takes and
+what each further alternative costs, as a ratio to the first result measured in the same run.
+
+The photo is scikit-image's astronaut (BSD-3), shrunk to --size px square; at x4 the result
+is (4 * size)^2 px (size 256: a 1 MP result). Rows:
+  first result            default upscaler on the whole photo, consistency lock on
+  detail, first move      adjust_detail's one-off preparation (smooth base) + one strength
+  detail, further move    one more strength (median over several): the slider cost
+  blend, alpha / brush    kintsugi.blend of the pair with a number / a painted mask
+  partner on viewport     the partner model on a 400x300 px window of the result
+  partner, whole photo    the partner model on the whole photo
+  heal 200x200            kintsugi.heal of a 200x200 px region of the result, factor 2
+  lock, 2 MP              the consistency lock alone on a 2 MP result
+Rows owned by other work (left as marked places): DAFI restore vs a further bias value
+(restore session cache) and the longest GUI event-loop stall while dragging a slider.
+
+    python bench/bench_alternatives.py [--size 256] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+DEFAULT = "realesrgan-x4plus"
+PARTNER = "rrdn-x4"
+SCALE = 4
+VIEWPORT = (400, 300)  # result px
+
+
+Timing = tuple[float, float]  # (wall seconds, CPU seconds of all threads)
+
+
+def timed(fn: Callable[[], object], repeats: int = 1) -> tuple[Timing, object]:
+    """Median (wall, CPU) of `repeats` runs. CPU time is printed too because on a shared
+    machine the wall time also counts other people's work."""
+    runs, value = [], None
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        value = fn()
+        runs.append((time.perf_counter() - start, time.process_time() - cpu))
+    return sorted(runs)[len(runs) // 2], value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256, help="photo side in px (result is 4x)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    from skimage import data
+
+    import kintsugi
+    from kintsugi.engine import consistency
+    from kintsugi.engine.alternatives import DetailSteps
+
+    torch.set_num_threads(args.threads)
+    rgb = cv2.resize(data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
+    photo = kintsugi.Image.from_array(rgb)
+    default = kintsugi.load_model(DEFAULT, device="cpu")
+    partner = kintsugi.load_model(PARTNER, device="cpu")
+    rows: list[tuple[str, Timing]] = []
+
+    first, result = timed(lambda: kintsugi.upscale(photo, default, consistency=True))
+    rows.append((f"first result ({DEFAULT}, {args.size}px -> {result.width}px, lock on)", first))
+
+    prepare, steps = timed(lambda: DetailSteps.compute(photo, result))
+    one, _ = timed(lambda: steps.at(0.5))
+    rows.append(("detail, first move (prepare + one strength)",
+                 (prepare[0] + one[0], prepare[1] + one[1])))
+    moves = sorted(timed(lambda t=t: steps.at(t))[0] for t in (0.0, 0.3, 0.8, 1.4, 2.0))
+    rows.append((f"detail, further move (median; {result.width * result.height / 1e6:.1f} MP)", moves[2]))
+
+    viewport, _ = timed(lambda: _viewport(photo, partner))
+    rows.append((f"partner ({PARTNER}) on a {VIEWPORT[0]}x{VIEWPORT[1]} viewport", viewport))
+    whole, fidelity = timed(lambda: kintsugi.upscale(photo, partner, consistency=True))
+    rows.append((f"partner ({PARTNER}), whole photo", whole))
+
+    alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.25), repeats=3)
+    rows.append(("blend, alpha change", alpha))
+    yy, xx = np.mgrid[0 : result.height, 0 : result.width]
+    brush = np.clip(1.5 - np.hypot(yy - result.height / 2, xx - result.width / 2) / 150, 0, 1)
+    painted, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.0, mask=brush.astype(np.float32)), repeats=3)
+    rows.append(("blend, painted mask", painted))
+
+    spot = np.zeros((result.height, result.width), np.float32)
+    cy, cx = result.height // 2, result.width // 2
+    spot[cy - 100 : cy + 100, cx - 100 : cx + 100] = 1.0
+    healing, _ = timed(lambda: kintsugi.heal(result, spot, model=default, factor=2))
+    rows.append(("heal a 200x200 region (factor 2, default upscaler)", healing))
+
+    big = np.clip(cv2.resize(result.pixels, (1414, 1414), interpolation=cv2.INTER_CUBIC), 0, 1)
+    low = np.rint(consistency.pool(big, 2) * 255) / np.float32(255)
+    locking, _ = timed(lambda: consistency.lock(big.copy(), low, 2, 8), repeats=3)
+    rows.append(("consistency lock alone, 2 MP result (x2)", locking))
+    missing = (float("nan"), float("nan"))
+    rows.append(("DAFI restore vs a further bias value: restore-session work, not measured here", missing))
+    rows.append(("longest GUI stall while dragging a slider: window work, not measured here", missing))
+
+    print(f"\nAlternatives on CPU, {args.threads} threads; ratio = wall time / first result\n")
+    print(f"{'step':72}{'wall s':>10}{'CPU s':>10}{'ratio':>9}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:72}{wall:10.3f}{cpu:10.3f}{wall / first[0]:9.3f}")
+
+
+def _viewport(photo, model):
+    """The partner on the photo region under a VIEWPORT-sized window of the result."""
+    import kintsugi
+
+    w, h = VIEWPORT[0] // SCALE, VIEWPORT[1] // SCALE
+    y, x = (photo.height - h) // 2, (photo.width - w) // 2
+    crop = photo.replace(pixels=np.ascontiguousarray(photo.pixels[y : y + h, x : x + w]))
+    return kintsugi.upscale(crop, model)
+
+
+if __name__ == "__main__":
+    main()

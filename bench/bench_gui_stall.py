@@ -1,0 +1,174 @@
+"""The window's event loop while the alternatives sliders are dragged on a ~1 MP photo.
+
+A 5 ms timer on the GUI thread records when it fires; the longest gap between two firings
+is the longest stall a user feels. Both sliders are dragged at 60 steps a second for a few
+seconds while the window composes alternatives of a 16 MP result (x4). The same timer with
+nothing dragged, in the same run, is the reference.
+
+The two networks are replaced by cheap x4 stand-ins (bicubic, and bicubic plus a seeded
+texture for the "realistic" end) so the run takes seconds: what is measured is everything
+the window does around them (composing on a worker, display pixels, the pyramid, the
+swap and paint), not the networks (see bench_upscale.py for those).
+
+    QT_QPA_PLATFORM=offscreen python bench/bench_gui_stall.py [--side 1024] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image as PILImage  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
+
+
+def stand_in_upscale(image: Any, model: Any, scale: int | None = None, consistency: bool = False,
+                     tile: Any = "auto", device: str = "auto", job: Any = None) -> Any:
+    """x4 bicubic; the "realistic" model adds a seeded fine texture (invented detail)."""
+    s = scale or 4
+    rgb = image.pixels
+    big = cv2.resize(rgb, (image.width * s, image.height * s), interpolation=cv2.INTER_CUBIC)
+    big = big.reshape(image.height * s, image.width * s, -1)
+    model_id = getattr(getattr(model, "info", None), "id", str(model))
+    if "realesrgan" in model_id:
+        noise = np.random.default_rng(0).normal(0, 0.03, big.shape[:2]).astype(np.float32)
+        big = big + noise[:, :, None]
+    return image.replace(pixels=np.clip(big, 0, 1).astype(np.float32), alpha=None)
+
+
+def pump(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_for(signal: Any, timeout_s: float = 600) -> None:
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    signal.disconnect(loop.quit)
+
+
+class Ticks:
+    """Firing times of a 5 ms GUI-thread timer."""
+
+    def __init__(self) -> None:
+        self.clock = QElapsedTimer()
+        self.times: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(lambda: self.times.append(self.clock.nsecsElapsed() / 1e6))
+
+    def start(self) -> None:
+        self.times.clear()
+        self.clock.start()
+        self.timer.start()
+
+    def stop(self) -> list[float]:
+        self.timer.stop()
+        return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
+
+
+def drag(window: Any, slider: Any, seconds: float, ticks: Ticks) -> dict[str, float]:
+    """Move `slider` one step per 16 ms, back and forth; the stall and the compose rate."""
+    shown: list[float] = []
+    window.drafted.connect(lambda: shown.append(time.perf_counter()))
+    window.composed.connect(lambda: shown.append(time.perf_counter()))
+    low, high = slider.minimum(), slider.maximum()
+    value, step = slider.value(), 1
+    ticks.start()
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        if not low <= value + step <= high:
+            step = -step
+        value += step
+        slider.setValue(value)
+        pump(16)
+    last_move = time.perf_counter()
+    settled_at: list[float] = []
+    window.composed.connect(lambda: settled_at.append(time.perf_counter()))
+    while not settled_at and time.perf_counter() - last_move < 120:
+        pump(5)  # the full-size composition of the last value
+    settled = (settled_at[0] if settled_at else time.perf_counter()) - last_move
+    gaps = ticks.stop()
+    return {"stall": max(gaps), "median": statistics.median(gaps),
+            "shown": len(shown), "settle": settled * 1000}  # pictures shown; full size after
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--side", type=int, default=1024, help="photo side in px (1024: 1 MP)")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="kintsugi-stall-"))
+    os.environ["KINTSUGI_CONFIG_DIR"] = str(work / "config")
+
+    import kintsugi
+    from kintsugi.gui.app import create_app
+    from kintsugi.gui.main_window import MainWindow
+    from kintsugi.gui.settings import Settings
+
+    kintsugi.upscale = stand_in_upscale  # type: ignore[assignment]
+    app, _dark = create_app()
+    settings = Settings()
+    settings.model = "realesrgan-x4plus"
+    window = MainWindow(settings=settings, dark=True)
+    window.resize(1280, 820)
+    window.show()
+    window.start_background()
+    wait_for(window.models_ready)
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (args.side, args.side), interpolation=cv2.INTER_CUBIC)
+    path = work / "photo.png"
+    PILImage.fromarray(photo).save(path)
+    window.open_path(path)
+    wait_for(window.image_loaded)
+    t0 = time.perf_counter()
+    window.start_upscale()
+    wait_for(window.upscale_finished)
+    first = time.perf_counter() - t0
+    wait_for(window.strip_filled)
+    strip = time.perf_counter() - t0
+    while not window.idle():
+        pump(10)
+    result = window.current_result().image
+    ticks = Ticks()
+    ticks.start()
+    pump(int(args.seconds * 1000))
+    idle_gaps = ticks.stop()
+    box = window.panel.alternatives
+    rows = [("idle (reference)", {"stall": max(idle_gaps),
+                                  "median": statistics.median(idle_gaps),
+                                  "shown": 0, "settle": 0.0})]
+    rows.append(("drag detail slider", drag(window, box.detail_slider, args.seconds, ticks)))
+    rows.append(("drag mix slider", drag(window, box.blend_slider, args.seconds, ticks)))
+    print(f"photo {args.side}x{args.side} -> result {result.width}x{result.height} "
+          f"({result.width * result.height / 1e6:.1f} MP); stand-in networks")
+    print(f"first result shown after {first:.2f} s, strip filled after {strip:.2f} s")
+    print("shown: pictures shown during the drag (drafts and full); settle: last move to the "
+          "full-size picture")
+    print(f"{'':22} {'longest stall':>14} {'median gap':>11} {'shown':>6} {'settle':>9} "
+          f"{'stall / idle':>13}")
+    idle = rows[0][1]["stall"]
+    for name, row in rows:
+        print(f"{name:22} {row['stall']:11.1f} ms {row['median']:8.1f} ms {row['shown']:6.0f} "
+              f"{row['settle']:6.0f} ms {row['stall'] / idle:12.2f}x")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

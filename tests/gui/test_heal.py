@@ -1,0 +1,99 @@
+"""Heal in the window: paint, Heal, undo/redo restore exact pixels; on the photo and on a
+result; nothing outside the feathered brush changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from gui_helpers import FAST_MODEL, open_photo, upscale
+from PIL import Image as PILImage
+from PySide6.QtCore import QPointF, Qt
+
+import kintsugi
+
+pytestmark = pytest.mark.gui
+
+FEATHER = 16  # the engine's default feather (px beyond the painted mask)
+
+
+@pytest.fixture
+def face64(tmp_path: Path, astronaut_full: np.ndarray) -> Path:
+    path = tmp_path / "photos" / "face64.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.fromarray(np.ascontiguousarray(astronaut_full[40:168:2, 170:298:2])).save(path)
+    return path
+
+
+def paint_and_heal(qtbot, window, y: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """A horizontal stroke across the picture at content row `y`, then Heal."""
+    window.panel.set_mode("heal")
+    assert window.canvas.tool() == "heal"
+    window.panel.heal.brush.size_slider.setValue(8)
+    canvas = window.canvas
+    width = canvas.content_size().width()
+    start = canvas.content_to_widget(QPointF(width * 0.3, y)).toPoint()
+    end = canvas.content_to_widget(QPointF(width * 0.7, y)).toPoint()
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas, end)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
+    mask = canvas.brush_mask("heal")
+    assert mask is not None and mask.max() == 1.0
+    with qtbot.waitSignal(window.heal_finished, timeout=120_000) as blocker:
+        window.panel.heal.heal_button.click()
+    assert blocker.args[0] == "ok", window.last_error()
+    assert canvas.brush_mask("heal") is None  # the stroke is used up
+    return mask
+
+
+def outside(mask: np.ndarray) -> np.ndarray:
+    side = 2 * FEATHER + 3
+    kernel = np.ones((side, side), np.uint8)  # the feather reaches FEATHER px in x and y
+    return cv2.dilate((mask > 0).astype(np.uint8), kernel) == 0
+
+
+def test_heal_the_photo_then_undo_and_redo_exactly(qtbot, make_window, face64: Path) -> None:
+    window = make_window()
+    open_photo(qtbot, window, face64)
+    photo = kintsugi.open_image(face64).pixels
+    mask = paint_and_heal(qtbot, window, 32)
+    healed = window.current_result().image.pixels.copy()
+    assert healed.shape == photo.shape and window.current_result().kind == "heal"
+    far = outside(mask)
+    assert far.any() and np.array_equal(healed[far], photo[far])  # bit-identical outside
+    assert np.abs(healed - photo)[mask > 0.5].mean() > 1e-3  # the painted part changed
+    assert window.current_result().provenance["healed"] == "factor 2"
+    window.act_undo.trigger()
+    assert window.current_result() is None and not window.canvas.has_after()
+    window.act_redo.trigger()
+    assert np.array_equal(window.current_result().image.pixels, healed)
+    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
+        window.save()
+    assert Path(blocker.args[0]).name == "face64_healed_x1.png"
+
+
+def test_heal_a_result_and_undo_restores_its_exact_pixels(qtbot, make_window,
+                                                          face64: Path) -> None:
+    window = make_window(FAST_MODEL)
+    open_photo(qtbot, window, face64)
+    assert upscale(qtbot, window) == "ok"
+    result = window.current_result().image.pixels.copy()
+    mask = paint_and_heal(qtbot, window, 64)
+    healed = window.current_result().image.pixels
+    assert healed.shape == result.shape == (128, 128, 3)
+    far = outside(mask)
+    assert np.array_equal(healed[far], result[far])
+    assert not np.array_equal(healed, result)
+    window.act_undo.trigger()
+    assert np.array_equal(window.current_result().image.pixels, result)
+
+
+def test_heal_without_a_stroke_says_what_to_do(qtbot, make_window, face64: Path) -> None:
+    window = make_window()
+    open_photo(qtbot, window, face64)
+    window.panel.set_mode("heal")
+    window.panel.heal.heal_button.click()
+    assert "Paint over" in window.panel.heal.run.label.text()
+    assert window.current_result() is None
