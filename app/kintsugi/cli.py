@@ -17,8 +17,9 @@ from pathlib import Path
 from kintsugi import __version__, cli_common
 from kintsugi.cli_common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from kintsugi.cli_restore import add_model_commands, add_restore_parser
+from kintsugi.cli_train import add_train_parser
 
-SUBCOMMANDS = ("upscale", "restore", "models", "gui")
+SUBCOMMANDS = ("upscale", "restore", "models", "train", "gui")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upscale(subs, common)
     add_restore_parser(subs, common)
     _add_models(subs, common)
+    add_train_parser(subs, common)
     gui = subs.add_parser("gui", parents=[common], help="open the window")
     gui.add_argument("paths", nargs="*")
     gui.set_defaults(run=lambda o: _open_window(o.paths))
