@@ -113,7 +113,7 @@ def run_train(options: argparse.Namespace) -> int:
     try:
         config = _config(options)
     except argparse.ArgumentTypeError as error:
-        print(f"kintsugi: error: {error}", file=sys.stderr)
+        sys.stderr.write(f"kintsugi: error: {error}\n")
         return EXIT_USAGE
     set_threads(options.threads)
 
@@ -121,16 +121,16 @@ def run_train(options: argparse.Namespace) -> int:
         eta = "" if progress.eta_s is None else f", ETA {_duration(progress.eta_s)}"
         terms = " ".join(f"{k} {v:.4f}" for k, v in progress.losses.items())
         val = "" if progress.val_psnr is None else f", held-out PSNR {progress.val_psnr:.2f} dB"
-        print(f"\rstep {progress.step}/{progress.steps}: {terms}{val}{eta}   ", end="", file=sys.stderr,
-              flush=True)
+        sys.stderr.write(f"\rstep {progress.step}/{progress.steps}: {terms}{val}{eta}   ")
         if progress.val_psnr is not None:
-            print(file=sys.stderr)
+            sys.stderr.write("\n")
+        sys.stderr.flush()
 
     result = train(config, on_progress=show)
-    print(file=sys.stderr)
-    print(result.model_file)
+    sys.stderr.write("\n")
+    sys.stdout.write(f"{result.model_file}\n")
     if result.stopped:
-        print(f"kintsugi: stopped at step {result.step}; continue with --resume {result.run}", file=sys.stderr)
+        sys.stderr.write(f"kintsugi: stopped at step {result.step}; continue with --resume {result.run}\n")
         return EXIT_CANCELLED
     return EXIT_OK
 
