@@ -73,6 +73,8 @@ class ArchSpec:
 _MODULES = [
     "kintsugi.archs.panini",
     "kintsugi.archs.glean",
+    "kintsugi.archs.propulse",
+    "kintsugi.archs.laren",
     "kintsugi.archs.stylegan2",
     "kintsugi.archs.rrdbnet",
     "kintsugi.archs.rrdn",
