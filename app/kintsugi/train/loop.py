@@ -105,12 +105,14 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
     net = target.net.to(device)
     disc = _discriminator(target, config, device)
     lr = config.lr if config.lr is not None else target.default_lr
-    optimizers = {"g": torch.optim.Adam(target.trainable(), lr=lr, betas=target.betas)}
+    optimizers: dict[str, torch.optim.Optimizer] = {"g": torch.optim.Adam(target.trainable(), lr=lr, betas=target.betas)}
     if disc is not None:
         optimizers["d"] = torch.optim.Adam(disc.parameters(), lr=lr, betas=target.betas)
     modules: dict[str, nn.Module] = {"net": net, **({"disc": disc} if disc is not None else {})}
     start = _resume(run, modules, optimizers) if config.resume else 0
     schedulers = _schedulers(optimizers, config, start)
+    target.start_at(start)
+    target.train_mode(True)
 
     model: nn.Module = net
     critic = disc
@@ -177,7 +179,7 @@ def _schedulers(optimizers: dict[str, torch.optim.Optimizer], config: TrainConfi
                 start: int) -> list[torch.optim.lr_scheduler.LRScheduler]:
     if not config.cosine:
         return []
-    out = []
+    out: list[torch.optim.lr_scheduler.LRScheduler] = []
     for optimizer in optimizers.values():
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -195,6 +197,7 @@ def _train_step(target: Target, model: nn.Module, critic: nn.Module | None,
     total = sum(terms.values())
     optimizers["g"].zero_grad(set_to_none=True)
     total.backward()  # type: ignore[union-attr]
+    target.before_optimizer_step()
     optimizers["g"].step()
     values = {k: float(v.detach()) for k, v in terms.items()}
     if critic is not None:
@@ -214,10 +217,9 @@ def _validate(target: Target, net: nn.Module, inputs: torch.Tensor, targets: tor
               writer: _Writer, result: TrainResult) -> float:
     was_training = net.training
     net.eval()
-    scores = [losses.psnr(target.predict(net, inputs[i:i + 1]), targets[i:i + 1]) for i in range(len(inputs))]
-    net.train(was_training)
-    value = sum(scores) / len(scores)
-    writer.write({"step": step, "val_psnr": round(value, 4)})
+    value = target.validate(net, inputs, targets)
+    target.train_mode(was_training)
+    writer.write({"step": step, target.val_name: round(value, 4)})
     result.val_psnr.append((step, value))
     return value
 

@@ -91,8 +91,24 @@ class Target:
         """The image the validation PSNR is measured on."""
         return self.run(model, inputs)
 
+    def before_optimizer_step(self) -> None:
+        """Hook between backward and the optimiser step (Pro-PULSE drops other phases' grads)."""
+
     def after_step(self) -> None:
         """Hook for targets with state outside the optimiser (MoCo's momentum encoder)."""
+
+    def start_at(self, step: int) -> None:
+        """Hook called once with the first step (non-zero when resuming)."""
+
+    val_name = "val_psnr"
+
+    def train_mode(self, mode: bool) -> None:
+        self.net.train(mode)
+
+    def validate(self, net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+        """Mean PSNR (dB) of the held-out pairs, one image at a time."""
+        scores = [losses.psnr(self.predict(net, inputs[i:i + 1]), targets[i:i + 1]) for i in range(len(inputs))]
+        return sum(scores) / len(scores)
 
     def model_extra(self) -> dict[str, str]:
         return {}
