@@ -145,6 +145,7 @@ class LAREN(GLEAN):
         g = self.generator
         g.requires_grad_(False)  # frozen prior, as in GLEAN
         last = self.encoder[-1]
+        assert isinstance(last, nn.Sequential) and isinstance(last[-1], nn.Linear)
         last[-1] = nn.Linear(last[-1].in_features, latent_dim)  # one latent code, not w+
         self.gdm = GDM(latent_dim, g.num_styles, gdm_nodes, gdm_node_dim, gdm_filters)
         self.cgm = CGM(style_dim, [noise_resolution(j) for j in range(g.num_noises)], cgm_node_dim,
