@@ -53,6 +53,7 @@ def test_progressive_codes_replace_the_repeated_w_from_coarse_to_fine(net):
     stage1 = net.latent(x, stage=1)[0]  # 4..32 px from E_W+ (8 codes), 64 px still w
     assert torch.allclose(stage1[8:], w.expand(2, -1))
     assert not torch.allclose(stage1[:8], w.expand(8, -1))
+    assert torch.allclose(stage1[:8], stage1[0].expand(8, -1))  # one code per scale
     stage2 = net.latent(x, stage=2)[0]  # everything from E_W+
     assert not torch.allclose(stage2[8:], w.expand(2, -1))
     assert torch.allclose(stage2[:8], stage1[:8])
@@ -66,6 +67,15 @@ def test_stage_buffer_picks_the_inference_stage(net):
     net.stage.fill_(2)
     assert not torch.allclose(net(x), at0)
     assert torch.allclose(net(x), net(x, stage=2))
+
+
+def test_paper_size_encoder_sizes():
+    net = ProPULSE()
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert net.encoder_wplus.codes_per_scale == (8, 2, 2, 2, 2, 2)
+    assert count(net.encoder_w) == pytest.approx(6.4e6, rel=0.01)
+    assert count(net.encoder_wplus) == pytest.approx(36.1e6, rel=0.01)
+    assert count(net.sides) == pytest.approx(0.23e6, rel=0.01)
 
 
 def test_the_prior_is_frozen_and_the_branches_and_encoders_train(net):

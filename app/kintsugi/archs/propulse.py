@@ -22,9 +22,11 @@ Choices where the paper is silent (each configurable):
 * Encoder width 64 and RCAB channel reduction 16 (RCAN's defaults); ReLU inside RCABs and
   LeakyReLU(0.2) after the head convs and between the side-branch convs.
 * E_W+ shares one stem (conv + transposed conv + the 4 RCAB groups, as E_W) across scales;
-  each scale has its own two RCABs and head. The first scale (32 px) gives the codes of
-  4..32 px together (8 at 1024 px), every later scale its two codes (first conv, second conv
-  of its block; the to-RGB of a block uses the next block's first code, as in StyleGAN2).
+  each scale has its own two RCABs and head, whose 512 channels (E_W's) give one code per
+  scale, used for all that scale's style inputs: the first scale (32 px) covers 4..32 px
+  (8 inputs at 1024 px), every later scale its block's two (a block's to-RGB uses the next
+  block's first input, as in StyleGAN2). One code per style input instead would need heads
+  of 1024-4096 channels: about 450M parameters at 1024 px against 36M this way.
 * ``stage`` is a buffer, saved with the weights, so a model file says how far its
   progressive training went; inference uses it.
 
@@ -104,7 +106,7 @@ class BaseEncoder(nn.Module):
 
 
 class ScaleEncoder(nn.Module):
-    """E_W+: LR image -> w+ codes per scale (list of (B, n_codes, style_dim))."""
+    """E_W+: LR image -> w+ codes per scale (list of (B, n_inputs, style_dim), one code repeated)."""
 
     def __init__(self, in_size: int, style_dim: int, channels: int, groups: int, reduction: int,
                  codes_per_scale: Sequence[int]) -> None:
@@ -114,15 +116,15 @@ class ScaleEncoder(nn.Module):
         self.stem = Stem(channels, groups, reduction)
         self.scales = nn.ModuleList(
             nn.Sequential(RCAB(channels, reduction), RCAB(channels, reduction),
-                          head_layers(2 * in_size, channels, n * style_dim))
-            for n in self.codes_per_scale)
+                          head_layers(2 * in_size, channels, style_dim))
+            for _ in self.codes_per_scale)
 
     def forward(self, x: torch.Tensor, count: int) -> list[torch.Tensor]:
         """Codes of the first ``count`` scales."""
         if count == 0:
             return []
         feat = self.stem(x)
-        return [branch(feat).view(x.shape[0], n, self.style_dim)
+        return [branch(feat).view(x.shape[0], 1, self.style_dim).expand(-1, n, -1)
                 for branch, n in zip(self.scales[:count], self.codes_per_scale[:count], strict=False)]
 
 
