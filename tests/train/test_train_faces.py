@@ -79,3 +79,16 @@ def test_moco_pretrains_the_degradation_encoder_that_panini_then_loads(photos, t
                if k.startswith("encoder_q.encoder.")}
     for key, value in model.net.net.deg_encoder.state_dict().items():
         torch.testing.assert_close(value.float(), trained[key].float())  # loaded, and frozen while training
+
+
+@pytest.mark.slow
+def test_a_trained_laren_run_imports_into_the_users_library(photos, tmp_path, monkeypatch):
+    """`kintsugi models import RUN/RUN.safetensors`: how a run appears in the window's list."""
+    from kintsugi.engine import importer
+
+    monkeypatch.setenv("KINTSUGI_DATA_DIR", str(tmp_path / "user"))
+    result = train(tiny("laren", photos, tmp_path / "my-laren", steps=1))
+    info = importer.import_model(result.model_file)
+    assert (info.id, info.arch, info.kind, info.scale) == ("my-laren", "laren", "face-restorer", 4)
+    assert [m.id for m in importer.user_models()] == ["my-laren"]
+    assert kintsugi.load_model("my-laren", device="cpu").caps.input_size == 16
