@@ -10,7 +10,11 @@ Held-out evaluation: a 256x256 centre crop of each held-out photo, degraded with
 its own, upscaled by the starting model and by the fine-tuned one (both loaded through
 kintsugi.load_model); PSNR on RGB in [0, 1] against the crop, plus bicubic for reference.
 
-    python bench/bench_finetune.py --steps 150        # ~15-30 min on 2 shared CPU cores
+    python bench/bench_finetune.py --steps 42 --size 32 --batch 4
+
+Measured here (2 CPU cores shared with other jobs): 42 steps in 4098 s; held-out mean PSNR
+26.09 dB (rrdn-x2) -> 26.51 dB (fine-tuned), bicubic 26.30 dB. Ctrl-C during training stops
+at a step boundary and the benchmark evaluates what was trained so far.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def held_out_pairs(scale: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     degrade = FixedDegradation(scale)
     pairs = {}
     for i, (name, image) in enumerate(photos(SKIMAGE_HELD, OPENCV_HELD).items()):
-        hr = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255.0
+        hr = torch.from_numpy(image.copy()).permute(2, 0, 1).float()[None] / 255.0
         top, left = (hr.shape[-2] - CROP) // 2, (hr.shape[-1] - CROP) // 2
         hr = hr[..., top:top + CROP, left:left + CROP]
         pairs[name] = (degrade(hr, torch.Generator().manual_seed(500 + i)), hr)

@@ -53,9 +53,10 @@ def test_propulse_trains_its_three_parts_in_turn(photos, tmp_path):
     model = kintsugi.load_model(result.model_file, device="cpu")
     net = model.net.net
     assert int(net.stage) == net.num_stages  # finished: every code from E_W+
+    torch.manual_seed(config.seed)  # as train() does: the same initial weights
     start = kintsugi.train.face_targets.ProPulseTarget(config)
     assert start.bounds[-1] == 12 and [start.phase(s) for s in (0, 4, 8, 11)] == [0, 1, 2, 3]
-    # Each phase changed only its own part.
+    # Every part was trained in its phase; the StyleGAN2 prior was not touched.
     fresh = start.raw
     for part in ("sides", "encoder_w", "encoder_wplus"):
         before = torch.cat([p.flatten() for p in getattr(fresh, part).parameters()])

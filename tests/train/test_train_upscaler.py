@@ -83,8 +83,15 @@ def test_stop_request_ends_at_a_step_boundary_and_saves(photos, tmp_path):
         if progress.step == 2:
             stop.request()
 
-    result = train(tiny(photos, tmp_path / "run", steps=10), on_progress=press_ctrl_c, stop=stop)
+    result = train(tiny(photos, tmp_path / "run", steps=10, log_every=5), on_progress=press_ctrl_c, stop=stop)
     assert result.stopped and result.step == 2
+    import json
+
+    last = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 2 and "pixel" in last  # the stopping step is logged
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert result.model_file.stat().st_mode == plain.stat().st_mode  # not mkstemp's 0600
     resumed = train(tiny(photos, tmp_path / "run", steps=3, resume=True))
     assert resumed.step == 3 and len(resumed.losses) == 1
 

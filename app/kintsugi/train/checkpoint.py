@@ -33,6 +33,16 @@ class CheckpointError(KintsugiError):
     """A run folder cannot be written, or its state cannot be resumed."""
 
 
+def _process_umask() -> int:
+    # Read once at import (single-threaded then): os.umask can only be read by setting it.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()  # what open() would give; mkstemp alone gives 0600
+
+
 def model_file(run: Path) -> Path:
     return run / f"{run.name}.safetensors"
 
@@ -41,6 +51,7 @@ def write_atomically(data: bytes, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()

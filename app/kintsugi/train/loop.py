@@ -144,15 +144,18 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
             result.losses.append(terms)
             eta = (time.monotonic() - began) / (step - start) * (config.steps - step)
             val = None
+            record = {"step": step, **terms, "lr": optimizers["g"].param_groups[0]["lr"], "eta_s": round(eta, 1)}
+            logged = step % config.log_every == 0 or step == config.steps
             if writer is not None:
-                if step % config.log_every == 0 or step == config.steps:
-                    writer.write({"step": step, **terms, "lr": optimizers["g"].param_groups[0]["lr"],
-                                  "eta_s": round(eta, 1)})
+                if logged:
+                    writer.write(record)
                 if step % config.val_every == 0 or step == config.steps:
                     val = _validate(target, net, val_inputs, val_targets, step, writer, result)
             if on_progress is not None:
                 on_progress(Progress(step, config.steps, terms, eta, val))
             stopping = _agreed(stop.is_set, world, device)
+            if writer is not None and stopping and not logged:
+                writer.write(record)  # the last step's losses, whatever --log-every says
             if writer is not None and (step % config.save_every == 0 or step == config.steps or stopping):
                 _save(run, target, modules, optimizers, step, config)
             if stopping:
