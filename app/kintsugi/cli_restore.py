@@ -61,6 +61,8 @@ def add_restore_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.A
     p.add_argument("--no-color-match", dest="color_match", action="store_false",
                    help="keep the face model's colours instead of matching the photo's")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--side-outputs", type=Path, metavar="DIR",
+                   help="Pro-PULSE, aligned faces: also write the side outputs (32..512 px) here")
     p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
     p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
@@ -165,6 +167,9 @@ def run_restore(o: argparse.Namespace) -> int:
                     o.background, o.seed)
                 save_image(result, dst, format=o.format, bit_depth=o.bit_depth, quality=o.quality,
                            provenance=provenance)
+                if o.side_outputs is not None:
+                    from kintsugi.cli_train import write_side_outputs
+                    write_side_outputs(model, image, src, o.side_outputs, o.faces)
                 done += 1
                 _say(f"[{n}/{len(o.inputs)}] wrote {dst}", err=True)
             except Cancelled:

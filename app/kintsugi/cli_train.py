@@ -135,6 +135,32 @@ def run_train(options: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def write_side_outputs(model: Any, image: Any, src: Path, folder: Path, faces: Any) -> list[Path]:
+    """``kintsugi restore --side-outputs DIR``: Pro-PULSE's side outputs of an aligned face,
+    one PNG per resolution (``<name>_side<r>.png``)."""
+    import numpy as np
+    import torch
+
+    from kintsugi.archs.propulse import side_outputs
+    from kintsugi.engine.errors import KintsugiError
+    from kintsugi.engine.imageio import Image, save_image
+
+    if model.info.arch != "propulse":
+        raise KintsugiError(f"--side-outputs needs a Pro-PULSE model, not {model.info.arch}")
+    if faces is not None:
+        raise KintsugiError("--side-outputs works on aligned face crops: add --faces aligned")
+    size = model.caps.input_size
+    if (image.width, image.height) != (size, size) or image.channels != 3:
+        raise KintsugiError(f"an aligned face for {model.info.id} must be {size}x{size} px RGB")
+    x = torch.from_numpy(image.pixels.transpose(2, 0, 1).copy())[None].to(model.device, torch.float32)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for side in side_outputs(model.net.float(), x):
+        pixels = np.ascontiguousarray(side[0].cpu().numpy().transpose(1, 2, 0))
+        written.append(save_image(Image.from_array(pixels), folder / f"{src.stem}_side{side.shape[-1]}.png"))
+    return written
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)

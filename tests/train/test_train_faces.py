@@ -93,3 +93,25 @@ def test_a_trained_laren_run_imports_into_the_users_library(photos, tmp_path, mo
     assert (info.id, info.arch, info.kind, info.scale) == ("my-laren", "laren", "face-restorer", 4)
     assert [m.id for m in importer.user_models()] == ["my-laren"]
     assert kintsugi.load_model("my-laren", device="cpu").caps.input_size == 16
+
+
+@pytest.mark.slow
+def test_restore_writes_propulse_side_outputs(photos, tmp_path, astronaut_full, capsys):
+    from PIL import Image
+
+    from kintsugi.cli import main
+
+    result = train(tiny("propulse", photos, tmp_path / "pp", steps=1))
+    face = tmp_path / "face.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_full[::64, ::64][:8, :8])).save(face)
+    sides = tmp_path / "sides"
+    args = ["restore", str(face), "-o", str(tmp_path / "out.png"), "--model", str(result.model_file),
+            "--device", "cpu", "--side-outputs", str(sides)]
+    assert main([*args, "--faces", "aligned"]) == 0
+    written = sorted(p.name for p in sides.iterdir())
+    assert written == ["face_side32.png"]
+    assert Image.open(sides / "face_side32.png").size == (32, 32)
+    assert Image.open(tmp_path / "out.png").size == (64, 64)
+    capsys.readouterr()
+    assert main([*args, "--faces", "all"]) == 1
+    assert "--faces aligned" in capsys.readouterr().err

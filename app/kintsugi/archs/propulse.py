@@ -264,3 +264,14 @@ def downsample(image: torch.Tensor, size: int) -> torch.Tensor:
     if image.shape[-1] == size:
         return image
     return F.interpolate(image, size=(size, size), mode="area")
+
+
+@torch.no_grad()
+def side_outputs(model: nn.Module, x01: torch.Tensor) -> list[torch.Tensor]:
+    """The side outputs (coarse to fine) of a [0, 1]-wrapped Pro-PULSE for an aligned LR face
+    (B, 3, in, in) in [0, 1]; each (B, 3, r, r) in [0, 1], clamped."""
+    raw = getattr(model, "net", model)
+    if not isinstance(raw, ProPULSE):
+        raise TypeError("side outputs exist for Pro-PULSE models only")
+    _final, sides = raw(x01 * 2 - 1, return_sides=True)
+    return [((s + 1) / 2).clamp(0, 1) for s in sides]
