@@ -26,6 +26,7 @@ def tiny(photos: Path, out: Path, **overrides) -> TrainConfig:
     return TrainConfig(**settings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("target", "params", "scale"), [("rrdn", TINY_RRDN, 2), ("rrdbnet", TINY_RRDBNET, 4)])
 def test_loss_goes_down_on_a_tiny_overfit_set(photos, tmp_path, target, params, scale):
     result = train(tiny(photos, tmp_path / "run", target=target, params=dict(params), scale=scale,
@@ -51,6 +52,7 @@ def test_trained_run_loads_through_the_registry_and_upscales_a_photo(photos, tmp
         torch.testing.assert_close(value.float(), trained[key].float())
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_shipped_model(photos, tmp_path):
     """--init rrdn-x2: the run starts from the shipped weights (its first validation equals them)."""
     config = tiny(photos, tmp_path / "ft", init="rrdn-x2", params={}, scale=None, steps=1, lr=1e-5)
