@@ -33,3 +33,9 @@ def test_errors_are_one_line(photos, tmp_path, capsys):
     assert main(["train", "rrdn", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "r2"),
                  "--init", "none", "--device", "cpu"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_the_command_offers_every_training_target():
+    from kintsugi import cli_train, train
+
+    assert cli_train.TARGETS == train.TARGETS  # kept apart so `kintsugi --help` does not load torch
