@@ -6,7 +6,7 @@ import sys
 ENGINE_MODULES = [
     "kintsugi.engine.pipeline", "kintsugi.engine.batch", "kintsugi.engine.registry",
     "kintsugi.engine.imageio", "kintsugi.engine.faces", "kintsugi.convert.reproduce",
-    "kintsugi.archs",
+    "kintsugi.archs", "kintsugi.train.loop",
 ]
 
 

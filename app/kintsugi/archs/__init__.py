@@ -75,6 +75,8 @@ _MODULES = [
     "kintsugi.archs.glean",
     "kintsugi.archs.gfpgan",
     "kintsugi.archs.codeformer",
+    "kintsugi.archs.propulse",
+    "kintsugi.archs.laren",
     "kintsugi.archs.stylegan2",
     "kintsugi.archs.rrdbnet",
     "kintsugi.archs.rrdn",

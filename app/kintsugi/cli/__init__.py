@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "restore": "kintsugi.cli.restore:add_parser",
     "heal": "kintsugi.cli_heal:add_heal_parser",
     "models": "kintsugi.cli.models:add_parser",
+    "train": "kintsugi.cli_train:add_train_parser",
     "gui": "kintsugi.cli:add_gui_parser",
 }
 

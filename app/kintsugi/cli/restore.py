@@ -40,6 +40,8 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
     p.add_argument("--fidelity", type=_fidelity, metavar="W",
                    help="fidelity weight 0..1 of models that have one (CodeFormer's w): "
                         "0 more realness, 1 closest to the photo (default 0.5)")
+    p.add_argument("--side-outputs", type=Path, metavar="DIR",
+                   help="Pro-PULSE on aligned faces: also write the side outputs (32..512 px) here")
     p.add_argument("--no-color-match", dest="color_match", action="store_false", default=None,
                    help="keep the face model's colours instead of matching the photo's "
                         "(aligned crops always keep them)")
@@ -59,7 +61,7 @@ def run(o: argparse.Namespace) -> int:
     settings = RestoreSettings(
         bias=o.bias, bias_blocks=tuple(o.bias_blocks), bias_map=o.bias_map, faces=o.faces,
         background=o.background, seed=o.seed, color_match=o.color_match,
-        fidelity=o.fidelity)
+        fidelity=o.fidelity, side_outputs=o.side_outputs)
     options = BatchOptions(model=o.model, scale=o.scale, consistency=o.consistency,
                            device=o.device, format=o.format, bit_depth=o.bit_depth,
                            quality=o.quality, recursive=o.recursive,

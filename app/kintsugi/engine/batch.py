@@ -59,6 +59,7 @@ class RestoreSettings:
     seed: int | None = None
     color_match: bool | None = None  # None: on for photos, off for aligned crops
     fidelity: float | None = None  # CodeFormer's w (models whose caps have a fidelity weight)
+    side_outputs: Path | None = None  # Pro-PULSE: also write the side outputs into this folder
 
 
 @dataclass
@@ -428,6 +429,9 @@ class Restorer(_Work):
         if not opts.model:
             raise KintsugiError("restoring needs a face model (see `kintsugi models list`)")
         model = load_model(opts.model, opts.device)
+        if s.side_outputs is not None and (model.info.arch != "propulse" or s.faces is not None):
+            raise KintsugiError("side outputs need a Pro-PULSE model on aligned face crops "
+                                "(--faces aligned)")
         background: Any = s.background
         # Bicubic and the default upscaler stay names; aligned crops need no background.
         if s.faces is not None and s.background and s.background.lower() != "bicubic":
@@ -452,6 +456,10 @@ class Restorer(_Work):
             model, result.width // image.width, opts.consistency, s.bias, blocks,
             self._bias_map is not None, s.faces, s.background, s.seed, s.fidelity)
         self._save(result, src, dst, provenance)
+        if s.side_outputs is not None:
+            from kintsugi.engine.restore import write_side_outputs
+
+            write_side_outputs(model, image, src.stem, s.side_outputs, s.faces)
 
 
 def _read_bias_map(path: Path) -> Any:

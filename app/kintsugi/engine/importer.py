@@ -127,11 +127,12 @@ def identify(path: Path) -> Identified:
     if path.suffix.lower() not in WEIGHT_SUFFIXES:
         raise ModelError(
             f"{path.name}: not a weights file (Kintsugi reads {', '.join(WEIGHT_SUFFIXES)})")
-    from kintsugi.engine.registry import read_state_dict
+    from kintsugi.engine.registry import read_description, read_state_dict
 
     state = read_state_dict(path)
+    described = read_description(path)  # a `kintsugi train` run says what it is
     try:
-        found = _identify_kintsugi(state)
+        found = _identify_described(*described) if described else _identify_kintsugi(state)
     except ModelError as error:
         raise ModelError(f"{path.name}: {error}") from None
     if found is not None:
@@ -261,6 +262,16 @@ def _identify_kintsugi(state: Mapping[str, Any]) -> Identified | None:
             "checkpoints carry their own generator; import one of those instead")
     params = _plain(params)
     return Identified("kintsugi", spec.id, spec.kind, int(params.get("scale", 1)), params)
+
+
+def _identify_described(arch: str, params: dict[str, Any]) -> Identified:
+    from kintsugi.archs import arch_by_id
+
+    try:
+        spec = arch_by_id(arch)
+    except KeyError:
+        raise ModelError(f"this version of Kintsugi has no {arch!r} architecture") from None
+    return Identified("kintsugi", spec.id, spec.kind, int(params.get("scale", 1)), _plain(params))
 
 
 def _identify_spandrel(state: Mapping[str, Any]) -> Identified | None:

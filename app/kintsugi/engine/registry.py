@@ -69,8 +69,13 @@ def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
     path = Path(id_or_path)
     if path.suffix.lower() in WEIGHT_SUFFIXES or path.exists():
         state = read_state_dict(path)
-        spec = _detect(state, path)
-        params = spec.params_from_state(state)
+        described = read_description(path)
+        if described is not None:  # a Kintsugi training run says what it is
+            spec = _spec_for_arch(described[0], path.name)
+            params = described[1]
+        else:
+            spec = _detect(state, path)
+            params = spec.params_from_state(state)
         info = ModelInfo(id=path.stem, name=path.name, arch=spec.id, kind=spec.kind,
                          scale=int(params.get("scale", 1)), params=params, file=None,
                          licence="as distributed by its authors")
@@ -85,6 +90,36 @@ def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
         params = info.params
     net = _build(spec, params, state, info.id)
     return Model(info, spec, _placed(net, target), target)
+
+
+# Metadata keys of the model files `kintsugi train` writes (kintsugi.train.checkpoint).
+ARCH_KEY = "kintsugi.arch"
+PARAMS_KEY = "kintsugi.params"
+
+
+def read_description(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """(arch, params) from a safetensors file's metadata; None for files without them."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if ARCH_KEY not in metadata:
+            return None
+        return metadata[ARCH_KEY], dict(json.loads(metadata.get(PARAMS_KEY, "{}")))
+    except (SafetensorError, OSError, ValueError, TypeError) as error:
+        raise ModelError(f"{path.name}: unreadable model description ({error})") from error
+
+
+def _spec_for_arch(arch: str, name: str) -> ArchSpec:
+    try:
+        return arch_by_id(arch)
+    except KeyError:
+        raise ModelError(f"{name}: this version of Kintsugi has no {arch!r} architecture") from None
 
 
 def _spec_for(info: ModelInfo) -> ArchSpec:

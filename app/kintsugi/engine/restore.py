@@ -422,3 +422,27 @@ def _faces_text(faces: facepaste.FaceSelection) -> str:
     if isinstance(faces, (int, np.integer)):
         return f"min {int(faces)} px"
     return ",".join(str(int(i)) for i in faces)
+
+
+def write_side_outputs(model: Model, image: Image, stem: str, folder: Path,
+                       faces: facepaste.FaceSelection) -> list[Path]:
+    """Pro-PULSE's side outputs of an aligned face, one PNG per resolution
+    (``<stem>_side<r>.png``): what each deeply supervised block already draws."""
+    from kintsugi.archs.propulse import side_outputs
+    from kintsugi.engine.imageio import save_image
+
+    if model.info.arch != "propulse":
+        raise KintsugiError(f"side outputs need a Pro-PULSE model, not {model.info.arch}")
+    if faces is not None:
+        raise KintsugiError("side outputs work on aligned face crops: add --faces aligned")
+    size = model.caps.input_size
+    if (image.width, image.height) != (size, size) or image.channels != 3:
+        raise KintsugiError(f"an aligned face for {model.info.id} must be {size}x{size} px RGB")
+    dtype = next(model.net.parameters()).dtype
+    x = torch.from_numpy(image.pixels.transpose(2, 0, 1).copy())[None].to(model.device, dtype)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for side in side_outputs(model.net, x):
+        pixels = np.ascontiguousarray(side[0].float().cpu().numpy().transpose(1, 2, 0))
+        written.append(save_image(Image.from_array(pixels), folder / f"{stem}_side{side.shape[-1]}.png"))
+    return written

@@ -1,0 +1,129 @@
+"""The trainer on the upscaler targets (rrdn, rrdbnet), with tiny networks and real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import kintsugi
+from kintsugi.train import StopFlag, TrainConfig, train
+from kintsugi.train.checkpoint import CheckpointError
+from kintsugi.train.data import TrainDataError
+from kintsugi.train.losses import FeatureNetworkMissing
+
+TINY_RRDN = {"C": 2, "D": 1, "G": 8, "G0": 8, "T": 1}
+TINY_RRDBNET = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
+
+
+def tiny(photos: Path, out: Path, **overrides) -> TrainConfig:
+    settings = dict(target="rrdn", data=photos, out=out, init="none", scale=2, params=dict(TINY_RRDN),
+                    size=32, steps=4, batch=2, lr=2e-3, device="cpu", degradation="bicubic",
+                    val_every=2, log_every=1, save_every=100)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("target", "params", "scale"), [("rrdn", TINY_RRDN, 2), ("rrdbnet", TINY_RRDBNET, 4)])
+def test_loss_goes_down_on_a_tiny_overfit_set(photos, tmp_path, target, params, scale):
+    result = train(tiny(photos, tmp_path / "run", target=target, params=dict(params), scale=scale,
+                        steps=40, lr=3e-3))
+    pixel = [step["pixel"] for step in result.losses]
+    assert np.mean(pixel[-8:]) < 0.6 * np.mean(pixel[:4])
+    first, last = result.val_psnr[0][1], result.val_psnr[-1][1]
+    assert last > first + 1.0  # the held-out photo improves too
+
+
+def test_trained_run_loads_through_the_registry_and_upscales_a_photo(photos, tmp_path, astronaut_full):
+    result = train(tiny(photos, tmp_path / "myrun", steps=2))
+    assert result.model_file == tmp_path / "myrun" / "myrun.safetensors"
+    model = kintsugi.load_model(result.model_file, device="cpu")
+    assert model.info.arch == "rrdn" and model.caps.scale == 2 and model.caps.purpose == "upscaler"
+    for key, value in TINY_RRDN.items():
+        assert model.info.params[key] == value
+    image = kintsugi.Image.from_array(astronaut_full[:40, :48])
+    out = kintsugi.upscale(image, model, device="cpu")
+    assert (out.height, out.width) == (80, 96)
+    trained = dict(result.net.state_dict())  # type: ignore[union-attr]
+    for key, value in model.net.state_dict().items():
+        torch.testing.assert_close(value.float(), trained[key].float())
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_shipped_model(photos, tmp_path):
+    """--init rrdn-x2: the run starts from the shipped weights (its first validation equals them)."""
+    config = tiny(photos, tmp_path / "ft", init="rrdn-x2", params={}, scale=None, steps=1, lr=1e-5)
+    result = train(config)
+    model = kintsugi.load_model(result.model_file, device="cpu")
+    shipped = kintsugi.load_model("rrdn-x2", device="cpu")
+    assert model.info.params == {**shipped.info.params}
+    delta = (model.net.pre_blocks.weight - shipped.net.pre_blocks.weight.float()).abs().max()
+    assert 0 < float(delta) < 1e-3
+
+
+def test_resume_continues_from_the_same_step_with_the_same_loss(photos, tmp_path):
+    whole = train(tiny(photos, tmp_path / "whole", steps=4))
+    first = train(tiny(photos, tmp_path / "split", steps=2))
+    assert first.step == 2
+    second = train(tiny(photos, tmp_path / "split", steps=4, resume=True))
+    assert second.step == 4 and len(second.losses) == 2
+    for a, b in zip(whole.losses[2:], second.losses, strict=True):
+        assert a["pixel"] == pytest.approx(b["pixel"], rel=1e-5)
+    final_whole = kintsugi.load_model(whole.model_file, device="cpu").net.state_dict()
+    final_split = kintsugi.load_model(second.model_file, device="cpu").net.state_dict()
+    for key, value in final_whole.items():
+        torch.testing.assert_close(value, final_split[key], rtol=1e-5, atol=1e-6)
+
+
+def test_stop_request_ends_at_a_step_boundary_and_saves(photos, tmp_path):
+    stop = StopFlag()
+
+    def press_ctrl_c(progress):
+        if progress.step == 2:
+            stop.request()
+
+    result = train(tiny(photos, tmp_path / "run", steps=10, log_every=5), on_progress=press_ctrl_c, stop=stop)
+    assert result.stopped and result.step == 2
+    import json
+
+    last = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 2 and "pixel" in last  # the stopping step is logged
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert result.model_file.stat().st_mode == plain.stat().st_mode  # not mkstemp's 0600
+    resumed = train(tiny(photos, tmp_path / "run", steps=3, resume=True))
+    assert resumed.step == 3 and len(resumed.losses) == 1
+
+
+def test_log_is_json_lines_with_losses_and_validation(photos, tmp_path):
+    import json
+
+    train(tiny(photos, tmp_path / "run", steps=2))
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert records[0]["event"] == "start"
+    assert [r["step"] for r in records if "pixel" in r] == [1, 2]
+    assert [r["step"] for r in records if "val_psnr" in r] == [0, 2]
+
+
+def test_refuses_to_overwrite_a_run_and_to_resume_nothing(photos, tmp_path):
+    train(tiny(photos, tmp_path / "run", steps=1))
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train(tiny(photos, tmp_path / "run", steps=1))
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(tiny(photos, tmp_path / "empty", steps=1, resume=True))
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, photos):
+    (tmp_path / "none").mkdir()
+    with pytest.raises(TrainDataError, match="holds no images"):
+        train(tiny(tmp_path / "none", tmp_path / "run"))
+    with pytest.raises(FeatureNetworkMissing, match="VGG"):
+        train(tiny(photos, tmp_path / "run", perceptual_weight=1.0))
+
+
+def test_adversarial_loss_trains_a_discriminator(photos, tmp_path):
+    result = train(tiny(photos, tmp_path / "run", steps=2, gan_weight=0.1, d_width=0.05))
+    assert {"pixel", "gan", "d"} <= set(result.losses[-1])
