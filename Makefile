@@ -8,7 +8,8 @@ SAMPLE := resources/samples/astronaut-portrait.png
 # Pinned packages the shipped weights come from (for reconversion and live parity tests).
 export KINTSUGI_PACKAGE_CACHE ?= $(abspath .cache/packages)
 
-.PHONY: setup setup-test packages demo run test lint bench screenshots clean
+.PHONY: setup setup-test packages demo run test lint bench screenshots clean \
+	wheel wheel-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,5 +56,14 @@ bench: setup-test
 screenshots: setup-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
 
+## The wheel and sdist in dist/ (the weights go inside the wheel: docs/adr/0003).
+wheel: setup-test
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+## Install dist/'s wheel into a fresh venv outside the repository; upscale a photo, open the window.
+wheel-check: wheel
+	$(BIN)/python packaging/check_wheel.py --dist dist
+
 clean:
-	rm -rf $(VENV) out converted-models .pytest_cache .ruff_cache
+	rm -rf $(VENV) out converted-models .pytest_cache .ruff_cache dist build
