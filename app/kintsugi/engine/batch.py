@@ -138,6 +138,21 @@ def run_batch(
     return summary
 
 
+def item_runner(
+    options: BatchOptions, process: Callable[[Path, Path, Job], None] | None = None
+) -> Callable[[BatchItem, int, int, Job, Callable[[BatchEvent], None]], BatchEvent]:
+    """`run(item, index, total, job, emit) -> final event` for one item at a time, exactly as
+    run_batch treats it (skip-existing, one failed event per bad file), loading the model once;
+    for runners that hand items out elsewhere (kintsugi.engine.cluster)."""
+    work = process or _Upscaler(options)
+
+    def run(item: BatchItem, index: int, total: int, job: Job,
+            emit: Callable[[BatchEvent], None]) -> BatchEvent:
+        return _run_one(item, index, total, options, job, work, emit)
+
+    return run
+
+
 def _run_one(item, index, total, options, job, work, emit) -> BatchEvent:
     def event(status: str, error: str | None = None) -> BatchEvent:
         return BatchEvent(index, total, item.src, item.dst, status, error,
