@@ -48,14 +48,15 @@ print(f"output {im.size}, models from {models}")
 """
 
 
-def run(step: str, command: list[str], cwd: Path, env: dict[str, str]) -> str:
+def run(step: str, command: list[str], cwd: Path, env: dict[str, str],
+        tag: str = "wheel-check") -> str:
     started = time.monotonic()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
     if done.returncode != 0:
-        raise SystemExit(f"wheel-check: {step} failed (exit {done.returncode}):\n"
+        raise SystemExit(f"{tag}: {step} failed (exit {done.returncode}):\n"
                          f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    print(f"wheel-check: {step}: ok ({seconds:.1f} s)", flush=True)
+    print(f"{tag}: {step}: ok ({seconds:.1f} s)", flush=True)
     return done.stdout + done.stderr
 
 
