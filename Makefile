@@ -57,7 +57,8 @@ screenshots: setup-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
 
 ## The wheel and sdist in dist/ (the weights go inside the wheel: docs/adr/0003).
-wheel: setup-test
+wheel: setup
+	$(BIN)/pip install --quiet "build>=1.2"
 	rm -f dist/kintsugi-*.whl dist/kintsugi-*.tar.gz
 	$(BIN)/python -m build --outdir dist .
 

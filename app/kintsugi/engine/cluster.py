@@ -83,6 +83,8 @@ def run_batch_on_ray(
     CUDA), else one per CPU core.
     """
     ray = _import_ray()
+    if not items:
+        return BatchSummary()
     job = ensure_job(job)
     emit = on_event or (lambda _event: None)
     started = time.monotonic()
@@ -93,7 +95,7 @@ def run_batch_on_ray(
         actor_class = ray.remote(num_cpus=plan.cpus, num_gpus=plan.gpus, max_concurrency=2,
                                  max_restarts=1)(_Worker)
         actors = [actor_class.remote(options, plan.threads)
-                  for _ in range(min(plan.workers, max(len(items), 1)))]
+                  for _ in range(min(plan.workers, len(items)))]
         try:
             summary = _dispatch(ray, actors, items, job, emit)
         finally:
