@@ -12,6 +12,7 @@ the same batch runs unchanged on a cluster.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
+    import torch
 
     from kintsugi.engine.cluster import run_batch_on_ray
 
@@ -65,6 +67,14 @@ def main() -> None:
         local = run_batch(plan("local"), opts)
         local_s = time.perf_counter() - t0
 
+        # torch's threads spin-wait for each other: on a busy machine one thread can beat two.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        local1 = run_batch(plan("local-1-thread"), opts)
+        local1_s = time.perf_counter() - t0
+        torch.set_num_threads(threads)
+
         t0 = time.perf_counter()
         cold = run_batch_on_ray(plan("ray-cold"), opts, workers=args.workers)
         cold_s = time.perf_counter() - t0
@@ -78,13 +88,16 @@ def main() -> None:
         finally:
             ray.shutdown()
 
-        assert local.done == cold.done == warm.done == args.files, (local, cold, warm)
-        same = outputs(root / "local") == outputs(root / "ray-cold") == outputs(root / "ray-warm")
+        assert local.done == local1.done == cold.done == warm.done == args.files
+        same = (outputs(root / "local") == outputs(root / "local-1-thread")
+                == outputs(root / "ray-cold") == outputs(root / "ray-warm"))
 
     model = args.model or "default model"
-    print(f"{args.files} photos {args.size}x{args.size}, {model}, outputs byte-identical: {same}")
+    print(f"{args.files} photos {args.size}x{args.size}, {model}, outputs byte-identical: {same}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'run':34} {'seconds':>8} {'files/min':>10} {'vs local':>9}")
-    for name, seconds in [("local batch (run_batch)", local_s),
+    for name, seconds in [(f"local batch ({threads} torch threads)", local_s),
+                          ("local batch (1 torch thread)", local1_s),
                           ("Ray, incl. starting a local Ray", cold_s),
                           ("Ray, instance already running", warm_s)]:
         print(f"{name:34} {seconds:8.1f} {files_per_minute(args.files, seconds):10.1f} "
