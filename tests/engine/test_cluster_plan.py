@@ -18,3 +18,5 @@ def test_cpu_workers_split_the_cores_when_gpus_are_not_wanted():
     assert _plan_workers({"CPU": 16.0, "GPU": 2.0}, BatchOptions(device="cpu"), 4).threads == 4
     plan = _plan_workers({"CPU": 2.0}, BatchOptions(), None)
     assert (plan.workers, plan.cpus, plan.gpus, plan.threads) == (2, 1, 0, 1)
+    crowded = _plan_workers({"CPU": 2.0}, BatchOptions(), 4)  # all 4 fit on the 2 cores
+    assert (crowded.workers, crowded.cpus, crowded.threads) == (4, 0.5, 1)

@@ -138,10 +138,10 @@ def _plan_workers(resources: dict[str, float], options: BatchOptions,
     gpus = int(resources.get("GPU", 0))
     if gpus and options.device in ("auto", "cuda"):
         count = workers or gpus
-        return _Plan(count, cpus=1, gpus=min(1.0, gpus / count), threads=1)
+        return _Plan(count, cpus=min(1.0, cpus / count), gpus=min(1.0, gpus / count), threads=1)
     count = workers or cpus
-    per_worker = max(cpus // count, 1)
-    return _Plan(count, cpus=per_worker, gpus=0, threads=per_worker)
+    # A share of the cores, never more than exist: an actor asking for more would wait forever.
+    return _Plan(count, cpus=cpus / count, gpus=0, threads=max(cpus // count, 1))
 
 
 def _dispatch(ray: Any, actors: Sequence[Any], items: list[BatchItem], job: Job,
