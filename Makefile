@@ -8,7 +8,8 @@ SAMPLE := resources/samples/astronaut-portrait.png
 # Pinned packages the shipped weights come from (for reconversion and live parity tests).
 export KINTSUGI_PACKAGE_CACHE ?= $(abspath .cache/packages)
 
-.PHONY: setup setup-test packages demo run test lint bench screenshots clean
+.PHONY: setup setup-test packages demo run test lint bench screenshots clean \
+	wheel wheel-check bundle bundle-check metadata-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,5 +56,41 @@ bench: setup-test
 screenshots: setup-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
 
+## The wheel and sdist in dist/ (the weights go inside the wheel: docs/adr/0003).
+wheel: setup
+	$(BIN)/pip install --quiet "build>=1.2"
+	rm -f dist/kintsugi-*.whl dist/kintsugi-*.tar.gz
+	$(BIN)/python -m build --outdir dist .
+
+## Install dist/'s wheel into a fresh venv outside the repository; upscale a photo, open the window.
+wheel-check: wheel
+	$(BIN)/python packaging/check_wheel.py --dist dist
+
+## The one-folder app in dist/kintsugi/ (PyInstaller, packaging/kintsugi.spec); prints its
+## build time and size. Rebuilt when the code, models or spec change.
+BUNDLE_EXE := dist/kintsugi/kintsugi
+bundle: $(BUNDLE_EXE)
+
+$(BUNDLE_EXE): packaging/kintsugi.spec pyproject.toml $(shell find app models resources -type f \
+		-not -path '*/__pycache__/*' 2>/dev/null) | $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bundle]"
+	@start=$$(date +%s); \
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+		packaging/kintsugi.spec && \
+	echo "bundle: built in $$(( $$(date +%s) - start )) s; size $$(du -sh dist/kintsugi | cut -f1)"
+
+## Start the bundled app offscreen: upscale a photo with its own default model, open the window.
+bundle-check: $(BUNDLE_EXE) metadata-check
+	$(BIN)/python packaging/check_bundle.py $(BUNDLE_EXE)
+
+## The .desktop file and AppStream metadata pass their validators (Debian packages).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+metadata-check:
+	@command -v desktop-file-validate >/dev/null && command -v appstreamcli >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq desktop-file-utils appstream >/dev/null; }
+	desktop-file-validate packaging/kintsugi.desktop
+	appstreamcli validate --no-net packaging/io.github.kintsugi.Kintsugi.metainfo.xml
+
 clean:
-	rm -rf $(VENV) out converted-models .pytest_cache .ruff_cache
+	rm -rf $(VENV) out converted-models .pytest_cache .ruff_cache dist build

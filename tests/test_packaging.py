@@ -23,11 +23,10 @@ def test_appstream_metainfo_is_valid_xml_naming_the_desktop_file():
     assert tree.getroot().find("launchable").text == "kintsugi.desktop"
 
 
-def test_pyinstaller_spec_bundles_existing_folders_and_every_architecture():
+def test_pyinstaller_spec_bundles_existing_folders_and_every_kintsugi_module():
     spec = (ROOT / "packaging" / "kintsugi.spec").read_text()
     for folder in re.findall(r'ROOT / "(\w+)"\), "\w+"', spec):
         assert (ROOT / folder).is_dir(), folder
-    from kintsugi.archs import _MODULES
-
-    for module in _MODULES:
-        assert f'"{module}"' in spec, f"{module} missing from hiddenimports"
+    # Architectures are imported by name, which PyInstaller cannot see: the spec takes every
+    # kintsugi module (`make bundle-check` proves the bundle runs).
+    assert 'hiddenimports=collect_submodules("kintsugi"' in spec

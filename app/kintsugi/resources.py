@@ -1,4 +1,12 @@
-"""Finds Kintsugi's data folders from a source checkout, an installed wheel or a PyInstaller bundle."""
+"""Finds Kintsugi's data folders from a source checkout, an installed wheel or a PyInstaller bundle.
+
+The three layouts, looked up in this order:
+
+- PyInstaller bundle: ``sys._MEIPASS/models`` and ``sys._MEIPASS/resources`` (packaging/kintsugi.spec);
+- installed wheel: ``kintsugi/_data/models`` and ``kintsugi/_data/resources`` (pyproject.toml's
+  hatch force-include);
+- source checkout (and editable installs): ``models/`` and ``resources/`` at the repository root.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +28,14 @@ def _candidates(name: str) -> list[Path]:
 
 
 def data_dir(name: str) -> Path:
-    for path in _candidates(name):
+    """The first existing ``name`` folder of the layouts above."""
+    candidates = _candidates(name)
+    for path in candidates:
         if path.is_dir():
             return path
-    raise FileNotFoundError(f"Kintsugi's {name!r} folder is missing from this installation")
+    looked = ", ".join(str(p) for p in candidates)
+    raise FileNotFoundError(f"Kintsugi's {name!r} folder is missing from this installation "
+                            f"(looked in {looked})")
 
 
 def models_dir() -> Path:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QLibraryInfo, QTimer
 from PySide6.QtWidgets import QApplication
 
 if TYPE_CHECKING:  # run_app imports it after the QApplication exists
@@ -26,6 +28,67 @@ log = logging.getLogger(__name__)
 # KINTSUGI_EXIT_AFTER_SHOW=1 quits as soon as the window is painted: used to measure the
 # time to window (tests and tools/screenshots.py) without a person closing it.
 _EXIT_AFTER_SHOW = "KINTSUGI_EXIT_AFTER_SHOW"
+
+
+def platform_problem(env: os._Environ[str] | dict[str, str] = os.environ) -> str | None:
+    """One line saying which system libraries Qt's X11 plugin lacks, or None.
+
+    Without them Qt prints several lines about plugins and aborts the process; minimal
+    Debian/Ubuntu installs lack libxcb-cursor0 and friends. Checked before the QApplication
+    exists, only when Qt would pick the xcb platform.
+    """
+    if not _uses_xcb(env):
+        return None
+    missing = missing_libraries(_xcb_plugin(env))
+    if not missing:
+        return None
+    packages = " ".join(dict.fromkeys(debian_package(name) for name in missing))
+    return (f"the window cannot start: Qt's X11 plugin needs {', '.join(missing)}, which "
+            f"cannot be found; install them with: sudo apt-get install {packages}")
+
+
+def _uses_xcb(env: os._Environ[str] | dict[str, str]) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    chosen = env.get("QT_QPA_PLATFORM", "")
+    if chosen:  # e.g. "xcb", "wayland;xcb", "offscreen"
+        return chosen.split(";")[0].split(":")[0] == "xcb"
+    return not env.get("WAYLAND_DISPLAY")  # a Wayland session tries the wayland plugin first
+
+
+def _xcb_plugin(env: os._Environ[str] | dict[str, str]) -> Path:
+    folder = env.get("QT_QPA_PLATFORM_PLUGIN_PATH") or str(
+        Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms")
+    return Path(folder) / "libqxcb.so"
+
+
+def missing_libraries(plugin: Path) -> list[str]:
+    """The shared libraries `plugin` needs that the dynamic loader cannot find (per ldd)."""
+    ldd = shutil.which("ldd")
+    if ldd is None or not plugin.is_file():
+        return []  # nothing to go on: let Qt try and speak for itself
+    try:
+        listing = subprocess.run([ldd, str(plugin)], capture_output=True, text=True,
+                                 timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        log.debug("ldd failed on %s", plugin, exc_info=True)
+        return []
+    missing: list[str] = []
+    for line in listing.splitlines():
+        name, arrow, where = line.strip().partition("=>")
+        if arrow and where.strip() == "not found" and name.strip() not in missing:
+            missing.append(name.strip())
+    return missing
+
+
+def debian_package(soname: str) -> str:
+    """Debian's package name for a library (its policy: name + major version, with a hyphen
+    when the name ends in a digit): libxcb-cursor.so.0 -> libxcb-cursor0,
+    libxkbcommon-x11.so.0 -> libxkbcommon-x11-0."""
+    stem, _, version = soname.partition(".so")
+    major = version.lstrip(".").split(".")[0]
+    joiner = "-" if stem[-1:].isdigit() else ""
+    return f"{stem}{joiner}{major}".lower()
 
 
 def create_app(argv: list[str] | None = None) -> tuple[QApplication, bool]:
@@ -75,6 +138,10 @@ def _install_excepthook(window: MainWindow) -> None:
 def run_app(paths: list[str]) -> int:
     """Open the window (with the first photo of ``paths``, or a folder in Batch export)."""
     started = time.perf_counter()
+    problem = platform_problem()
+    if problem:
+        sys.stderr.write(f"kintsugi: error: {problem}\n")
+        return 1
     app, dark = create_app()
     from kintsugi.gui.main_window import MainWindow
 
