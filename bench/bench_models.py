@@ -8,7 +8,10 @@ by the scale (area), degraded, enlarged back by every model, and scored on the R
   clean | noise (Gaussian, sigma 8/255) | jpeg (quality 40) | blur+jpeg (Gaussian sigma 1, q 60)
 The x4 table adds the rrdn-x4 / realesrgan-x4plus blend at 25% realness (kintsugi.blend).
 
-    python bench/bench_models.py [--scales 4 2] [--photos N]   # a few minutes of CPU
+    python bench/bench_models.py [--scales 4 2] [--photos N]
+
+Cost: roughly 2 CPU-minutes per photo (two patches, four degradations, every model;
+estimated from a run on a shared machine); --photos 2 is the quick run.
 """
 
 from __future__ import annotations

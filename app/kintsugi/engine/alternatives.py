@@ -27,6 +27,9 @@ MAX_STRENGTH = 2.0
 _MAX_SCALE = 16
 # Block-mean error below which a float result counts as consistent (a 16-bit level is 1.5e-5).
 _FLOAT_TOLERANCE = 2e-6
+# Block means of two results locked to one input agree to float rounding (or, saved and
+# read back, to a fraction of a level); unlocked results differ by far more.
+_MEANS_TOLERANCE = 1e-4
 
 
 # ----------------------------------------------------------------------------- detail
@@ -127,7 +130,7 @@ def blend(fidelity: Image, realness: Image, alpha: float, mask: np.ndarray | Non
     w = np.float32(weight) if isinstance(weight, float) else weight[:, :, None]
     pixels = fidelity.pixels + w * (realness.pixels - fidelity.pixels)
     np.clip(pixels, 0.0, 1.0, out=pixels)
-    _relock_blend(pixels, fidelity, realness)
+    _relock_blend(pixels, fidelity, realness, constant=isinstance(weight, float))
     return fidelity.replace(pixels=pixels, alpha=_blend_alpha(fidelity, realness, weight))
 
 
@@ -162,33 +165,35 @@ def _blend_alpha(a: Image, b: Image, weight: float | np.ndarray) -> np.ndarray |
     return np.clip(mixed, 0.0, 1.0, out=mixed)
 
 
-def _relock_blend(pixels: np.ndarray, a: Image, b: Image) -> None:
-    """Re-lock the blend to the block means `a` and `b` share (their input), if they do."""
+def _relock_blend(pixels: np.ndarray, a: Image, b: Image, constant: bool) -> None:
+    """Re-lock the blend to the block means `a` and `b` share (their input), if they do.
+
+    A constant alpha keeps the means already (a convex mix inside [0, 1]): only the snap to
+    the file's levels is left. A painted mask moves them, so it is projected first.
+    """
     levels = 2**a.bit_depth - 1
     on_grid = consistency.on_levels(a.pixels, levels) and consistency.on_levels(b.pixels, levels)
-    s = shared_scale(a.pixels, b.pixels, levels if on_grid else None)
+    s = shared_scale(a.pixels, b.pixels)
     if s is None:
         return
     target = consistency.pool(a.pixels, s)
-    consistency.project(pixels, target, s)
+    if not constant:
+        consistency.project(pixels, target, s)
     if on_grid:
         consistency.snap_to_levels(pixels, target, s, levels)
 
 
-def shared_scale(a: np.ndarray, b: np.ndarray, levels: int | None) -> int | None:
+def shared_scale(a: np.ndarray, b: np.ndarray) -> int | None:
     """The smallest s whose s x s block means of `a` and `b` agree (both locked to one input).
 
-    Results on the file's level grid are compared by their exact integer block sums; two
-    results of different models never agree by chance on every block.
+    Two results of different models never agree by chance on every block; the relock then
+    takes `a`'s exact block sums as its target.
     """
     h, w, _ = a.shape
     for s in range(2, _MAX_SCALE + 1):
         if h % s or w % s:
             continue
-        if levels is not None:
-            if np.array_equal(_block_sums(a, s, levels), _block_sums(b, s, levels)):
-                return s
-        elif np.abs(consistency.pool(a, s) - consistency.pool(b, s)).max() < _FLOAT_TOLERANCE:
+        if np.abs(consistency.pool(a, s) - consistency.pool(b, s)).max() < _MEANS_TOLERANCE:
             return s
     return None
 
