@@ -526,14 +526,17 @@ class RestorePanel(QWidget):
         seed = self.seed_spin.value() if self.seed_spin.isEnabled() else NO_SEED
         background = self.background_combo.currentData()
         scale = self.scale_spin.value()
+        faces = parse_faces(self.faces_combo.currentData(), self.faces_edit.text(),
+                            self.faces_min.value())
+        if faces is None:  # an aligned crop: the model's own scale, no background to enlarge
+            background, scale = None, MODEL_SCALE
         return RestoreOptions(
             model_id=self.selected_model() or "",
             bias=self.bias.value() if maskable else 0.0,
             bias_blocks=blocks,
             fidelity=slider_to_w(self.bias.value()) if weighted else None,
             seed=None if seed == NO_SEED else seed,
-            faces=parse_faces(self.faces_combo.currentData(), self.faces_edit.text(),
-                              self.faces_min.value()),
+            faces=faces,
             background=None if background in (None, DEFAULT_BACKGROUND) else background,
             consistency=self.consistency_check.isChecked(),
             color_match=self.color_check.isChecked(),
