@@ -100,22 +100,3 @@ def test_the_command_leaves_logging_as_it_found_it(tmp_path, monkeypatch, capsys
     logging.getLogger("kintsugi.later").debug("after the command: not printed")
     assert capsys.readouterr().err == ""
     sys.modules.pop("kintsugi_cli_noisy", None)
-
-
-def test_old_module_names_still_serve_subcommands_on_other_branches(capsys) -> None:
-    """cli_train imports kintsugi.cli_common; cli_heal imports cli_restore's helpers."""
-    from kintsugi.cli_common import EXIT_USAGE, positive_int
-    from kintsugi.cli_restore import _cancel_on_ctrl_c, _error, _progress_line, _say
-
-    assert EXIT_USAGE == 2 and positive_int("3") == 3
-    with _cancel_on_ctrl_c(kintsugi_job()):
-        _progress_line()(0.5, "half")
-        _say("wrote x", err=True)
-        _error("bad")
-    assert capsys.readouterr().err == "wrote x\nkintsugi: error: bad\n"
-
-
-def kintsugi_job():
-    from kintsugi.engine.job import Job
-
-    return Job()

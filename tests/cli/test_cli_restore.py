@@ -1,8 +1,5 @@
-"""`kintsugi restore` and `kintsugi models import|library|download` as a user meets them.
-
-Runs through kintsugi.cli.main once the lead has wired the commands in; until then through
-a parser built from cli_restore's add_* functions exactly as cli.py builds its own.
-"""
+"""`kintsugi restore` and `kintsugi models import|library|download` as a user meets them,
+through kintsugi.cli.main."""
 
 from __future__ import annotations
 

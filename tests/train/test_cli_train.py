@@ -36,6 +36,7 @@ def test_errors_are_one_line(photos, tmp_path, capsys):
 
 
 def test_the_command_offers_every_training_target():
-    from kintsugi import cli_train, train
+    from kintsugi import train
+    from kintsugi.cli import train as cli_train
 
     assert cli_train.TARGETS == train.TARGETS  # kept apart so `kintsugi --help` does not load torch

@@ -26,9 +26,9 @@ from kintsugi.cli.common import EXIT_FAILED, EXIT_USAGE, UsageError, describe, e
 COMMANDS: dict[str, str] = {
     "upscale": "kintsugi.cli.upscale:add_parser",
     "restore": "kintsugi.cli.restore:add_parser",
-    "heal": "kintsugi.cli_heal:add_heal_parser",
+    "heal": "kintsugi.cli.heal:add_heal_parser",
     "models": "kintsugi.cli.models:add_parser",
-    "train": "kintsugi.cli_train:add_train_parser",
+    "train": "kintsugi.cli.train:add_train_parser",
     "gui": "kintsugi.cli:add_gui_parser",
 }
 

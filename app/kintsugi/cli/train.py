@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kintsugi import cli_common
-from kintsugi.cli_common import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE
+from kintsugi.cli import common as shared
+from kintsugi.cli.common import EXIT_CANCELLED, EXIT_OK, EXIT_USAGE
 
 TARGETS = ("rrdbnet", "rrdn", "panini", "glean", "propulse", "laren", "dre")  # = kintsugi.train.TARGETS
 
@@ -35,10 +35,10 @@ def add_train_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Arg
     p.add_argument("--init", help="model id or weights file to start from; 'none' for fresh weights")
     p.add_argument("--prior", type=Path, help="StyleGAN2 checkpoint (GAN-prior methods)")
     p.add_argument("--dre", type=Path, help="degradation encoder from `kintsugi train dre` (Panini MFR)")
-    p.add_argument("--scale", type=cli_common.positive_int)
-    p.add_argument("--size", type=cli_common.positive_int, help="HR patch side / output face size")
-    p.add_argument("--steps", type=cli_common.positive_int)
-    p.add_argument("--batch", type=cli_common.positive_int, default=4)
+    p.add_argument("--scale", type=shared.positive_int)
+    p.add_argument("--size", type=shared.positive_int, help="HR patch side / output face size")
+    p.add_argument("--steps", type=shared.positive_int)
+    p.add_argument("--batch", type=shared.positive_int, default=4)
     p.add_argument("--lr", type=float, help="learning rate (default: the method's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0)
@@ -55,10 +55,10 @@ def add_train_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Arg
     p.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
                    help="architecture setting, e.g. --param style_dim=64 (tiny or custom networks)")
     p.add_argument("--cosine", action="store_true", help="cosine-annealed learning rate")
-    p.add_argument("--val-every", type=cli_common.positive_int, default=100)
-    p.add_argument("--save-every", type=cli_common.positive_int, default=200)
-    p.add_argument("--log-every", type=cli_common.positive_int, default=10)
-    p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
+    p.add_argument("--val-every", type=shared.positive_int, default=100)
+    p.add_argument("--save-every", type=shared.positive_int, default=200)
+    p.add_argument("--log-every", type=shared.positive_int, default=10)
+    p.add_argument("--threads", type=shared.positive_int, help="CPU threads to use")
     p.set_defaults(run=run_train)
     return p
 

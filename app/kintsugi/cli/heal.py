@@ -8,11 +8,12 @@ marks what to heal. The original is never overwritten; the default output is
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from kintsugi import cli_common
-from kintsugi.cli_common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from kintsugi.cli import common as shared
+from kintsugi.cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -32,9 +33,9 @@ def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Argu
     p.add_argument("--feather", type=_feather, default=DEFAULT_FEATHER, metavar="PX",
                    help=f"soft edge reaching this many px beyond the mask (default {DEFAULT_FEATHER})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
+    p.add_argument("--threads", type=shared.positive_int, help="CPU threads to use")
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
-    p.add_argument("--quality", type=cli_common.quality, help="JPEG/WebP quality 1-100")
+    p.add_argument("--quality", type=shared.quality, help="JPEG/WebP quality 1-100")
     p.set_defaults(run=run_heal)
     return p
 
@@ -65,7 +66,6 @@ def _feather(text: str) -> int:
 
 
 def run_heal(o: argparse.Namespace) -> int:
-    from kintsugi.cli_restore import _cancel_on_ctrl_c, _error, _progress_line, _say
     from kintsugi.engine.device import set_threads
     from kintsugi.engine.errors import Cancelled, KintsugiError
     from kintsugi.engine.heal import heal, heal_provenance
@@ -74,28 +74,28 @@ def run_heal(o: argparse.Namespace) -> int:
     from kintsugi.engine.registry import load_model
 
     set_threads(o.threads)
-    job = Job(on_progress=_progress_line())
+    job = Job(on_progress=shared.Progress().update)
     try:
         image = open_image(o.photo)
         mask = read_mask(o.mask, image.width, image.height)
         dst = destination(o.photo, o.output)
         model = load_model(o.model, o.device) if o.model else None
-        with _cancel_on_ctrl_c(job):
+        with shared.cancel_on_ctrl_c(job):
             result = heal(image, mask, model=model, factor=o.factor, feather=o.feather, job=job,
                           device=o.device)
         model_id = model.info.id if model is not None else _default_id()
         save_image(result, dst, bit_depth=o.bit_depth, quality=o.quality,
                    provenance=heal_provenance(model_id, o.factor, o.feather))
     except Cancelled:
-        _error("cancelled; no file was written")
+        shared.error_line("cancelled; no file was written")
         return EXIT_CANCELLED
     except _SameFile as error:
-        _error(str(error))
+        shared.error_line(str(error))
         return EXIT_USAGE
     except KintsugiError as error:
-        _error(str(error))
+        shared.error_line(str(error))
         return EXIT_FAILED
-    _say(f"wrote {dst}", err=True)
+    shared.say(f"wrote {dst}", sys.stderr)
     return EXIT_OK
 
 
