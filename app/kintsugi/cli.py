@@ -73,6 +73,9 @@ def _add_upscale(subs, common) -> None:
                    help="lock the result so that shrinking it gives back the input exactly")
     p.add_argument("--tile", default="auto", type=cli_common.tile_size, help="tile size in px, or auto")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="compute precision; auto: the fastest the model is safe in on the device "
+                        "(bf16 on CPUs with native bf16, fp16 on GPUs), else fp32")
     p.add_argument("--threads", type=cli_common.positive_int, help="CPU threads to use")
     p.add_argument("--format", type=str.upper, choices=["PNG", "JPEG", "TIFF", "WEBP"])
     p.add_argument("--bit-depth", type=int, choices=[8, 16])
@@ -117,7 +120,7 @@ def _run_upscale(o: argparse.Namespace) -> int:
 
     set_threads(o.threads)
     opts = BatchOptions(model=o.model, scale=o.scale, consistency=o.consistency, tile=o.tile,
-                        device=o.device, format=o.format, bit_depth=o.bit_depth,
+                        device=o.device, precision=o.precision, format=o.format, bit_depth=o.bit_depth,
                         quality=o.quality, recursive=o.recursive, skip_existing=o.skip_existing)
     if o.output is not None:
         if len(o.inputs) != 1 or o.inputs[0].is_dir():
@@ -202,7 +205,7 @@ def _clock(seconds: float) -> str:
 
 # --- models --------------------------------------------------------------------------------
 def _models_list(_o) -> int:
-    from kintsugi.engine.manifest import list_models
+    from kintsugi.engine.catalog import list_models
 
     for m in list_models():
         mark = "*" if m.default else " "
@@ -211,7 +214,7 @@ def _models_list(_o) -> int:
 
 
 def _models_info(o) -> int:
-    from kintsugi.engine.manifest import model_info
+    from kintsugi.engine.catalog import model_info
 
     m = model_info(o.id)
     rows = [("id", m.id), ("name", m.name), ("architecture", m.arch), ("kind", m.kind),
@@ -231,8 +234,8 @@ def _source_line(source: dict) -> str:
 
 
 def _models_verify(o) -> int:
+    from kintsugi.engine.catalog import list_models
     from kintsugi.engine.digest import sha256_file
-    from kintsugi.engine.manifest import list_models
 
     bad = 0
     for m in list_models():

@@ -38,6 +38,7 @@ class BatchOptions:
     consistency: bool = False
     tile: int | str = "auto"
     device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see kintsugi.engine.device)
     format: str | None = None  # None: the input's format where writable, else PNG
     bit_depth: int | None = None
     quality: int | None = None
@@ -179,7 +180,7 @@ class _Upscaler:
 
         opts = self._options
         if self._model is None:
-            self._model = load_model(opts.model or default_model_id(), opts.device)
+            self._model = load_model(opts.model or default_model_id(), opts.device, opts.precision)
         model = self._model
         image = open_image(src)
         result = upscale(image, model, scale=opts.scale, consistency=opts.consistency,

@@ -3,8 +3,12 @@
 Tiles are cut from the image in CPU memory and moved to the device one at a time. Each tile
 gets `context` input pixels of margin so the network sees its neighbourhood, and neighbouring
 tiles overlap by a feather band whose linear weights sum to exactly 1 (a partition of unity),
-so no weight buffer is needed and seams vanish. On out-of-memory the tile is halved and the
-image restarted; any other error is re-raised unchanged.
+so no weight buffer is needed and seams vanish. On out-of-memory the failed tile's tensors
+are dropped, the device cache emptied, the tile halved and the image restarted; any other
+error is re-raised unchanged.
+
+Progress moves inside a tile too: the per-module hooks that check cancel also count the
+network's module calls against a count taken on a small probe input.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,16 +44,54 @@ class TilePlan:
     feather: int  # half-width of the blend band, in input pixels (<= context)
 
 
-def auto_tile(device: torch.device, scale: int, width: int, height: int) -> int:
-    """Largest sensible tile for the device (a larger tile than the image means one tile)."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        # ~1.2 KB of activations per output pixel for RRDBNet in fp16, with margin.
-        side = int(math.sqrt(free * 0.5 / (1200 * scale * scale)))
-    else:
-        # CPU: larger tiles cost memory but not speed beyond ~256 px; 256 keeps peaks ~1 GB.
-        side = 256
-    return max(MIN_TILE, side)
+# Share of the free device memory a tile's activations may take (the rest: weights, the
+# allocator's fragmentation, other programs).
+MEMORY_SHARE = 0.5
+# CPU: larger tiles cost memory but not speed beyond ~256 px; 256 keeps RRDBNet's peak ~1 GB.
+CPU_TILE = 256
+PROBE_SIDE = 64  # input side of the memory probe
+COUNT_SIDE = 16  # input side of the call-counting probe (cheap: ~1/250 of a 256 px tile)
+_bytes_per_pixel: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
+_calls: weakref.WeakKeyDictionary[nn.Module, dict[tuple[str, torch.dtype], int]] = (
+    weakref.WeakKeyDictionary())
+
+
+def auto_tile(net: Network, device: torch.device, dtype: torch.dtype, scale: int) -> int:
+    """Largest tile (input px) whose activations fit the device's free memory.
+
+    On CUDA the network's own activation bytes per output pixel are measured once (a probe
+    forward on a small input, cached per network), so a wide GAN decoder and a thin waifu2x
+    get tiles fitted to each rather than one formula tuned for RRDBNet.
+    """
+    if device.type != "cuda":
+        return CPU_TILE
+    per_pixel = _measured_bytes_per_pixel(net, device, dtype, scale)
+    free, _total = torch.cuda.mem_get_info(device)
+    return tile_for_budget(free * MEMORY_SHARE, per_pixel, scale)
+
+
+def tile_for_budget(budget_bytes: float, bytes_per_output_pixel: float, scale: int) -> int:
+    """The square input tile whose output activations take about `budget_bytes`."""
+    side = math.sqrt(budget_bytes / max(bytes_per_output_pixel, 1.0)) / scale
+    return max(MIN_TILE, int(side))
+
+
+def _measured_bytes_per_pixel(net: Network, device: torch.device, dtype: torch.dtype, scale: int) -> float:
+    cached = _bytes_per_pixel.get(net) if isinstance(net, nn.Module) else None
+    if cached is not None:
+        return cached
+    probe = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE, device=device, dtype=dtype)
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    with torch.inference_mode():
+        net(probe)
+    peak = torch.cuda.max_memory_allocated(device) - base
+    per_pixel = peak / float((PROBE_SIDE * scale) ** 2)
+    log.debug("activations: %.0f bytes per output pixel", per_pixel)
+    if isinstance(net, nn.Module):
+        _bytes_per_pixel[net] = per_pixel
+    return per_pixel
 
 
 def run_tiled(
@@ -64,58 +107,126 @@ def run_tiled(
     tile = plan.tile
     while True:
         try:
-            with _cancel_inside(net, job):
+            with _watched(net, job, _calls_per_forward(net, image, device, dtype)) as meter:
                 return _run_once(net, image, scale, TilePlan(tile, plan.context, plan.feather),
-                                 device, dtype, job)
+                                 device, dtype, job, meter)
         except Exception as error:  # noqa: BLE001 - only OOM is handled, the rest re-raised
             if not is_out_of_memory(error) or tile <= MIN_TILE:
                 raise
-            free_cached_memory(device)
-            tile = max(MIN_TILE, tile // 2)
-            log.warning("out of memory; retrying with %d px tiles", tile)
+        # Out of the except block: the error's traceback, which holds the failed tile's
+        # frames and so its device tensors, is gone; only now can the cache give them back.
+        free_cached_memory(device)
+        tile = max(MIN_TILE, tile // 2)
+        log.warning("out of memory; retrying with %d px tiles", tile)
+
+
+class _Meter:
+    """Counts this run's module calls; reports the fraction of the current tile done."""
+
+    def __init__(self, job: Job, per_forward: int) -> None:
+        self.job = job
+        self.per_forward = per_forward
+        self.calls = 0
+        self.tile_start = 0.0
+        self.tile_share = 0.0
+        self.message = ""
+        self.reported = -1.0
+
+    def start_tile(self, start: float, share: float, message: str) -> None:
+        self.calls, self.tile_start, self.tile_share, self.message = 0, start, share, message
+        self.report(start)
+
+    def called(self) -> None:
+        self.calls += 1
+        if self.per_forward > 0:
+            inside = min(self.calls / self.per_forward, 0.99)  # the tile's end is reported after
+            self.report(self.tile_start + self.tile_share * inside)
+
+    def report(self, fraction: float) -> None:
+        if fraction > self.reported:  # never repeat or go back: bars and ETAs stay sane
+            self.reported = fraction
+            self.job.set_progress(fraction, self.message)
+
+
+def _calls_per_forward(net: Network, image: np.ndarray, device: torch.device, dtype: torch.dtype) -> int:
+    """Module calls in one forward, counted once per network, device type and dtype on a
+    small crop (the fused CPU path calls fewer modules); 0 when it cannot be counted."""
+    if not isinstance(net, nn.Module):
+        return 0
+    known = _calls.setdefault(net, {})
+    key = (device.type, dtype)
+    if key not in known:
+        known[key] = _count_calls(net, image, device, dtype)
+    return known[key]
+
+
+def _count_calls(net: nn.Module, image: np.ndarray, device: torch.device, dtype: torch.dtype) -> int:
+    count = [0]
+    owner = threading.get_ident()
+
+    def hook(_module: nn.Module, _inputs: object) -> None:
+        if threading.get_ident() == owner:
+            count[0] += 1
+
+    crop = image[:COUNT_SIDE, :COUNT_SIDE]
+    patch = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
+    handles = [module.register_forward_pre_hook(hook) for module in net.modules()]
+    try:
+        with torch.inference_mode():
+            net(patch.to(device=device, dtype=dtype))
+    except Exception as error:  # noqa: BLE001 - a probe only: progress falls back to per tile
+        log.debug("cannot count module calls (%s); progress per tile only", error)
+        return 0
+    finally:
+        for handle in handles:
+            handle.remove()
+    return count[0]
 
 
 @contextmanager
-def _cancel_inside(net: Network, job: Job) -> Iterator[None]:
-    """Check for cancel (and pause) before every sub-module call, not only between tiles.
+def _watched(net: Network, job: Job, per_forward: int) -> Iterator[_Meter]:
+    """Check for cancel (and pause) before every sub-module call, not only between tiles,
+    and count the calls for progress inside a tile.
 
     A 256 px tile of Real-ESRGAN takes seconds on a CPU; checking inside the network makes
     Cancel and closing the window answer within a fraction of a block. Only calls from this
     thread check this job: a model shared with another thread must not see our cancel.
     """
+    meter = _Meter(job, per_forward)
     if not isinstance(net, nn.Module):
-        yield
+        yield meter
         return
     owner = threading.get_ident()
 
     def hook(_module: nn.Module, _inputs: object) -> None:
         if threading.get_ident() == owner:
             job.check()
+            meter.called()
 
     handles = [module.register_forward_pre_hook(hook) for module in net.modules()]
     try:
-        yield
+        yield meter
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _run_once(net, image, scale, plan, device, dtype, job) -> np.ndarray:
+def _run_once(net, image, scale, plan, device, dtype, job, meter: _Meter) -> np.ndarray:
     h, w, c = image.shape
     out = np.zeros((h * scale, w * scale, c), np.float32)
     ys = _cores(h, plan.tile)
     xs = _cores(w, plan.tile)
     total = len(ys) * len(xs)
     done = 0
-    job.set_progress(0.0, f"tile 1/{total}")
     for y0, y1 in ys:
         wy = _weights(y0, y1, h, plan.feather, scale)
         for x0, x1 in xs:
             job.check()
+            meter.start_tile(done / total, 1 / total, f"tile {done + 1}/{total}")
             wx = _weights(x0, x1, w, plan.feather, scale)
             _process_tile(net, image, out, (y0, y1, x0, x1), (wy, wx), scale, plan, device, dtype)
             done += 1
-            job.set_progress(done / total, f"tile {done}/{total}")
+            meter.report(done / total)
     return out
 
 
