@@ -145,3 +145,18 @@ def test_face_models_expose_their_crop_sizes():
     caps = panini({"scale": 2, "in_size": 512})
     assert (caps.input_size, caps.output_size, caps.mask_blocks, caps.seed) == (512, 1024, 5, True)
     assert glean({"scale": 8, "in_size": 32}).output_size == 256
+
+
+def test_a_waifu2x_import_recorded_as_x1_before_the_fix_loads_as_x2(tmp_path, user_dir, face):
+    path = tmp_path / "waifu2x_old.safetensors"
+    shutil.copy(models_dir() / f"{WAIFU2X}.safetensors", path)
+    entry = importer.import_model(path)
+    record = user_dir / "models" / "user.toml"
+    text = record.read_text(encoding="utf-8")
+    # What an older Kintsugi wrote: scale 1 and no capabilities.
+    old = "\n".join(line for line in text.splitlines() if not line.startswith("caps ="))
+    record.write_text(old.replace("scale = 2", "scale = 1"), encoding="utf-8")
+    assert catalog.model_info(entry.id).scale == 1 and catalog.model_info(entry.id).caps is None
+    model = load_model(entry.id, "cpu", precision="fp32")
+    assert model.scale == 2 and model.info.scale == 2
+    assert kintsugi.upscale(face, model).width == 2 * face.width

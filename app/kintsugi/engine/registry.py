@@ -93,18 +93,19 @@ def load_model(id_or_path: str | Path, device: str = "auto", precision: str = "a
         weights = info.path
         if weights is None or not weights.is_file():
             raise ModelError(f"the weights of {info.id} ({info.file}) are missing from {models_dir()}")
-        caps = capabilities(info)
+        if info.source.get("engine") == "spandrel":
+            caps = capabilities(info)
+            return _load_spandrel(info, caps, target, choose_precision(caps.precisions, target,
+                                                                       precision))
+        spec = _spec_for(info)
+        params = info.params
+        caps = spec.capabilities(params)  # the architecture's word, not a record's copy
         if info.scale != caps.scale:
             # A record written before scales were read from the weights (waifu2x got x1).
             log.warning("%s: recorded as x%d, but its weights are x%d; using x%d",
                         info.id, info.scale, caps.scale, caps.scale)
-            info = replace(info, scale=caps.scale)
-        if info.source.get("engine") == "spandrel":
-            return _load_spandrel(info, caps, target, choose_precision(caps.precisions, target,
-                                                                       precision))
+            info = replace(info, scale=caps.scale, caps=caps)
         state = read_state_dict(weights)
-        spec = _spec_for(info)
-        params = info.params
     chosen = choose_precision(caps.precisions, target, precision)
     net = _build(spec, params, state, info.id)
     return Model(info, spec, _placed(net, target, DTYPES[chosen]), target, chosen, caps)
