@@ -224,3 +224,15 @@ def test_tile_budget_follows_each_networks_measured_memory():
     # The output activations of the chosen tile fit the budget.
     assert (wide * 2) ** 2 * 5000.0 <= budget
     assert tile_for_budget(1.0, 1e9, 4) == MIN_TILE
+
+
+def test_cpu_tile_follows_each_networks_traced_memory():
+    from kintsugi.engine.tiling import CPU_TILE_MAX, auto_tile
+
+    wide = nn.Sequential(nn.Conv2d(3, 2048, 3, padding=1), nn.Conv2d(2048, 12, 3, padding=1),
+                         nn.PixelShuffle(2)).eval()
+    thin = TinyUpscaler().eval()
+    wide_fp32 = auto_tile(wide, CPU, torch.float32, 2)
+    assert MIN_TILE < wide_fp32 < auto_tile(thin, CPU, torch.float32, 2) == CPU_TILE_MAX
+    # Half the bytes per value: about sqrt(2) larger tiles.
+    assert auto_tile(wide, CPU, torch.bfloat16, 2) == pytest.approx(wide_fp32 * 2**0.5, rel=0.05)

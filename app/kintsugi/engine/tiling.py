@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from kintsugi.engine.device import free_cached_memory, is_out_of_memory
 from kintsugi.engine.job import Job
@@ -47,27 +50,35 @@ class TilePlan:
 # Share of the free device memory a tile's activations may take (the rest: weights, the
 # allocator's fragmentation, other programs).
 MEMORY_SHARE = 0.5
-# CPU: larger tiles cost memory but not speed beyond ~256 px; 256 keeps RRDBNet's peak ~1 GB.
-CPU_TILE = 256
-PROBE_SIDE = 64  # input side of the memory probe
+# CPU and MPS: activations of one tile may take this much (RRDBNet x4 then gets ~250 px
+# tiles, its peak ~1 GB); larger tiles than CPU_TILE_MAX cost memory but gain no speed.
+CPU_ACTIVATION_BUDGET = 512 * 2**20
+CPU_TILE_MAX = 512
+PROBE_SIDE = 64  # input side of the memory probes
 COUNT_SIDE = 16  # input side of the call-counting probe (cheap: ~1/250 of a 256 px tile)
-_bytes_per_pixel: weakref.WeakKeyDictionary[nn.Module, float] = weakref.WeakKeyDictionary()
+# Per network: activation bytes per output pixel, by (device type, dtype).
+_bytes_per_pixel: weakref.WeakKeyDictionary[nn.Module, dict[tuple[str, torch.dtype], float]] = (
+    weakref.WeakKeyDictionary())
 _calls: weakref.WeakKeyDictionary[nn.Module, dict[tuple[str, torch.dtype], int]] = (
     weakref.WeakKeyDictionary())
 
 
 def auto_tile(net: Network, device: torch.device, dtype: torch.dtype, scale: int) -> int:
-    """Largest tile (input px) whose activations fit the device's free memory.
+    """Largest tile (input px) whose activations fit the memory set aside for them.
 
-    On CUDA the network's own activation bytes per output pixel are measured once (a probe
-    forward on a small input, cached per network), so a wide GAN decoder and a thin waifu2x
-    get tiles fitted to each rather than one formula tuned for RRDBNet.
+    Each network's own activation bytes per output pixel are measured once (cached per
+    network), so a wide GAN decoder and a thin waifu2x get tiles fitted to each rather than
+    one formula tuned for RRDBNet: on CUDA by a probe forward against the free memory, on
+    CPU and MPS by tracing the forward on the meta device (no memory, no arithmetic).
     """
-    if device.type != "cuda":
-        return CPU_TILE
-    per_pixel = _measured_bytes_per_pixel(net, device, dtype, scale)
-    free, _total = torch.cuda.mem_get_info(device)
-    return tile_for_budget(free * MEMORY_SHARE, per_pixel, scale)
+    if device.type == "cuda":
+        per_pixel = _measured_bytes_per_pixel(net, device, dtype, scale)
+        free, _total = torch.cuda.mem_get_info(device)
+        return tile_for_budget(free * MEMORY_SHARE, per_pixel, scale)
+    if not isinstance(net, nn.Module):
+        return CPU_TILE_MAX // 2
+    per_pixel = _traced_bytes_per_pixel(net, dtype, scale)
+    return min(CPU_TILE_MAX, tile_for_budget(CPU_ACTIVATION_BUDGET, per_pixel, scale))
 
 
 def tile_for_budget(budget_bytes: float, bytes_per_output_pixel: float, scale: int) -> int:
@@ -77,9 +88,9 @@ def tile_for_budget(budget_bytes: float, bytes_per_output_pixel: float, scale: i
 
 
 def _measured_bytes_per_pixel(net: Network, device: torch.device, dtype: torch.dtype, scale: int) -> float:
-    cached = _bytes_per_pixel.get(net) if isinstance(net, nn.Module) else None
-    if cached is not None:
-        return cached
+    known = _bytes_per_pixel.setdefault(net, {}) if isinstance(net, nn.Module) else {}
+    if (device.type, dtype) in known:
+        return known[(device.type, dtype)]
     probe = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE, device=device, dtype=dtype)
     torch.cuda.synchronize(device)
     base = torch.cuda.memory_allocated(device)
@@ -89,9 +100,67 @@ def _measured_bytes_per_pixel(net: Network, device: torch.device, dtype: torch.d
     peak = torch.cuda.max_memory_allocated(device) - base
     per_pixel = peak / float((PROBE_SIDE * scale) ** 2)
     log.debug("activations: %.0f bytes per output pixel", per_pixel)
-    if isinstance(net, nn.Module):
-        _bytes_per_pixel[net] = per_pixel
+    known[(device.type, dtype)] = per_pixel
     return per_pixel
+
+
+def _traced_bytes_per_pixel(net: nn.Module, dtype: torch.dtype, scale: int) -> float:
+    """Peak bytes of live tensors per output pixel in one forward, traced on the meta device.
+
+    The plain (unfused) path runs there, which holds more at once than the fused CPU path:
+    the estimate errs on the safe side.
+    """
+    known = _bytes_per_pixel.setdefault(net, {})
+    if ("meta", dtype) in known:
+        return known[("meta", dtype)]
+    meta = {name: torch.empty_like(t, device="meta", dtype=dtype if t.is_floating_point() else t.dtype)
+            for name, t in [*net.named_parameters(), *net.named_buffers()]}
+    probe = torch.empty(1, 3, PROBE_SIDE, PROBE_SIDE, device="meta", dtype=dtype)
+    tracker = _LiveBytes()
+    try:
+        with torch.inference_mode(), tracker:
+            functional_call(net, meta, (probe,))
+    except Exception as error:  # noqa: BLE001 - an estimate only: fall back to a plain guess
+        log.debug("cannot trace activations (%s); assuming RRDBNet's", error)
+        return _RRDBNET_BYTES_PER_PIXEL * torch.finfo(dtype).bits / 32
+    per_pixel = tracker.peak / float((PROBE_SIDE * scale) ** 2)
+    known[("meta", dtype)] = per_pixel
+    return per_pixel
+
+
+# fp32 RRDBNet x4 traced as above; the guess for networks that cannot be traced.
+_RRDBNET_BYTES_PER_PIXEL = 528.0
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Counts the bytes of tensor storages alive during a forward, and their peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor):
+                self._count(tensor.untyped_storage())
+        return out
+
+    def _count(self, storage: torch.UntypedStorage) -> None:
+        key = id(storage)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        size = storage.nbytes()
+        self.live += size
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(storage, self._free, key, size)
+
+    def _free(self, key: int, size: int) -> None:
+        self.live -= size
+        self._seen.discard(key)
 
 
 def run_tiled(
