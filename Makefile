@@ -36,11 +36,20 @@ demo: setup
 run: setup
 	$(BIN)/kintsugi
 
-## Best effort: without the packages the reference tests skip and golden fixtures still run.
+## The pinned packages the reference parity tests compare against. Locally best effort
+## (without them those tests skip and the golden fixtures still run); in CI (CI=true) a failed
+## fetch fails the run, so no reference test can skip silently there.
+ifeq ($(CI),true)
+FETCH :=
+else
+FETCH := -
+endif
 packages: setup-test
-	-$(BIN)/python -c "from kintsugi.convert.reproduce import fetch_all; fetch_all()"
-	-cd tools/tfjs_reference && npm ci --silent --no-audit --no-fund
-	-$(BIN)/pip download --quiet --no-deps --no-build-isolation --no-binary realesrgan \
+	$(FETCH)$(BIN)/python -c "import sys; from kintsugi.convert.reproduce import fetch_all; \
+		failed = fetch_all(); failed and print('could not fetch:', *failed, file=sys.stderr); \
+		sys.exit(1 if failed else 0)"
+	$(FETCH)cd tools/tfjs_reference && npm ci --silent --no-audit --no-fund
+	$(FETCH)$(BIN)/pip download --quiet --no-deps --no-build-isolation --no-binary realesrgan \
 		-d $(KINTSUGI_PACKAGE_CACHE) realesrgan==0.3.0
 
 ## Linters first so that the run ends with pytest's summary line.

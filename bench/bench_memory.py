@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         src = make_photo(Path(tmp))
-        model = kintsugi.load_model("realesrgan-x4plus", device="cpu")
+        model = kintsugi.load_model("realesrgan-x4plus", device="cpu", precision="fp32")
         model.net = lambda x: F.interpolate(x, scale_factor=SCALE, mode="nearest")
         base = rss_mb()
         t0 = time.perf_counter()

@@ -22,8 +22,9 @@ def _seed_everything():
     torch.manual_seed(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def test_device() -> str:
+    """The device device-aware tests run on: KINTSUGI_TEST_DEVICE (cpu, cuda, mps), else cpu."""
     return os.environ.get("KINTSUGI_TEST_DEVICE", "cpu")
 
 
@@ -41,7 +42,16 @@ def coffee_full() -> np.ndarray:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """CI's wall time, printed just above pytest's own closing summary line."""
+    """Skips counted by reason, and CI's wall time, just above pytest's closing summary line."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        reasons: dict[str, int] = {}
+        for report in skipped:
+            reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else "?"
+            reasons[reason] = reasons.get(reason, 0) + 1
+        terminalreporter.write_line(f"{len(skipped)} skipped:")
+        for reason, count in sorted(reasons.items()):
+            terminalreporter.write_line(f"  {count} x {reason}")
     start = os.environ.get("KINTSUGI_CI_START")
     if start:
         import time

@@ -61,13 +61,50 @@ def test_split_weights_follow_new_parameters() -> None:
     assert not torch.equal(torch.cat(first, 1), torch.cat(second, 1))
 
 
-def test_usable_only_for_cpu_fp32_inference() -> None:
+def test_usable_only_for_cpu_fp32_or_bf16_inference() -> None:
     conv = nn.Conv2d(3, 3, 3, 1, 1)
     x = torch.rand(1, 3, 4, 4)
     with torch.no_grad():
         assert fastconv.usable(x, conv)
+        assert fastconv.usable(x.bfloat16(), nn.Conv2d(3, 3, 3, 1, 1).bfloat16())
+        assert not fastconv.usable(x.bfloat16(), conv)  # mixed dtypes: plain path
+        assert not fastconv.usable(x.half(), nn.Conv2d(3, 3, 3, 1, 1).half())
         assert not fastconv.usable(x.double(), conv.double())
     assert not fastconv.usable(x, conv)  # weights require grad: keep autograd's path
+
+
+def test_tiny_rrdbnet_fused_equals_plain_in_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(3)
+    net = RRDBNet(**TINY, scale=4).eval().requires_grad_(False).bfloat16()
+    net = net.to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 19, 13).bfloat16().contiguous(memory_format=torch.channels_last)
+    calls: list[int] = []
+    original = fastconv.concat_conv
+    monkeypatch.setattr(fastconv, "concat_conv", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with torch.inference_mode():
+        fused = net(x).float()
+        monkeypatch.setattr(fastconv, "usable", lambda *args: False)
+        plain = net(x).float()
+    assert calls  # bf16 took the fused path
+    # Both in bf16 (8 bits of mantissa): equal to within its rounding.
+    torch.testing.assert_close(fused, plain, atol=3e-2, rtol=3e-2)
+
+
+def test_glean_and_panini_trunks_are_the_rrdb_with_the_fused_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kintsugi.archs import glean, panini
+
+    assert glean.RRDBFeatureExtractor is panini.RRDBFeatureExtractor
+    trunk = glean.RRDBFeatureExtractor(3, 8, 2, 4).eval().requires_grad_(False)
+    calls: list[int] = []
+    original = fastconv.concat_conv
+    monkeypatch.setattr(fastconv, "concat_conv", lambda *a, **k: calls.append(1) or original(*a, **k))
+    x = torch.rand(1, 3, 9, 7)
+    with torch.inference_mode():
+        fused = trunk(x)
+        assert len(calls) == 2 * 3 * 4
+        monkeypatch.setattr(fastconv, "usable", lambda *args: False)
+        plain = trunk(x)
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("scale", [4, 2, 1])

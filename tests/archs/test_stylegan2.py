@@ -251,3 +251,17 @@ def test_unit_range_wrapper_maps_value_spaces() -> None:
     torch.testing.assert_close(wrapped(x), x)
     torch.testing.assert_close(UnitRangeWrapper.to_unit(UnitRangeWrapper.from_unit(x)), x)
     assert UnitRangeWrapper.from_unit(torch.tensor(0.0)) == -1.0
+
+
+def test_demodulation_is_safe_in_fp16() -> None:
+    """rsqrt(sum + 1e-8) in fp16: small weights square to 0 and 1e-8 rounds to 0, giving inf."""
+    conv = ModulatedConv(4, 4, 3, style_dim=8).eval()
+    with torch.no_grad():
+        conv.weight.mul_(1e-4)
+    conv = conv.half()
+    style = torch.randn(1, 8).half()
+    with torch.no_grad():
+        weight = conv.modulated_weight(style)
+        reference = conv.float().modulated_weight(style.float())
+    assert weight.dtype == torch.float16 and torch.isfinite(weight).all()
+    torch.testing.assert_close(weight.float(), reference, atol=2e-3, rtol=2e-3)

@@ -15,8 +15,9 @@ def psnr(a, b):
 
 
 @pytest.fixture(scope="module")
-def model():
-    return kintsugi.load_model("realesrgan-x4plus", device="cpu")
+def model(test_device):
+    # fp32: these tests pin reference behaviour; test_precision covers the others.
+    return kintsugi.load_model("realesrgan-x4plus", device=test_device, precision="fp32")
 
 
 @pytest.fixture

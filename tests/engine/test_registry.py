@@ -36,14 +36,15 @@ def _tiny_rrdbnet():
     return RRDBNet(num_feat=8, num_block=2, num_grow_ch=4, scale=4).eval()
 
 
-def test_a_basicsr_pth_file_loads_by_detection(tmp_path):
+def test_a_basicsr_pth_file_loads_by_detection(tmp_path, test_device):
     net = _tiny_rrdbnet()
     path = tmp_path / "RealESRGAN_tiny.pth"
     torch.save({"params_ema": net.state_dict()}, path)
-    model = load_model(path, device="cpu")
-    assert model.info.arch == "rrdbnet" and model.scale == 4
+    model = load_model(path, device=test_device, precision="fp32")  # parity: pinned to fp32
+    assert model.info.arch == "rrdbnet" and model.scale == 4 and model.dtype == torch.float32
     x = torch.rand(1, 3, 8, 8)
-    torch.testing.assert_close(model.net(x.contiguous(memory_format=torch.channels_last)), net(x))
+    got = model.net(x.to(test_device).contiguous(memory_format=torch.channels_last)).cpu()
+    torch.testing.assert_close(got, net(x))
 
 
 class _Exploit:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # this module stays torch-free: the window lists models before torch loads
+    import torch
+    from torch import nn
 
-StateDict = Mapping[str, torch.Tensor]
+StateDict = Mapping[str, "torch.Tensor"]
 
 
 PURPOSES = ("upscaler", "face-restorer", "detector", "prior")
@@ -46,9 +47,32 @@ class Capabilities:
     seed: bool = False  # has noise inputs a seed can redraw
     fidelity_weight: bool = False  # has a fidelity/realness weight (CodeFormer's w)
 
+    def __post_init__(self) -> None:
+        if self.purpose not in PURPOSES:
+            raise ValueError(f"purpose must be one of {PURPOSES}, not {self.purpose!r}")
+        unknown = set(self.precisions) - set(PRECISIONS)
+        if unknown or "fp32" not in self.precisions:
+            raise ValueError(f"precisions must include fp32 and name only {PRECISIONS}: {self.precisions}")
+        if self.scale < 1 or self.size_multiple < 1:
+            raise ValueError(f"scale and size_multiple must be at least 1: {self}")
+
     @property
     def output_size(self) -> int | None:
         return None if self.input_size is None else self.input_size * self.scale
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (TOML/JSON-ready; None entries left out) for a user model's record."""
+        data = asdict(self)
+        data["precisions"] = list(self.precisions)
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Capabilities:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "precisions" in values:
+            values["precisions"] = tuple(values["precisions"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -65,7 +89,8 @@ class ArchSpec:
     def capabilities(self, params: dict[str, Any]) -> Capabilities:
         if self.describe is not None:
             return self.describe(params)
-        return Capabilities(purpose=self.kind, scale=int(params.get("scale", 1)),
+        purpose = self.kind if self.kind in PURPOSES else "prior"
+        return Capabilities(purpose=purpose, scale=int(params.get("scale", 1)),
                             tiles=self.kind == "upscaler", tile_context=self.context)
 
 

@@ -23,56 +23,12 @@ from torch import nn
 
 from . import ArchSpec, Capabilities, StateDict
 from .gan_layouts import canonical_generator_params, gan_prior_to_canonical, restorer_network
+from .rrdbnet import RRDBTrunk as RRDBFeatureExtractor
 from .stylegan2 import StyleGAN2Generator, UnitRangeWrapper, default_channels, num_styles
 
 
 def lrelu(slope: float = 0.2) -> nn.LeakyReLU:
     return nn.LeakyReLU(slope, inplace=True)
-
-
-class ResidualDenseBlock(nn.Module):
-    """Five 3x3 convs with dense connections; output = x + 0.2 * conv5(...)."""
-
-    def __init__(self, channels: int, growth: int = 32) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, growth, 3, 1, 1)
-        self.conv2 = nn.Conv2d(channels + growth, growth, 3, 1, 1)
-        self.conv3 = nn.Conv2d(channels + 2 * growth, growth, 3, 1, 1)
-        self.conv4 = nn.Conv2d(channels + 3 * growth, growth, 3, 1, 1)
-        self.conv5 = nn.Conv2d(channels + 4 * growth, channels, 3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
-            feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
-        return x + 0.2 * self.conv5(torch.cat(feats, 1))
-
-
-class RRDB(nn.Module):
-    """Three dense blocks with a residual scaled by 0.2."""
-
-    def __init__(self, channels: int, growth: int = 32) -> None:
-        super().__init__()
-        self.rdb1 = ResidualDenseBlock(channels, growth)
-        self.rdb2 = ResidualDenseBlock(channels, growth)
-        self.rdb3 = ResidualDenseBlock(channels, growth)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
-
-
-class RRDBFeatureExtractor(nn.Module):
-    """ESRGAN trunk without upsampling: conv_first, RRDB body, conv_body, long skip."""
-
-    def __init__(self, in_ch: int = 3, channels: int = 64, num_blocks: int = 23, growth: int = 32) -> None:
-        super().__init__()
-        self.conv_first = nn.Conv2d(in_ch, channels, 3, 1, 1)
-        self.body = nn.Sequential(*(RRDB(channels, growth) for _ in range(num_blocks)))
-        self.conv_body = nn.Conv2d(channels, channels, 3, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.conv_first(x)
-        return feat + self.conv_body(self.body(feat))
 
 
 class PixelShuffleUp(nn.Module):

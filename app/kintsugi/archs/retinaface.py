@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kintsugi.archs import ArchSpec, StateDict
+from kintsugi.archs import ArchSpec, Capabilities, StateDict
 
 # Mean the network was trained with (BGR order, 0..255 scale).
 BGR_MEAN = (104.0, 117.0, 123.0)
@@ -183,10 +183,17 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
     return {"out_channels": int(state["fpn.lateral1.weight"].shape[0])}
 
 
+def describe(params: dict[str, Any]) -> Capabilities:
+    # Boxes and landmarks come from whole-image anchors: never tiled, kept in fp32 because
+    # the box decoding compares scores near the detection threshold.
+    return Capabilities(purpose="detector", scale=1, tiles=False, precisions=("fp32",))
+
+
 SPEC = ArchSpec(
     id="retinaface",
     kind="detector",
     build=build,
     detect=detect,
     params_from_state=params_from_state,
+    describe=describe,
 )

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kintsugi.archs import ArchSpec, StateDict
+from kintsugi.archs import ArchSpec, Capabilities, StateDict
 
 BETA = 0.2  # residual scaling, a constant in the source model (UpscalerJS' MultiplyBeta layer)
 
@@ -135,15 +135,26 @@ def params_from_state(state: StateDict) -> dict[str, Any]:
     }
 
 
+# The receptive field is 154 LR pixels (153 LR convs + the HR one), but every dense
+# block's output is scaled by 0.2 twice, so a pixel 16 px away changes the output by
+# less than float32 rounding (measured on the shipped weights: 3e-7 at 16 px, 4e-6 at
+# 12, 2e-4 at 8). 16 is therefore exact for tiling in practice.
+CONTEXT = 16
+
+
+def describe(params: dict[str, Any]) -> Capabilities:
+    # Scale from pre_shuffle's 3*s*s outputs. Against fp32 on a real crop (x2 and x8):
+    # bf16 75 dB PSNR, fp16 94 dB; activations stay below 3, far from fp16's range.
+    return Capabilities(purpose="upscaler", scale=int(params["scale"]),
+                        precisions=("fp32", "bf16", "fp16"), tile_context=CONTEXT)
+
+
 SPEC = ArchSpec(
     id="rrdn",
     kind="upscaler",
     build=build,
     detect=detect,
     params_from_state=params_from_state,
-    # The receptive field is 154 LR pixels (153 LR convs + the HR one), but every dense
-    # block's output is scaled by 0.2 twice, so a pixel 16 px away changes the output by
-    # less than float32 rounding (measured on the shipped weights: 3e-7 at 16 px, 4e-6 at
-    # 12, 2e-4 at 8). 16 is therefore exact for tiling in practice.
-    context=16,
+    context=CONTEXT,
+    describe=describe,
 )

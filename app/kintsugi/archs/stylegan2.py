@@ -106,7 +106,10 @@ class ModulatedConv(nn.Module):
         s = self.mod(style)  # (B, in)
         w = self.weight * self.weight_scale * s[:, None, :, None, None]  # (B, out, in, k, k)
         if self.demodulate:
-            w = w * torch.rsqrt(w.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+            # In fp32 whatever the compute dtype: in fp16 the squares of small weights
+            # underflow and 1e-8 is below fp16's smallest subnormal, so rsqrt(0) = inf.
+            power = w.float().pow(2).sum(dim=(2, 3, 4), keepdim=True)
+            w = (w.float() * torch.rsqrt(power + 1e-8)).to(w.dtype)
         return w
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

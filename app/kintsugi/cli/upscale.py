@@ -22,6 +22,9 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
                    help="lock the result so that shrinking it gives back the input exactly")
     p.add_argument("--tile", default="auto", type=common.tile_size, help="tile size in px, or auto")
     common.add_compute_options(p)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="compute precision; auto: the fastest the model is safe in on the device "
+                        "(bf16 on CPUs with native bf16, fp16 on GPUs), else fp32")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", action=_RayOption,
                    help="run the batch on a Ray cluster at ADDRESS (no address: a local Ray); "
                         "needs `pip install kintsugi[cluster]`")
@@ -38,7 +41,7 @@ def run(o: argparse.Namespace) -> int:
     runner = _ray_runner(o.ray) if o.ray is not None else None
     set_threads(o.threads)
     options = BatchOptions(model=o.model, scale=o.scale, consistency=o.consistency, tile=o.tile,
-                           device=o.device, format=o.format, bit_depth=o.bit_depth,
+                           device=o.device, precision=o.precision, format=o.format, bit_depth=o.bit_depth,
                            quality=o.quality, recursive=o.recursive,
                            skip_existing=o.skip_existing)
     if runner is not None:

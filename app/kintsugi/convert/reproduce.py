@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kintsugi.convert import get_converter, save_safetensors
-from kintsugi.engine.manifest import ModelInfo, list_models, manifest_entry
+from kintsugi.engine.catalog import list_models
+from kintsugi.engine.manifest import ModelInfo, manifest_entry
 
 log = logging.getLogger(__name__)
 

@@ -69,6 +69,7 @@ class BatchOptions:
     consistency: bool = False
     tile: int | str = "auto"
     device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see kintsugi.engine.device)
     format: str | None = None  # None: the input's format where writable, else PNG
     bit_depth: int | None = None
     quality: int | None = None
@@ -392,7 +393,8 @@ class Upscaler(_Work):
         from kintsugi.engine.registry import default_model_id, load_model
 
         if self._model is None:
-            self._model = load_model(self.options.model or default_model_id(), self.options.device)
+            self._model = load_model(self.options.model or default_model_id(), self.options.device,
+                                     self.options.precision)
         return self._model
 
     def __call__(self, src: Path, dst: Path, job: Job) -> None:

@@ -180,7 +180,7 @@ def _pick_model(model: Model | str | Path | None, device: str) -> Model:
 
 def default_healer() -> str:
     """An imported GLEAN model when the user has one, else the default upscaler."""
-    from kintsugi.engine.manifest import default_model_id, list_models
+    from kintsugi.engine.catalog import default_model_id, list_models
 
     glean = [m.id for m in list_models() if m.arch == "glean"]
     return glean[0] if glean else default_model_id()

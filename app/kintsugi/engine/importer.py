@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kintsugi.archs import Capabilities
 from kintsugi.engine.digest import sha256_file
 from kintsugi.engine.errors import ModelError
-from kintsugi.engine.manifest import WEIGHT_SUFFIXES, ModelInfo
+from kintsugi.engine.manifest import WEIGHT_SUFFIXES, ModelInfo, shipped_models
 from kintsugi.resources import user_data_dir
 
 if sys.version_info >= (3, 11):
@@ -67,6 +68,7 @@ class UserModel:
     licence: str = "as distributed by its authors"
     source: str = ""  # download address, when it came from the library
     params: dict[str, Any] = field(default_factory=dict)
+    caps: dict[str, Any] = field(default_factory=dict)  # Capabilities.to_dict(); {} if older
 
     @property
     def path(self) -> Path:
@@ -78,6 +80,7 @@ class UserModel:
             purpose=f"imported by you ({self.engine})", licence=self.licence,
             file=str(self.path), sha256=self.sha256, params=dict(self.params),
             source={"engine": self.engine, "url": self.source, "original_name": self.original_name},
+            caps=Capabilities.from_dict(self.caps) if self.caps else None,
         )
 
 
@@ -86,8 +89,12 @@ class Identified:
     engine: str
     arch: str
     kind: str
-    scale: int
     params: dict[str, Any]
+    caps: Capabilities
+
+    @property
+    def scale(self) -> int:
+        return self.caps.scale
 
 
 # ----------------------------------------------------------------------------- folders
@@ -127,7 +134,7 @@ def identify(path: Path) -> Identified:
     if path.suffix.lower() not in WEIGHT_SUFFIXES:
         raise ModelError(
             f"{path.name}: not a weights file (Kintsugi reads {', '.join(WEIGHT_SUFFIXES)})")
-    from kintsugi.engine.registry import read_description, read_state_dict
+    from kintsugi.engine.weights import read_description, read_state_dict
 
     state = read_state_dict(path)
     described = read_description(path)  # a `kintsugi train` run says what it is
@@ -179,7 +186,8 @@ def import_model(path: str | Path, model_id: str | None = None, licence: str | N
             id=new_id, arch=found.arch, kind=found.kind, scale=found.scale, sha256=digest,
             file=name, original_name=src.name, engine=found.engine,
             imported=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            licence=licence or "as distributed by its authors", source=source, params=found.params)
+            licence=licence or "as distributed by its authors", source=source, params=found.params,
+            caps=found.caps.to_dict())
         _write_manifest([*entries, entry])
     return entry
 
@@ -228,7 +236,7 @@ def spandrel_network(path: Path) -> Any:
         raise ModelError(f"{Path(path).name} needs the optional package spandrel, which {reason}")
     from torch import nn
 
-    from kintsugi.engine.registry import read_state_dict
+    from kintsugi.engine.weights import read_state_dict
 
     class SpandrelNet(nn.Module):
         """Calls spandrel's descriptor, which takes and returns [0, 1] RGB like Kintsugi's."""
@@ -260,8 +268,7 @@ def _identify_kintsugi(state: Mapping[str, Any]) -> Identified | None:
             f"this is a bare {spec.id} generator: a prior that restorers are built on, not a "
             "restorer itself, so Kintsugi cannot use it on its own. Panini and GLEAN "
             "checkpoints carry their own generator; import one of those instead")
-    params = _plain(params)
-    return Identified("kintsugi", spec.id, spec.kind, int(params.get("scale", 1)), params)
+    return Identified("kintsugi", spec.id, spec.kind, _plain(params), spec.capabilities(params))
 
 
 def _identify_described(arch: str, params: dict[str, Any]) -> Identified:
@@ -271,7 +278,7 @@ def _identify_described(arch: str, params: dict[str, Any]) -> Identified:
         spec = arch_by_id(arch)
     except KeyError:
         raise ModelError(f"this version of Kintsugi has no {arch!r} architecture") from None
-    return Identified("kintsugi", spec.id, spec.kind, int(params.get("scale", 1)), _plain(params))
+    return Identified("kintsugi", spec.id, spec.kind, _plain(params), spec.capabilities(params))
 
 
 def _identify_spandrel(state: Mapping[str, Any]) -> Identified | None:
@@ -281,9 +288,40 @@ def _identify_spandrel(state: Mapping[str, Any]) -> Identified | None:
         descriptor = spandrel_registry().load(dict(state))
     except spandrel.UnsupportedModelError:
         return None
-    purpose = str(getattr(descriptor, "purpose", ""))
-    kind = {"FaceSR": "face-restorer", "SR": "upscaler"}.get(purpose, "restorer")
-    return Identified("spandrel", str(descriptor.architecture.id), kind, int(descriptor.scale), {})
+    caps = spandrel_capabilities(descriptor)
+    return Identified("spandrel", str(descriptor.architecture.id), caps.purpose, {}, caps)
+
+
+# Spandrel's purposes; "Restoration" models (denoise, deblur, JPEG) are image-to-image like
+# an upscaler, usually at x1, and run through the same tiled pipeline.
+_SPANDREL_PURPOSES = {"SR": "upscaler", "Restoration": "upscaler", "FaceSR": "face-restorer"}
+# spandrel's face models take FFHQ-aligned crops; 512 unless its size requirements say more.
+_FACE_CROP = 512
+
+
+def spandrel_capabilities(descriptor: Any) -> Capabilities:
+    """Spandrel's ModelDescriptor data (purpose, scale, size, half support, tiling) as ours."""
+    name = str(descriptor.architecture.name)
+    purpose = _SPANDREL_PURPOSES.get(str(descriptor.purpose))
+    if purpose is None:
+        raise ModelError(f"{name} is a {descriptor.purpose} model; Kintsugi upscales and restores "
+                         "faces but has no use for it yet")
+    size = descriptor.size_requirements
+    precisions = ["fp32"]
+    if descriptor.supports_bfloat16:
+        precisions.append("bf16")
+    if descriptor.supports_half:
+        precisions.append("fp16")
+    face = purpose == "face-restorer"
+    return Capabilities(
+        purpose=purpose,
+        scale=max(1, int(descriptor.scale)),
+        input_size=max(_FACE_CROP, int(size.minimum)) if face else None,
+        size_multiple=int(size.multiple_of),
+        precisions=tuple(precisions),
+        # DISCOURAGED (global attention) and INTERNAL (tiles itself) both mean: whole image.
+        tiles=not face and descriptor.tiling.name == "SUPPORTED",
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -306,9 +344,7 @@ def _slug(text: str) -> str:
 
 
 def _unique_id(wanted: str, entries: list[UserModel], explicit: bool) -> str:
-    from kintsugi.engine.registry import list_models
-
-    taken = {e.id for e in entries} | {m.id for m in list_models()}
+    taken = {e.id for e in entries} | {m.id for m in shipped_models()}
     wanted = _slug(wanted)
     if wanted not in taken:
         return wanted

@@ -1,7 +1,8 @@
 """The one object every long call takes: progress 0..1, sub-progress, cooperative cancel.
 
-Front ends adapt it: the GUI to Qt signals, the CLI to a progress bar. Cancel is checked
-between tiles, so tile size bounds how fast Cancel responds.
+Front ends adapt it: the GUI to Qt signals, the CLI to a progress bar. The tiler checks
+cancel and reports progress before every module call of the network (see
+kintsugi.engine.tiling), so both move within a tile, not only between tiles.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The shipped-model manifest (models/manifest.toml): plain data, no torch.
 
 Kept apart from the registry so that the window can list models before torch is loaded.
+It knows only the shipped models; :mod:`kintsugi.engine.catalog` merges them with the
+user's imports.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kintsugi.archs import Capabilities
 from kintsugi.engine.errors import ModelError
 from kintsugi.resources import models_dir
 
@@ -40,6 +43,9 @@ class ModelInfo:
     params: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     converter: str | None = None
+    # What the model can do, when known without building it (user models record it on
+    # import); else kintsugi.engine.catalog.capabilities derives it from arch and params.
+    caps: Capabilities | None = None
 
     @property
     def path(self) -> Path | None:
@@ -62,9 +68,16 @@ def _read_entries(path: Path) -> tuple[dict[str, Any], ...]:
 
 
 def _read_manifest(path: Path) -> tuple[ModelInfo, ...]:
+    return tuple(info_from_entry(entry) for entry in _read_entries(path))
+
+
+def info_from_entry(entry: dict[str, Any], **extra: Any) -> ModelInfo:
+    """A ModelInfo from a TOML table (unknown keys ignored; ``caps`` as a table)."""
     fields = set(ModelInfo.__dataclass_fields__)
-    return tuple(ModelInfo(**{k: v for k, v in entry.items() if k in fields})
-                 for entry in _read_entries(path))
+    values = {k: v for k, v in entry.items() if k in fields}
+    if isinstance(values.get("caps"), dict):
+        values["caps"] = Capabilities.from_dict(values["caps"])
+    return ModelInfo(**{**values, **extra})
 
 
 def manifest_entry(model_id: str) -> dict[str, Any]:
@@ -79,26 +92,6 @@ def manifest_path() -> Path:
     return models_dir() / "manifest.toml"
 
 
-def list_models(kind: str | None = None) -> list[ModelInfo]:
-    """Shipped models, then the ones the user imported or downloaded."""
-    from kintsugi.engine.importer import user_models  # imports this module
-
-    models = list(_read_manifest(manifest_path())) + user_models()
-    return [m for m in models if kind is None or m.kind == kind]
-
-
-def default_model_id() -> str:
-    for info in list_models():
-        if info.default:
-            return info.id
-    raise ModelError("the model manifest names no default model")
-
-
-def model_info(model_id: str) -> ModelInfo:
-    for info in list_models():
-        if info.id == model_id:
-            return info
-    known = ", ".join(m.id for m in list_models())
-    raise ModelError(f"unknown model {model_id!r}; known models: {known}")
-
-
+def shipped_models() -> tuple[ModelInfo, ...]:
+    """The models in models/manifest.toml, in file order."""
+    return _read_manifest(manifest_path())

@@ -7,11 +7,10 @@ import math
 
 import cv2
 import numpy as np
-import torch
 
 from kintsugi import __version__
 from kintsugi.engine.consistency import deviation, lock_to
-from kintsugi.engine.device import compute_dtype, pick_device
+from kintsugi.engine.device import choose_precision, pick_device, same_device
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job, ensure_job
@@ -19,7 +18,6 @@ from kintsugi.engine.registry import Model, load_model
 from kintsugi.engine.tiling import DEFAULT_CONTEXT, FEATHER, TilePlan, auto_tile, run_tiled
 
 log = logging.getLogger(__name__)
-
 
 
 def upscale(
@@ -30,15 +28,18 @@ def upscale(
     tile: int | str = "auto",
     device: str = "auto",
     job: Job | None = None,
+    precision: str = "auto",
 ) -> Image:
-    """Upscale `image` by an integer `scale` (default: the model's own)."""
+    """Upscale `image` by an integer `scale` (default: the model's own).
+
+    `precision`: "auto" (the fastest the model is safe in on the device: bf16 on CPUs with
+    native bf16, fp16 on GPUs, else fp32), or "fp32", "bf16", "fp16". A Model passed in is
+    never changed: another device or precision runs on a copy.
+    """
     job = ensure_job(job)
-    if isinstance(model, str):
-        model = load_model(model, device)
-    elif device != "auto" and not _same_device(pick_device(device), model.device):
-        model = _moved(model, pick_device(device))
-    if model.info.kind != "upscaler":
-        raise KintsugiError(f"{model.info.id} is a {model.info.kind}, not an upscaler; "
+    model = _ready(model, device, precision)
+    if model.caps.purpose != "upscaler":
+        raise KintsugiError(f"{model.info.id} is a {model.caps.purpose}, not an upscaler; "
                             "use restore for face models")
     scale = model.scale if scale is None else int(scale)
     if scale < 1:
@@ -78,16 +79,28 @@ def provenance_for(model: Model, scale: int, consistency_on: bool) -> dict[str, 
     }
 
 
+def _ready(model: Model | str, device: str, precision: str) -> Model:
+    """The model to run: loaded, or the caller's on the asked device and precision."""
+    if isinstance(model, str):
+        return load_model(model, device, precision)
+    target = model.device if device == "auto" else pick_device(device)
+    if precision == "auto" and same_device(target, model.device):
+        return model  # loaded with its own choice (auto or explicit): keep it
+    return model.on(target, choose_precision(model.caps.precisions, target, precision))
+
+
 def _run_model(model: Model, rgb: np.ndarray, tile: int | str, job: Job) -> np.ndarray:
     h, w, _ = rgb.shape
-    if tile == "auto":
-        side = auto_tile(model.device, model.scale, w, h)
+    if not model.caps.tiles:
+        side = max(h, w)  # the network needs the whole image at once
+    elif tile == "auto":
+        side = auto_tile(model.net, model.device, model.dtype, model.scale)
     elif int(tile) < 16:
         raise KintsugiError(f"tile size must be at least 16 px, not {tile}")
     else:
         side = int(tile)
     feather = min(FEATHER, side // 4)
-    context = max(model.context, DEFAULT_CONTEXT)
+    context = max(model.caps.tile_context, DEFAULT_CONTEXT)
     plan = TilePlan(tile=side, context=context, feather=feather)
     return run_tiled(model.net, rgb, model.scale, plan, model.device, model.dtype, job)
 
@@ -125,13 +138,3 @@ def _integer_scale(image: Image, result: Image) -> int:
     if scale * image.width != result.width or scale * image.height != result.height:
         raise KintsugiError("the result is not an integer-scale enlargement of the input")
     return scale
-
-
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    # "cuda" and "cuda:0" name the same GPU; moving the model every call would be costly.
-    return a.type == b.type and (a.index or 0) == (b.index or 0)
-
-
-def _moved(model: Model, device: torch.device) -> Model:
-    return Model(model.info, model.spec, model.net.to(device=device, dtype=compute_dtype(device)),
-                 device)

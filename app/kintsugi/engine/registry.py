@@ -6,7 +6,9 @@ torch.load(weights_only=True); a pickle that wants to run code is refused.
 
 from __future__ import annotations
 
+import copy
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,57 +16,67 @@ import torch
 from torch import nn
 
 from kintsugi.archs import ArchSpec, Capabilities, arch_by_id, detect_arch
-from kintsugi.engine.device import compute_dtype, pick_device
+from kintsugi.engine.catalog import capabilities, default_model_id, list_models, model_info
+from kintsugi.engine.device import DTYPES, choose_precision, pick_device, same_device
 from kintsugi.engine.errors import ModelError
-from kintsugi.engine.manifest import (
-    WEIGHT_SUFFIXES,
-    ModelInfo,
-    default_model_id,
-    list_models,
-    manifest_entry,
-    model_info,
-)
+from kintsugi.engine.manifest import WEIGHT_SUFFIXES, ModelInfo, manifest_entry
+from kintsugi.engine.weights import read_description, read_state_dict
 from kintsugi.resources import models_dir
 
-# Manifest look-ups live in kintsugi.engine.manifest (no torch); re-exported for callers.
+# Catalog look-ups live in kintsugi.engine.catalog (no torch); re-exported for callers.
 __all__ = ["Model", "ModelInfo", "default_model_id", "list_models", "load_model",
            "manifest_entry", "model_info", "read_state_dict"]
 
 log = logging.getLogger(__name__)
 
-# Wrappers that training frameworks put around the real state dict, most specific first.
-_WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "generator")
-
 
 class Model:
-    """A loaded network on its device, with what the pipeline needs to drive it."""
+    """A loaded network on its device and in its compute precision.
 
-    def __init__(self, info: ModelInfo, spec: ArchSpec, net: nn.Module, device: torch.device):
+    The network is never moved or cast in place once a Model holds it (another call, or the
+    window's history, may be using it): ``on`` gives a new Model with its own copy.
+    """
+
+    def __init__(self, info: ModelInfo, spec: ArchSpec, net: nn.Module, device: torch.device,
+                 precision: str = "fp32", caps: Capabilities | None = None) -> None:
         self.info = info
         self.spec = spec
         self.net = net
         self.device = device
-        self.dtype = compute_dtype(device)
+        self.precision = precision
+        self.caps: Capabilities = caps if caps is not None else spec.capabilities(info.params)
 
     @property
-    def caps(self) -> Capabilities:
-        """What this model can do and needs (read this, never re-derive it)."""
-        return self.spec.capabilities(self.info.params)
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self.precision]
 
     @property
     def scale(self) -> int:
-        return self.info.scale
+        return self.caps.scale
 
     @property
     def context(self) -> int:
-        return self.spec.context
+        return self.caps.tile_context
+
+    def on(self, device: torch.device, precision: str) -> Model:
+        """This model on `device` in `precision`: itself if already so, else a copy."""
+        if same_device(device, self.device) and precision == self.precision:
+            return self
+        net = copy.deepcopy(self.net)
+        return Model(self.info, self.spec, _placed(net, device, DTYPES[precision]), device,
+                     precision, self.caps)
 
     def __repr__(self) -> str:
-        return f"Model({self.info.id!r}, scale={self.scale}, device={self.device})"
+        return (f"Model({self.info.id!r}, scale={self.scale}, device={self.device}, "
+                f"precision={self.precision})")
 
 
-def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
-    """Load a shipped model by id, or a weights file by path."""
+def load_model(id_or_path: str | Path, device: str = "auto", precision: str = "auto") -> Model:
+    """Load a shipped or imported model by id, or a weights file by path.
+
+    `precision` "auto" picks the fastest one the model's capabilities call safe on the device
+    (see kintsugi.engine.device.choose_precision); parity checks pass "fp32".
+    """
     target = pick_device(device)
     path = Path(id_or_path)
     if path.suffix.lower() in WEIGHT_SUFFIXES or path.exists():
@@ -76,43 +88,32 @@ def load_model(id_or_path: str | Path, device: str = "auto") -> Model:
         else:
             spec = _detect(state, path)
             params = spec.params_from_state(state)
+        caps = spec.capabilities(params)
+        # The scale is the architecture's (read from the weights' shapes), never a default.
         info = ModelInfo(id=path.stem, name=path.name, arch=spec.id, kind=spec.kind,
-                         scale=int(params.get("scale", 1)), params=params, file=None,
+                         scale=caps.scale, params=params, file=None, caps=caps,
                          licence="as distributed by its authors")
     else:
         info = model_info(str(id_or_path))
-        if info.path is None or not info.path.is_file():
+        weights = info.path
+        if weights is None or not weights.is_file():
             raise ModelError(f"the weights of {info.id} ({info.file}) are missing from {models_dir()}")
         if info.source.get("engine") == "spandrel":
-            return _load_spandrel(info, target)
-        state = read_state_dict(info.path)
+            caps = capabilities(info)
+            return _load_spandrel(info, caps, target, choose_precision(caps.precisions, target,
+                                                                       precision))
         spec = _spec_for(info)
         params = info.params
+        caps = spec.capabilities(params)  # the architecture's word, not a record's copy
+        if info.scale != caps.scale:
+            # A record written before scales were read from the weights (waifu2x got x1).
+            log.warning("%s: recorded as x%d, but its weights are x%d; using x%d",
+                        info.id, info.scale, caps.scale, caps.scale)
+            info = replace(info, scale=caps.scale, caps=caps)
+        state = read_state_dict(weights)
+    chosen = choose_precision(caps.precisions, target, precision)
     net = _build(spec, params, state, info.id)
-    return Model(info, spec, _placed(net, target), target)
-
-
-# Metadata keys of the model files `kintsugi train` writes (kintsugi.train.checkpoint).
-ARCH_KEY = "kintsugi.arch"
-PARAMS_KEY = "kintsugi.params"
-
-
-def read_description(path: Path) -> tuple[str, dict[str, Any]] | None:
-    """(arch, params) from a safetensors file's metadata; None for files without them."""
-    import json
-
-    from safetensors import SafetensorError, safe_open
-
-    if path.suffix.lower() != ".safetensors":
-        return None
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        if ARCH_KEY not in metadata:
-            return None
-        return metadata[ARCH_KEY], dict(json.loads(metadata.get(PARAMS_KEY, "{}")))
-    except (SafetensorError, OSError, ValueError, TypeError) as error:
-        raise ModelError(f"{path.name}: unreadable model description ({error})") from error
+    return Model(info, spec, _placed(net, target, DTYPES[chosen]), target, chosen, caps)
 
 
 def _spec_for_arch(arch: str, name: str) -> ArchSpec:
@@ -130,8 +131,9 @@ def _spec_for(info: ModelInfo) -> ArchSpec:
                          "architecture") from None
 
 
-def _placed(net: nn.Module, target: torch.device) -> nn.Module:
-    net = net.to(device=target, dtype=compute_dtype(target))
+def _placed(net: nn.Module, target: torch.device, dtype: torch.dtype) -> nn.Module:
+    """`net` (a network no one else holds) on `target` in `dtype`."""
+    net = net.to(device=target, dtype=dtype)
     if target.type == "cpu":
         # Channels-last lets oneDNN pick its fastest convolutions (~1.5x on RRDBNet); only
         # 4-D weights have that layout (StyleGAN2's modulated weights are 5-D).
@@ -141,17 +143,16 @@ def _placed(net: nn.Module, target: torch.device) -> nn.Module:
     return net
 
 
-def _load_spandrel(info: ModelInfo, target: torch.device) -> Model:
+def _load_spandrel(info: ModelInfo, caps: Capabilities, target: torch.device, precision: str) -> Model:
     """A model imported through spandrel (GFPGAN, SwinIR, ...): spandrel builds the network."""
     from kintsugi.engine.importer import spandrel_network
 
     assert info.path is not None
     net = spandrel_network(info.path)
     spec = ArchSpec(id=info.arch, kind=info.kind, build=lambda **_: net,
-                    detect=lambda _state: False, params_from_state=lambda _state: {})
-    return Model(info, spec, _placed(net, target), target)
-
-
+                    detect=lambda _state: False, params_from_state=lambda _state: {},
+                    describe=lambda _params: caps)
+    return Model(info, spec, _placed(net, target, DTYPES[precision]), target, precision, caps)
 def _detect(state: dict[str, torch.Tensor], path: Path) -> ArchSpec:
     spec = detect_arch(state)
     if spec is None:
@@ -168,51 +169,3 @@ def _build(spec: ArchSpec, params: dict[str, Any], state, name: str) -> nn.Modul
         first = str(error).splitlines()[0]
         raise ModelError(f"{name}: weights do not fit the {spec.id} architecture ({first})") from error
     return net.eval().requires_grad_(False)
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    if path.suffix.lower() == ".safetensors":
-        return _read_safetensors(path)
-    return _unwrap(_read_pickle(path), path)
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ModelError(f"{path.name} is not a valid safetensors file ({error})") from error
-
-
-def _read_pickle(path: Path) -> Any:
-    import pickle
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelError(
-            f"{path.name} contains code that would run on loading; Kintsugi refuses to load it "
-            "(only plain weights are accepted)"
-        ) from error
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise ModelError(f"{path.name} is not a readable PyTorch weights file ({error})") from error
-
-
-def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    for _ in range(3):
-        if isinstance(obj, dict) and not _is_state_dict(obj):
-            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
-            if inner is None:
-                break
-            obj = inner
-    if not isinstance(obj, dict) or not _is_state_dict(obj):
-        raise ModelError(f"{path.name} holds no state dict of tensors")
-    return dict(obj)
-
-
-def _is_state_dict(obj: dict) -> bool:
-    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())

@@ -47,7 +47,7 @@ from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, default_model_id, load_model
-from kintsugi.engine.tiling import _cancel_inside as cancel_inside
+from kintsugi.engine.tiling import cancel_inside
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.registry import ARCH_KEY, PARAMS_KEY
+from kintsugi.engine.weights import ARCH_KEY, PARAMS_KEY
 
 STATE_FILE = "state.safetensors"
 

@@ -1,0 +1,89 @@
+"""Reading weights files: safetensors, or a pickle through torch.load(weights_only=True).
+
+A pickle that wants to run code is refused; training wrappers (params_ema, state_dict, ...)
+are unwrapped. Kept apart from the registry so that the importer and the registry both use
+it without importing each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kintsugi.engine.errors import ModelError
+
+# Wrappers that training frameworks put around the real state dict, most specific first.
+_WRAPPER_KEYS = ("params_ema", "params", "g_ema", "state_dict", "model", "generator")
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path)
+    return _unwrap(_read_pickle(path), path)
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelError(f"{path.name} is not a valid safetensors file ({error})") from error
+
+
+def _read_pickle(path: Path) -> Any:
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ModelError(
+            f"{path.name} contains code that would run on loading; Kintsugi refuses to load it "
+            "(only plain weights are accepted)"
+        ) from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ModelError(f"{path.name} is not a readable PyTorch weights file ({error})") from error
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        if isinstance(obj, dict) and not _is_state_dict(obj):
+            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, dict) or not _is_state_dict(obj):
+        raise ModelError(f"{path.name} holds no state dict of tensors")
+    return dict(obj)
+
+
+def _is_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+# Metadata keys of the model files `kintsugi train` writes (kintsugi.train.checkpoint).
+ARCH_KEY = "kintsugi.arch"
+PARAMS_KEY = "kintsugi.params"
+
+
+def read_description(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """(arch, params) from a safetensors file's metadata; None for files without them."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if ARCH_KEY not in metadata:
+            return None
+        return metadata[ARCH_KEY], dict(json.loads(metadata.get(PARAMS_KEY, "{}")))
+    except (SafetensorError, OSError, ValueError, TypeError) as error:
+        raise ModelError(f"{path.name}: unreadable model description ({error})") from error
