@@ -152,9 +152,8 @@ def test_a_waifu2x_import_recorded_as_x1_before_the_fix_loads_as_x2(tmp_path, us
     shutil.copy(models_dir() / f"{WAIFU2X}.safetensors", path)
     entry = importer.import_model(path)
     record = user_dir / "models" / "user.toml"
-    import tomllib
-
     import tomli_w
+    import tomllib
 
     data = tomllib.loads(record.read_text(encoding="utf-8"))
     # What an older Kintsugi wrote: scale 1 and no capabilities.

@@ -30,7 +30,7 @@ from fixtures.make_images import (
     ORIENTATION,
     SOFTWARE,
 )
-from kintsugi.engine import imageio
+from kintsugi.engine import atomic, imageio
 from kintsugi.engine.errors import (
     ImageReadError,
     ImageTooLargeError,
@@ -878,7 +878,7 @@ def test_read_only_folder(
     def refused(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(imageio_write.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", refused)
     with pytest.raises(ImageWriteError, match="read-only"):
         save_image(Image.from_array(coffee), tmp_path / "out.png")
     assert leftovers(tmp_path) == []

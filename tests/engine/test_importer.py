@@ -61,7 +61,7 @@ def test_import_official_checkpoint_copies_and_records_it(official_pth, user_dir
     manifest = tomllib.loads((user_dir / "models" / "user.toml").read_text())
     [row] = manifest["model"]
     assert row["original_name"] == "panini_mfr_latest.pth" and row["sha256"] == entry.sha256
-    assert not list((user_dir / "models").glob(".importing-*"))
+    assert not list((user_dir / "models").glob(".*.tmp"))  # no temporary file left behind
     # Importing the same file again is a no-op; another file gets its own id.
     assert importer.import_model(official_pth).id == entry.id
     assert len(importer.read_manifest()) == 1

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kintsugi.archs import Capabilities
+from kintsugi.engine.atomic import write_atomically
 from kintsugi.engine.digest import sha256_file
 from kintsugi.engine.errors import ModelError
 from kintsugi.engine.manifest import WEIGHT_SUFFIXES, ModelInfo, shipped_models
@@ -364,16 +364,10 @@ def _place(src: Path, target: Path, move: bool) -> None:
             return
         except OSError:
             pass  # another file system: copy, then remove the source
-    fd, tmp = tempfile.mkstemp(prefix=".importing-", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            for block in iter(lambda: inp.read(1 << 20), b""):
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
+        with open(src, "rb") as inp:
+            write_atomically(target, iter(lambda: inp.read(1 << 20), b""))
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
         raise ModelError(f"cannot copy {src.name} into {target.parent} ({error.strerror or error})") from None
     if move:
         src.unlink(missing_ok=True)
@@ -385,13 +379,8 @@ def _write_manifest(entries: list[UserModel]) -> None:
     text = tomli_w.dumps({"model": [_plain(asdict(entry)) for entry in entries]})
     path = manifest_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".user-", suffix=".toml", dir=path.parent)
+    header = "# Models you imported or downloaded; written by Kintsugi.\n\n"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("# Models you imported or downloaded; written by Kintsugi.\n\n" + text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomically(path, (header + text).encode("utf-8"))
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
         raise ModelError(f"cannot write your model list {path} ({error.strerror or error})") from None

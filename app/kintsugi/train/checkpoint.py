@@ -13,8 +13,6 @@ write leaves the previous checkpoint whole.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
+from kintsugi.engine.atomic import write_atomically
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.weights import ARCH_KEY, PARAMS_KEY
 
@@ -33,32 +32,15 @@ class CheckpointError(KintsugiError):
     """A run folder cannot be written, or its state cannot be resumed."""
 
 
-def _process_umask() -> int:
-    # Read once at import (single-threaded then): os.umask can only be read by setting it.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_process_umask()  # what open() would give; mkstemp alone gives 0600
-
-
 def model_file(run: Path) -> Path:
     return run / f"{run.name}.safetensors"
 
 
-def write_atomically(data: bytes, dest: Path) -> None:
+def write_file(data: bytes, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
+        write_atomically(dest, data)
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
         raise CheckpointError(f"cannot write {dest}: {error.strerror or error}") from None
 
 
@@ -70,7 +52,7 @@ def _plain(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def save_model(path: Path, state: Mapping[str, torch.Tensor], arch: str, params: Mapping[str, Any],
                extra: Mapping[str, str] | None = None) -> None:
     metadata = {ARCH_KEY: arch, PARAMS_KEY: json.dumps(dict(params)), **(extra or {})}
-    write_atomically(save(_plain(state), metadata=metadata), path)
+    write_file(save(_plain(state), metadata=metadata), path)
 
 
 def flatten_optimizer(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], Any]:
@@ -110,7 +92,7 @@ def save_state(run: Path, modules: Mapping[str, torch.nn.Module], optimizers: Ma
         opt_tensors, opt_info[name] = flatten_optimizer(name, optimizer)
         tensors.update(opt_tensors)
     metadata = {"step": str(step), "optimizers": json.dumps(opt_info), "settings": json.dumps(dict(settings))}
-    write_atomically(save(_plain(tensors), metadata=metadata), run / STATE_FILE)
+    write_file(save(_plain(tensors), metadata=metadata), run / STATE_FILE)
 
 
 def load_state(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

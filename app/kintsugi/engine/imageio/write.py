@@ -6,9 +6,9 @@ import errno
 import logging
 import os
 import struct
-import tempfile
 from pathlib import Path
 
+from kintsugi.engine.atomic import write_atomically
 from kintsugi.engine.errors import (
     ImageWriteError,
 )
@@ -95,36 +95,15 @@ def _refuse_source_overwrite(image: Image, dest: Path) -> None:
         raise ImageWriteError(f"{dest.name} is the original photo; Kintsugi never overwrites it")
 
 
-def _process_umask() -> int:
-    # Read once at import (single-threaded then): os.umask can only be read by setting it.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_process_umask()  # what open() would give; mkstemp alone gives 0600
-
-
 def _write_atomically(data: bytes, dest: Path) -> None:
-    """A temp file beside dest, then os.replace: dest is whole or untouched."""
+    """dest is whole or untouched (kintsugi.engine.atomic)."""
     folder = dest.parent
     if not folder.is_dir():
         raise ImageWriteError(f"{dest.name}: folder {folder} does not exist")
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-        tmp = None
+        write_atomically(dest, data)
     except OSError as exc:
         raise ImageWriteError(_write_failure(dest, exc)) from None
-    finally:
-        if tmp is not None:
-            _remove_quietly(tmp)
 
 
 def _write_failure(dest: Path, exc: OSError) -> str:
@@ -133,10 +112,3 @@ def _write_failure(dest: Path, exc: OSError) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{dest.name}: folder {dest.parent} is read-only (permission denied)"
     return f"{dest.name}: could not be written ({exc.strerror or exc})"
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        log.warning("could not remove temporary file %s", path)
