@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from kintsugi.archs import retinaface
+from kintsugi.engine.imageio.image import as_rgb
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +102,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 # --- detection -----------------------------------------------------------------------
 
 
-def _as_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an HxWx3 image, got shape {pixels.shape}")
-    if pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)
-    return np.asarray(pixels[..., :3], dtype=np.float32)
-
-
 def network_input(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """RGB 0..1 HxWx3 -> the (1, 3, H, W) BGR, mean-subtracted tensor the network takes."""
     bgr = rgb[..., ::-1] * 255.0 - np.asarray(retinaface.BGR_MEAN, dtype=np.float32)
@@ -132,7 +123,7 @@ def detect_faces(
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> list[Face]:
     """Faces in an HxWx3 float32 RGB [0, 1] image, best score first."""
-    rgb = _as_rgb(pixels)
+    rgb = as_rgb(pixels)
     height, width = rgb.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))

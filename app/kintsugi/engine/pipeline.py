@@ -12,7 +12,7 @@ from kintsugi import __version__
 from kintsugi.engine.consistency import deviation, lock_to
 from kintsugi.engine.device import choose_precision, pick_device, same_device
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.imageio import Image
+from kintsugi.engine.imageio.image import Image, as_rgb
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, load_model
 from kintsugi.engine.tiling import DEFAULT_CONTEXT, FEATHER, TilePlan, auto_tile, run_tiled
@@ -45,7 +45,7 @@ def upscale(
     if scale < 1:
         raise KintsugiError(f"scale must be a whole number of at least 1, not {scale}")
     passes = _passes(model.scale, scale)
-    rgb = _as_rgb(image.pixels)
+    rgb = as_rgb(image.pixels)
     for index in range(passes):
         step = job.sub(index / passes, 1 / passes)
         rgb = _run_model(model, rgb, tile, step)
@@ -125,12 +125,6 @@ def _resize_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     # Alpha is upscaled separately: a smooth interpolator keeps edges clean and cheap.
     big = cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
     return np.clip(big, 0.0, 1.0, out=big)
-
-
-def _as_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.shape[2] == 1:
-        return np.ascontiguousarray(np.repeat(pixels, 3, axis=2), dtype=np.float32)
-    return np.ascontiguousarray(pixels, dtype=np.float32)
 
 
 def _integer_scale(image: Image, result: Image) -> int:

@@ -44,7 +44,7 @@ from kintsugi.archs.stylegan2 import StyleGAN2Generator, UnitRangeWrapper
 from kintsugi.engine import facepaste
 from kintsugi.engine.consistency import lock_to
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.imageio import Image
+from kintsugi.engine.imageio.image import Image, as_rgb
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, default_model_id, load_model
 from kintsugi.engine.tiling import cancel_inside
@@ -406,12 +406,6 @@ def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
     shrinking = values.shape[1] > width
     method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(values, (width, height), interpolation=method)
-
-
-def as_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        return np.ascontiguousarray(np.repeat(pixels, 3, axis=2), dtype=np.float32)
-    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
 
 
 def _faces_text(faces: facepaste.FaceSelection) -> str:

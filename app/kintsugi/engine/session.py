@@ -29,7 +29,7 @@ import numpy as np
 
 from kintsugi.engine import facepaste
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.imageio import Image
+from kintsugi.engine.imageio.image import Image, as_rgb
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, load_model
 from kintsugi.engine.restore import (
@@ -37,7 +37,6 @@ from kintsugi.engine.restore import (
     Controls,
     FaceRunner,
     apply_color_match,
-    as_rgb,
     background_pixels,
     find_faces,
     finish_output,

@@ -104,6 +104,18 @@ class Image:
 _BAND_ROWS = 256
 
 
+def as_rgb(pixels: np.ndarray) -> np.ndarray:
+    """Contiguous float32 HxWx3 for the networks: grey repeated, alpha dropped (it is
+    upscaled apart and re-attached)."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an HxWx1/3/4 image, got shape {pixels.shape}")
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels[..., :3], dtype=np.float32)
+
+
 def _quantize(values: np.ndarray, top: np.float32) -> np.ndarray:
     band = np.clip(values, 0.0, 1.0) * top
     return np.rint(band, out=band)

@@ -127,7 +127,8 @@ def open_for_reading(p: Path) -> io.BufferedReader:
     try:
         fh = open(p, "rb")  # noqa: SIM115 - closed by the caller's with-block
     except FileNotFoundError:
-        raise ImageReadError(f"{name} does not exist ({p.parent})") from None
+        where = "" if str(p.parent) == "." else f" in {p.parent}"
+        raise ImageReadError(f"{name}: no such file{where}") from None
     except PermissionError:
         raise ImageReadError(f"{name}: permission denied") from None
     except OSError as exc:
