@@ -105,19 +105,23 @@ class GLEAN(nn.Module):
             feats.append(feat)
         w_plus = feats[-1].view(x.shape[0], -1, self.style_dim)
         enc = feats[-2::-1]  # 4x4 first ... in_size last
+        return self.synthesize(w_plus, self.generator.stored_noises(), enc)
 
+    def synthesize(self, styles: torch.Tensor, noises: list[torch.Tensor],
+                   enc: list[torch.Tensor]) -> torch.Tensor:
+        """The latent bank and decoder: the generator fused with the encoder features `enc`
+        (4x4 first) block by block, its finer features decoded with them. LAREN reuses it
+        with its own styles and noises."""
         g = self.generator
-        noises = g.stored_noises()
-        out, skip = g.start(w_plus, noises)
+        out, skip = g.start(styles, noises)
         bank = []
         for k in range(len(g.to_rgbs)):
             if out.shape[-1] <= self.in_size:
                 out = self.fusion_out[k](torch.cat([out, enc[k]], 1))
                 skip = self.fusion_skip[k](torch.cat([skip, enc[k]], 1))
-            out, skip = g.block(k, out, skip, w_plus, noises)
+            out, skip = g.block(k, out, skip, styles, noises)
             if out.shape[-1] > self.in_size:
                 bank.append(out)
-
         hr = enc[-1]
         for i, block in enumerate(self.decoder):
             if i > 0:

@@ -161,24 +161,8 @@ class LAREN(GLEAN):
             feat = block(feat)
             feats.append(feat)
         codes = self.gdm(feats[-1])
-        enc = feats[-2::-1]
-        g = self.generator
-        noises = self.cgm(codes[:, : g.num_noises])  # noise j is modulated by style j
-        out, skip = g.start(codes, noises)
-        bank = []
-        for k in range(len(g.to_rgbs)):
-            if out.shape[-1] <= self.in_size:
-                out = self.fusion_out[k](torch.cat([out, enc[k]], 1))
-                skip = self.fusion_skip[k](torch.cat([skip, enc[k]], 1))
-            out, skip = g.block(k, out, skip, codes, noises)
-            if out.shape[-1] > self.in_size:
-                bank.append(out)
-        hr = enc[-1]
-        for i, block in enumerate(self.decoder):
-            if i > 0:
-                hr = torch.cat([hr, bank[i - 1]], 1)
-            hr = block(hr)
-        return hr
+        noises = self.cgm(codes[:, : self.generator.num_noises])  # noise j is modulated by style j
+        return self.synthesize(codes, noises, feats[-2::-1])
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):
         return nn.Module.load_state_dict(self, state_dict, strict=strict, assign=assign)
