@@ -58,7 +58,7 @@ def test_fine_tuning_starts_from_the_shipped_model(photos, tmp_path):
     """--init rrdn-x2: the run starts from the shipped weights (its first validation equals them)."""
     config = tiny(photos, tmp_path / "ft", init="rrdn-x2", params={}, scale=None, steps=1, lr=1e-5)
     result = train(config)
-    model = kintsugi.load_model(result.model_file, device="cpu")
+    model = kintsugi.load_model(result.model_file, device="cpu", precision="fp32")
     shipped = kintsugi.load_model("rrdn-x2", device="cpu")
     assert model.info.params == {**shipped.info.params}
     delta = (model.net.pre_blocks.weight - shipped.net.pre_blocks.weight.float()).abs().max()
@@ -73,8 +73,8 @@ def test_resume_continues_from_the_same_step_with_the_same_loss(photos, tmp_path
     assert second.step == 4 and len(second.losses) == 2
     for a, b in zip(whole.losses[2:], second.losses, strict=True):
         assert a["pixel"] == pytest.approx(b["pixel"], rel=1e-5)
-    final_whole = kintsugi.load_model(whole.model_file, device="cpu").net.state_dict()
-    final_split = kintsugi.load_model(second.model_file, device="cpu").net.state_dict()
+    final_whole = kintsugi.load_model(whole.model_file, device="cpu", precision="fp32").net.state_dict()
+    final_split = kintsugi.load_model(second.model_file, device="cpu", precision="fp32").net.state_dict()
     for key, value in final_whole.items():
         torch.testing.assert_close(value, final_split[key], rtol=1e-5, atol=1e-6)
 
