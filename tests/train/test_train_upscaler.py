@@ -59,7 +59,7 @@ def test_fine_tuning_starts_from_the_shipped_model(photos, tmp_path):
     config = tiny(photos, tmp_path / "ft", init="rrdn-x2", params={}, scale=None, steps=1, lr=1e-5)
     result = train(config)
     model = kintsugi.load_model(result.model_file, device="cpu", precision="fp32")
-    shipped = kintsugi.load_model("rrdn-x2", device="cpu")
+    shipped = kintsugi.load_model("rrdn-x2", device="cpu", precision="fp32")
     assert model.info.params == {**shipped.info.params}
     delta = (model.net.pre_blocks.weight - shipped.net.pre_blocks.weight.float()).abs().max()
     assert 0 < float(delta) < 1e-3
