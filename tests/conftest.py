@@ -22,6 +22,14 @@ def _seed_everything():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """A fresh Kintsugi data folder (imported models, user.toml) for one test."""
+    folder = tmp_path / "userdata"
+    monkeypatch.setenv("KINTSUGI_DATA_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def test_device() -> str:
     """The device device-aware tests run on: KINTSUGI_TEST_DEVICE (cpu, cuda, mps), else cpu."""

@@ -25,11 +25,7 @@ from kintsugi.resources import models_dir
 WAIFU2X = "waifu2x-photo-noise1-x2"
 
 
-@pytest.fixture(autouse=True)
-def user_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "userdata"
-    monkeypatch.setenv("KINTSUGI_DATA_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("user_dir")  # every test gets its own data folder
 
 
 @pytest.fixture

@@ -28,11 +28,7 @@ TINY = {"out_size": 64, "style_dim": 16, "n_mlp": 2, "max_channels": 8, "growth"
         "in_size": 32, "rrdb_channels": 8, "num_rrdbs": 1, "head_channels": (8,), "dre_channels": (8, 8, 16)}
 
 
-@pytest.fixture(autouse=True)
-def user_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "userdata"
-    monkeypatch.setenv("KINTSUGI_DATA_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("user_dir")  # every test gets its own data folder
 
 
 def tiny_panini() -> Panini:

@@ -25,11 +25,7 @@ torch.set_num_threads(2)
 CODEFORMER_TINY = {"nf": 4, "norm_groups": 4, "codebook_size": 32, "dim_embd": 16, "n_layers": 1}
 
 
-@pytest.fixture(autouse=True)
-def user_dir(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "kintsugi-data"
-    monkeypatch.setenv("KINTSUGI_DATA_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("user_dir")  # every test gets its own data folder
 
 
 def _randomise(net: torch.nn.Module, seed: int) -> torch.nn.Module:

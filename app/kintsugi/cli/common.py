@@ -46,6 +46,24 @@ def tile_size(text: str) -> int | str:
     return value
 
 
+def number_in(convert: Callable[[str], float], low: float, high: float, what: str,
+              unit: str = "") -> Callable[[str], Any]:
+    """An argparse type: `convert(text)` (int or float) checked to lie in [low, high]."""
+    kind = "a whole number" if convert is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be {kind}, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be between {low:g} and {high:g}{unit}, not {text}")
+        return value
+
+    return parse
+
+
 def quality(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 100:

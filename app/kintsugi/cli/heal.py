@@ -17,7 +17,13 @@ from kintsugi.cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from kintsugi.engine.heal import DEFAULT_FACTOR, DEFAULT_FEATHER, MAX_FACTOR, MIN_FACTOR
+    from kintsugi.engine.heal import (
+        DEFAULT_FACTOR,
+        DEFAULT_FEATHER,
+        MAX_FACTOR,
+        MAX_FEATHER,
+        MIN_FACTOR,
+    )
 
     p = subs.add_parser("heal", parents=[common],
                         help="heal retouched or damaged regions painted in a mask")
@@ -27,10 +33,10 @@ def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Argu
     p.add_argument("-o", "--output", type=Path, help="output file (default: <stem>_healed.<ext>)")
     p.add_argument("--model", help="upscaler or GLEAN model id, or a weights file "
                                    "(default: an imported GLEAN model, else the default upscaler)")
-    p.add_argument("--factor", type=_factor(MIN_FACTOR, MAX_FACTOR), default=DEFAULT_FACTOR,
+    p.add_argument("--factor", type=shared.number_in(int, MIN_FACTOR, MAX_FACTOR, "factor"), default=DEFAULT_FACTOR,
                    help=f"shrink the region this many times before enlarging it back "
                         f"({MIN_FACTOR}-{MAX_FACTOR}, default {DEFAULT_FACTOR}: keeps the most detail)")
-    p.add_argument("--feather", type=_feather, default=DEFAULT_FEATHER, metavar="PX",
+    p.add_argument("--feather", type=shared.number_in(int, 0, MAX_FEATHER, "feather", " px"), default=DEFAULT_FEATHER, metavar="PX",
                    help=f"soft edge reaching this many px beyond the mask (default {DEFAULT_FEATHER})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--threads", type=shared.positive_int, help="CPU threads to use")
@@ -38,31 +44,6 @@ def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Argu
     p.add_argument("--quality", type=shared.quality, help="JPEG/WebP quality 1-100")
     p.set_defaults(run=run_heal)
     return p
-
-
-def _factor(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"factor must be a whole number, not {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"factor must be from {low} to {high}, not {value}")
-        return value
-
-    return parse
-
-
-def _feather(text: str) -> int:
-    from kintsugi.engine.heal import MAX_FEATHER
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"feather must be a whole number of px, not {text!r}") from None
-    if not 0 <= value <= MAX_FEATHER:
-        raise argparse.ArgumentTypeError(f"feather must be from 0 to {MAX_FEATHER} px, not {value}")
-    return value
 
 
 def run_heal(o: argparse.Namespace) -> int:

@@ -75,24 +75,8 @@ def run(o: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- value types
 
 
-def _fidelity(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"fidelity must be a number, not {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"fidelity must be between 0 and 1, not {value:g}")
-    return value
-
-
-def _bias(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bias must be a number, not {text!r}") from None
-    if not -BIAS_LIMIT <= value <= BIAS_LIMIT:
-        raise argparse.ArgumentTypeError(f"bias must be between -1 and 1, not {text}")
-    return value
+_bias = common.number_in(float, -BIAS_LIMIT, BIAS_LIMIT, "bias")
+_fidelity = common.number_in(float, 0.0, 1.0, "fidelity")
 
 
 def _bias_block(text: str) -> tuple[int, float]:
