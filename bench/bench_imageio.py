@@ -1,9 +1,13 @@
-"""How long opening and sniffing a photo takes, against plain Pillow / OpenCV decoding.
+"""How long opening and sniffing a photo takes, against plain Pillow / OpenCV decoding;
+what saving a healed JPEG costs, and keeps, against re-encoding it.
 
 Files: a 12 MP camera JPEG (EXIF, ICC), a 12 MP 16-bit RGB TIFF, a 12 MP HEIC (when
 pillow-heif is installed), all made from scikit-image's astronaut. Reported: best of
 N rounds of `open_image` (decode, orientation, metadata, float conversion), of the bare
-library decode it wraps, their ratio, and `sniff`.
+library decode it wraps, their ratio, and `sniff`. Then a 200x200 px edit of an upright
+12 MP JPEG saved as JPEG with `edit_of` (the original's untouched blocks kept) and
+without (re-encoded at quality 92): seconds, and the share of pixels that decode
+differently from the original.
 
     python bench/bench_imageio.py [--rounds N]
 """
@@ -75,6 +79,26 @@ def import_seconds(module: str) -> float:
     return float(out.stdout)
 
 
+def edited_jpeg_rows(folder: Path, rounds: int) -> None:
+    from kintsugi.engine.imageio import Image, open_image, save_image
+
+    path = folder / "upright.jpg"
+    PILImage.fromarray(photo_12mp()).save(path, quality=92)
+    original = open_image(path)
+    pixels = original.pixels.copy()
+    pixels[1400:1600, 2000:2200] = 1.0 - pixels[1400:1600, 2000:2200]
+    edit = Image(pixels, None, original.metadata, 8)
+    before = np.asarray(PILImage.open(path))
+    print(f"{'save a 200x200 edit':<24} {'seconds':>8} {'pixels changed':>15}")
+    for label, edit_of in (("keeping blocks", original), ("re-encoded q92", None)):
+        quality = None if edit_of is not None else 92
+        out = folder / f"{label.split()[0]}.jpg"
+        seconds = best_of(rounds, lambda o=out, e=edit_of, q=quality: save_image(
+            edit, o, edit_of=e, quality=q))
+        changed = np.any(np.asarray(PILImage.open(out)) != before, axis=2).mean()
+        print(f"{label:<24} {seconds:>6.2f} s {changed:>14.2%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -91,6 +115,7 @@ def main() -> None:
             bare = best_of(rounds, bare_decode(kind, path))
             sniffed = best_of(rounds, lambda p=path: sniff(p))
             print(f"{kind:<12} {ours:>9.3f} s {bare:>10.3f} s {ours / bare:>6.2f} {sniffed * 1e3:>6.2f} ms")
+        edited_jpeg_rows(Path(tmp), rounds)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,28 @@ def test_heal_the_photo_then_undo_and_redo_exactly(qtbot, make_window, face64: P
     assert Path(blocker.args[0]).name == "face64_healed_x1.png"
 
 
+def test_a_healed_jpeg_saved_as_jpeg_keeps_the_original_blocks(qtbot, make_window,
+                                                                 tmp_path: Path,
+                                                                 astronaut_full: np.ndarray) -> None:
+    photo = tmp_path / "photos" / "face.jpg"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.fromarray(np.ascontiguousarray(astronaut_full[40:168, 170:298])).save(photo,
+                                                                                  quality=85)
+    window = make_window()
+    open_photo(qtbot, window, photo)
+    mask = paint_and_heal(qtbot, window, 64)
+    window.panel.quality_spin.setValue(50)  # ignored: the heal keeps the original's quality
+    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
+        window.save_to(tmp_path / "healed.jpg")
+    saved = np.asarray(PILImage.open(blocker.args[0]))
+    before = np.asarray(PILImage.open(photo))
+    # Blocks beyond the feather and one 16 px block of alignment decode exactly as before.
+    far = cv2.dilate((mask > 0).astype(np.uint8), np.ones((2 * (FEATHER + 19) + 1,) * 2,
+                                                          np.uint8)) == 0
+    assert far.mean() > 0.2 and np.array_equal(saved[far], before[far])
+    assert not np.array_equal(saved, before)
+
+
 def test_heal_a_result_and_undo_restores_its_exact_pixels(qtbot, make_window,
                                                           face64: Path) -> None:
     window = make_window(FAST_MODEL)

@@ -66,7 +66,7 @@ def run_heal(o: argparse.Namespace) -> int:
                           device=o.device)
         model_id = model.info.id if model is not None else _default_id()
         save_image(result, dst, bit_depth=o.bit_depth, quality=o.quality,
-                   provenance=heal_provenance(model_id, o.factor, o.feather))
+                   provenance=heal_provenance(model_id, o.factor, o.feather), edit_of=image)
     except Cancelled:
         shared.error_line("cancelled; no file was written")
         return EXIT_CANCELLED

@@ -1513,12 +1513,18 @@ class MainWindow(QMainWindow):
         lossy = fmt in LOSSY
         quality = self.panel.quality_spin.value() if lossy else None
         depth = None if lossy else self.panel.depth_combo.currentData()
+        # A heal of the photo itself, saved as JPEG: keep the original's blocks and quality
+        # wherever the heal did not reach (engine/imageio/jpeg_edit.py).
+        edit_of = self._source if entry.kind == "heal" and entry.scale == 1 else None
+        if edit_of is not None and fmt == "JPEG":
+            quality = None
 
         def task(job: Any) -> Path:
             import kintsugi
 
             return kintsugi.save_image(entry.image, path, format=fmt, bit_depth=depth,
-                                       quality=quality, provenance=entry.provenance)
+                                       quality=quality, provenance=entry.provenance,
+                                       edit_of=edit_of)
 
         self.statusBar().showMessage(f"Saving {path.name}…")
         self._save_runner.submit(task, str(path))

@@ -386,7 +386,11 @@ class SidePanel(QWidget):
         self.quality_spin.setRange(1, 100)
         self.quality_spin.setValue(95)
         self.quality_spin.setSuffix(" %")
-        self.quality_spin.setToolTip("Compression quality for JPEG and WebP (higher = larger file)")
+        self.quality_spin.setToolTip(
+            "Compression quality for JPEG and WebP (higher = larger file). A healed JPEG "
+            "saved as JPEG keeps the original's quality and, where the heal did not reach, "
+            "its exact data."
+        )
         self.depth_combo = QComboBox()
         for label, value in DEPTH_CHOICES:
             self.depth_combo.addItem(label, value)

@@ -59,8 +59,10 @@ def _pillow_metadata(
 
 
 def encode_jpeg(
-    image: Image, depth: int, quality: int | None, provenance: Mapping[str, str] | None
+    image: Image, depth: int, quality: int | None, provenance: Mapping[str, str] | None,
+    tables: tuple[Any, int] | None = None,
 ) -> bytes:
+    """JPEG bytes; `tables` (quantisation tables, subsampling) replace quality's."""
     pil = _pillow_rgb(image, "JPEG")
     q = DEFAULT_QUALITY if quality is None else int(quality)
     params = _pillow_metadata(image, pil, provenance)
@@ -71,8 +73,11 @@ def encode_jpeg(
     if comment:
         params["comment"] = comment.encode("utf-8")
     buf = io.BytesIO()
-    subsampling = 0 if q >= 90 else -1  # 4:4:4 keeps colour edges at high quality
-    pil.save(buf, "JPEG", quality=q, subsampling=subsampling, optimize=True, **params)
+    if tables is not None:
+        params.update(qtables=tables[0], subsampling=tables[1])
+    else:  # 4:4:4 keeps colour edges at high quality
+        params.update(quality=q, subsampling=0 if q >= 90 else -1)
+    pil.save(buf, "JPEG", optimize=True, **params)
     iptc = image.metadata.iptc
     return _with_iptc(buf.getvalue(), iptc) if iptc else buf.getvalue()
 

@@ -12,6 +12,7 @@ from kintsugi.engine.atomic import write_atomically
 from kintsugi.engine.errors import (
     ImageWriteError,
 )
+from kintsugi.engine.imageio import jpeg_edit
 from kintsugi.engine.imageio.formats import EIGHT_BIT_FORMATS, WRITE_FORMATS, format_for_path
 from kintsugi.engine.imageio.image import Image
 from kintsugi.engine.imageio.pillow_codecs import (
@@ -33,8 +34,13 @@ def save_image(
     bit_depth: int | None = None,
     quality: int | None = None,
     provenance: dict[str, str] | None = None,
+    edit_of: Image | None = None,
 ) -> Path:
-    """Write `image` with its metadata, atomically; returns the path written."""
+    """Write `image` with its metadata, atomically; returns the path written.
+
+    `edit_of`: the photo `image` is an edit of, at its size (a heal). Saved as JPEG over
+    a JPEG original with quality None, the original's quantisation is kept and so, bit
+    for bit, is every block the edit did not reach (`jpeg_edit`)."""
     dest = Path(path)
     fmt = _output_format(dest, format)
     depth = _output_bit_depth(image, fmt, bit_depth, dest)
@@ -52,11 +58,24 @@ def save_image(
         "HEIF": encode_heif,
     }
     try:
-        data = encoder[fmt](image, depth, quality, provenance)
+        data = None
+        if fmt == "JPEG" and edit_of is not None and quality is None:
+            data = _jpeg_edit(image, edit_of, provenance)
+        data = data or encoder[fmt](image, depth, quality, provenance)
     except (ValueError, OSError, TypeError, struct.error) as exc:
         raise ImageWriteError(f"{dest.name}: could not encode as {fmt} ({exc})") from None
     _write_atomically(data, dest)
     return dest
+
+
+def _jpeg_edit(image: Image, edit_of: Image, provenance: dict[str, str] | None) -> bytes | None:
+    original = jpeg_edit.original_jpeg(edit_of, image)
+    if original is None:
+        return None
+    tables = (original.qtables, original.subsampling)
+    encoded = encode_jpeg(image, 8, None, provenance, tables=tables)
+    return jpeg_edit.keep_unchanged_blocks(encoded, original,
+                                           jpeg_edit.changed_pixels(image, edit_of))
 
 
 def _output_format(dest: Path, format: str | None) -> str:  # noqa: A002
