@@ -29,7 +29,8 @@ PATCH = 96
 BORDER = 4
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left")
 OPENCV_DIR = Path("/usr/share/doc/opencv-doc/examples/data")
-OPENCV_PHOTOS = ("baboon.jpg", "fruits.jpg", "building.jpg", "messi5.jpg", "lena.jpg")
+OPENCV_PHOTOS = ("baboon.jpg", "fruits.jpg", "building.jpg", "messi5.jpg", "lena.jpg", "aero1.jpg",
+                 "home.jpg")
 DEGRADATIONS = ("clean", "noise", "jpeg", "blur+jpeg")
 MODELS = {
     4: ("bicubic", "rrdn-x4", "realesrgan-x4plus", "realsr-df2k-x4", "blend 25% x4plus"),
