@@ -119,3 +119,21 @@ def test_heal_without_a_stroke_says_what_to_do(qtbot, make_window, face64: Path)
     window.panel.heal.heal_button.click()
     assert "Paint over" in window.panel.heal.run.label.text()
     assert window.current_result() is None
+
+
+def test_a_second_heal_does_not_load_the_network_again(qtbot, make_window, face64: Path,
+                                                       monkeypatch) -> None:
+    window = make_window()
+    open_photo(qtbot, window, face64)
+    loads: list[str] = []
+    real = kintsugi.load_model
+
+    def counting(model_id, *args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(str(model_id))
+        return real(model_id, *args, **kwargs)
+
+    monkeypatch.setattr(kintsugi, "load_model", counting)
+    monkeypatch.setattr("kintsugi.engine.registry.load_model", counting)
+    paint_and_heal(qtbot, window, 20)
+    paint_and_heal(qtbot, window, 44)
+    assert len(loads) <= 1, loads

@@ -1338,11 +1338,15 @@ class MainWindow(QMainWindow):
         image = entry.image if entry is not None else self._source
         base = entry.provenance if entry is not None else {}
         opts = self.panel.heal.options(self.panel.options().device)
+        models = self._models
 
         def body(job: Any) -> Made:
             import kintsugi
+            from kintsugi.engine.heal import default_healer
 
-            healed = kintsugi.heal(image, mask, factor=opts.factor, job=job,
+            # The window's model cache: a second heal does not load the network again.
+            healer = models.get(default_healer(), opts.device)
+            healed = kintsugi.heal(image, mask, model=healer, factor=opts.factor, job=job,
                                    device=opts.device)
             provenance = dict(base) or {"software": f"Kintsugi {kintsugi.__version__}",
                                         "scale": "1"}
