@@ -61,7 +61,7 @@ from kintsugi.gui.models import ModelCache, model_caps
 from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel, UpscaleOptions
 from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, run_restore
 from kintsugi.gui.settings import Settings, add_recent, load_settings, save_settings
-from kintsugi.gui.widgets import RunControls, clock
+from kintsugi.gui.widgets import RunControls, WheelGuard, clock
 from kintsugi.gui.worker import Task, TaskRunner
 
 if TYPE_CHECKING:  # imported when first opened: the window must not wait for it
@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._wheel_guard = WheelGuard(scroll)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Signal, Slot
 from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QScrollBar,
     QToolButton,
     QVBoxLayout,
 )
@@ -21,6 +27,33 @@ def clock(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class WheelGuard(QObject):
+    """Scrolling the side panel must not change the setting that passes under the mouse
+    (Qt's combo boxes, spin boxes and sliders take wheel events without focus: one flick
+    over "Size" turned x4 into x8 in a trial). Until such a control has focus, the wheel
+    scrolls the panel instead. Installed on the application, so controls added later
+    (per-block sliders) are covered too."""
+
+    CONTROLS = (QComboBox, QAbstractSpinBox, QAbstractSlider)
+
+    def __init__(self, scroll: QScrollArea) -> None:
+        super().__init__(scroll)
+        self._scroll = scroll
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() != QEvent.Type.Wheel:
+            return False
+        if not isinstance(watched, self.CONTROLS) or isinstance(watched, QScrollBar):
+            return False
+        if watched.hasFocus() or not self._scroll.isAncestorOf(watched):
+            return False
+        QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
+        return True
 
 
 class RunControls(QObject):
