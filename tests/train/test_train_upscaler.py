@@ -125,6 +125,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path, photos):
         train(tiny(photos, tmp_path / "run", perceptual_weight=1.0))
 
 
-def test_adversarial_loss_trains_a_discriminator(photos, tmp_path):
-    result = train(tiny(photos, tmp_path / "run", steps=2, gan_weight=0.1, d_width=0.05))
+def test_adversarial_loss_trains_a_discriminator_with_lazy_r1(photos, tmp_path):
+    result = train(tiny(photos, tmp_path / "run", steps=3, gan_weight=0.1, d_width=0.05, r1_every=2))
     assert {"pixel", "gan", "d"} <= set(result.losses[-1])
+    assert [("r1" in step) for step in result.losses] == [True, False, True]  # D steps 0 and 2
+    assert result.losses[0]["r1"] > 0
+    off = train(tiny(photos, tmp_path / "off", steps=1, gan_weight=0.1, d_width=0.05, r1_gamma=0.0))
+    assert "r1" not in off.losses[0]
