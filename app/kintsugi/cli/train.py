@@ -3,7 +3,7 @@
     kintsugi train {rrdbnet,rrdn,panini,glean,propulse,laren,dre} --data DIR [--out RUN]
         [--init MODEL] [--prior CKPT] [--dre FILE] [--scale S] [--size N] [--steps N]
         [--batch B] [--lr LR] [--device D] [--gan-weight W] [--pixel l1|l2]
-        [--degradation realesrgan|fixed|bicubic|panini] [--pooling-decomposition]
+        [--degradation realesrgan|fixed|bicubic|panini] [--pooling-decomposition] [--no-align]
         [--param KEY=JSON ...] [--cosine]
     kintsugi train --resume RUN [--steps N]
 
@@ -54,6 +54,9 @@ def add_train_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Arg
     p.add_argument("--r1-every", type=shared.positive_int, default=16,
                    help="apply R1 every N discriminator steps (StyleGAN2's lazy regularisation: 16)")
     p.add_argument("--degradation", choices=("realesrgan", "fixed", "bicubic", "panini"))
+    p.add_argument("--no-align", dest="align", action="store_false",
+                   help="face targets: the photos are aligned face crops already (FFHQ-style); "
+                        "without it each face is found and aligned with the shipped RetinaFace")
     p.add_argument("--pooling-decomposition", action="store_true",
                    help="null-space projection: the output pools back to the input exactly")
     p.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
@@ -106,7 +109,7 @@ def _config(options: argparse.Namespace) -> Any:
         perceptual_weight=options.perceptual_weight, identity_weight=options.identity_weight,
         d_width=options.d_width, r1_gamma=options.r1_gamma, r1_every=options.r1_every,
         degradation=options.degradation,
-        pooling_decomposition=options.pooling_decomposition, params=_params(options.param),
+        pooling_decomposition=options.pooling_decomposition, align=options.align, params=_params(options.param),
         cosine=options.cosine, val_every=options.val_every, save_every=options.save_every,
         log_every=options.log_every)
 

@@ -34,6 +34,7 @@ class TrainConfig:
     r1_every: int = 16  # lazy regularisation interval (D steps)
     degradation: str | None = None  # "realesrgan" | "fixed" | "bicubic" | "panini"; None: default
     pooling_decomposition: bool = False
+    align: bool = True  # face targets: align photos with the shipped RetinaFace (False: aligned already)
     params: dict[str, Any] = field(default_factory=dict)  # architecture overrides (tiny configs)
     held_out: float = 0.1
     val_every: int = 100

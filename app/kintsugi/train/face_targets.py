@@ -1,8 +1,9 @@
 """Training targets for the GAN-prior face methods (Panini, GLEAN, Pro-PULSE, LAREN) and
 MoCo pre-training of Panini's degradation encoder (``dre``).
 
-All of them take aligned face photos (the whole photo's centre square, resized to the output
-size) and need a StyleGAN2 prior (``--prior``) for results that mean anything; without one
+All of them train on face crops aligned to the FFHQ template with the shipped RetinaFace
+(:mod:`kintsugi.train.align`; ``--no-align``: the photos are aligned crops already and the
+centre square is taken) and need a StyleGAN2 prior (``--prior``) for results that mean anything; without one
 the generator is random, which is only good for checking that the code runs (a warning says
 so). ``--param`` overrides architecture settings, so tests use tiny networks.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +21,9 @@ from torch import nn
 
 from kintsugi.archs import arch_by_id
 from kintsugi.archs.propulse import downsample
+from kintsugi.engine.device import pick_device
 from kintsugi.train import losses
+from kintsugi.train.align import aligned_faces, cache_folder
 from kintsugi.train.config import TrainConfig
 from kintsugi.train.data import PhotoSet
 from kintsugi.train.degrade import PaniniDegradation, resize
@@ -43,6 +47,15 @@ def _load_prior(generator: nn.Module, prior: Any) -> None:
         generator.load_state_dict(state)
     except RuntimeError as error:
         raise TrainConfigError(f"{prior}: the prior does not fit this network ({str(error).splitlines()[0]})") from None
+
+
+def face_photo_set(config: TrainConfig, files: list[Path], size: int, min_side: int, run: Path) -> PhotoSet:
+    """Aligned face crops of ``size`` px (detected once, cached in the run), or with
+    ``--no-align`` the photos as they are."""
+    if not config.align:
+        return PhotoSet(files, min_side)
+    found = aligned_faces(files, size, cache_folder(run, size), str(pick_device(config.device)))
+    return PhotoSet.of(found.crops, found.names)
 
 
 class FaceTarget(Target):
@@ -73,6 +86,9 @@ class FaceTarget(Target):
         if self.frozen_prior:
             self.raw.generator.requires_grad_(False)
         self.degrade = face_degradation(config.degradation or self.default_degradation, scale)
+
+    def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
+        return face_photo_set(self.config, files, self.size, min_side, run)
 
     def base_params(self, in_size: int, out_size: int) -> dict[str, Any]:
         return {"in_size": in_size, "out_size": out_size}
@@ -305,6 +321,9 @@ class DRETarget(Target):
     @property
     def out_size(self) -> int:
         return self.size
+
+    def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
+        return face_photo_set(self.config, files, self.size, min_side, run)
 
     def batch(self, photos: PhotoSet, count: int, gen: torch.Generator) -> Batch:
         """Rows 0..B-1 of query and key share a degradation draw but not a photo."""

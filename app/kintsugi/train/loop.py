@@ -30,7 +30,7 @@ from torch import nn
 from kintsugi.engine.device import pick_device
 from kintsugi.train import checkpoint, discriminator
 from kintsugi.train.config import TrainConfig
-from kintsugi.train.data import PhotoSet, list_images, split_images
+from kintsugi.train.data import list_images, split_images
 from kintsugi.train.targets import Target, TrainConfigError, make_target
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
     target = make_target(config)
     split = split_images(list_images(config.data), config.held_out)
     min_side = max(target.out_size, 32)
-    train_set, held_set = PhotoSet(split.train, min_side), PhotoSet(split.held_out, min_side)
+    train_set, held_set = target.photo_set(split.train, min_side, run), target.photo_set(split.held_out, min_side, run)
     log.info("training %s on %d photos (%d held out) for %d steps", config.target, len(train_set),
              len(held_set), config.steps)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -60,6 +61,10 @@ class Target:
     @property
     def out_size(self) -> int:
         raise NotImplementedError
+
+    def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
+        """The photos of one split as this target trains on them (face targets align them)."""
+        return PhotoSet(files, min_side)
 
     def trainable(self) -> list[nn.Parameter]:
         return [p for p in self.net.parameters() if p.requires_grad]
@@ -115,9 +120,7 @@ class Target:
 
 
 def _single(photos: PhotoSet, index: int) -> PhotoSet:
-    one = PhotoSet.__new__(PhotoSet)
-    one.photos, one.names = [photos.photos[index]], [photos.names[index]]
-    return one
+    return PhotoSet.of([photos.photos[index]], [photos.names[index]])
 
 
 def pooling_decomposition(output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
