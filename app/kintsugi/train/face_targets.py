@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -257,6 +258,9 @@ class _Query(nn.Module):
         from kintsugi.archs.panini import DegradationEncoder
 
         self.encoder = DegradationEncoder(widths)
+        # The DRE's own ``mlp`` slot (kept in Panini checkpoints, unused at inference) is not
+        # the projection head here: ``head`` is. Frozen, so DDP sees no unused trainables.
+        self.encoder.mlp.requires_grad_(False)
         self.head = nn.Sequential(nn.Linear(widths[-1], widths[-1]), nn.LeakyReLU(0.1), nn.Linear(widths[-1], dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -268,6 +272,15 @@ class MoCo(nn.Module):
 
     Positives: two different photos degraded by the same draw of Eq. 10 (Panini's UDRL);
     negatives: the queue of earlier keys. Loss: InfoNCE with temperature t.
+
+    Under DistributedDataParallel, as in MoCo: the keys of every rank are gathered
+    (``all_gather``, concatenated in rank order) before they are enqueued, so all ranks hold
+    the same queue of all ranks' keys; and the key encoder sees the key batch shuffled
+    across ranks ("shuffle BN"): its BatchNorm statistics then mix samples from other
+    ranks, so a query cannot find its positive through batch statistics. In one process
+    there is nothing to shuffle with (as in DASR's single-GPU MoCo, which Panini follows).
+    The shuffle's permutation is drawn from a generator seeded by the queue pointer, which
+    is the same on every rank, so no rank has to send it.
     """
 
     queue: torch.Tensor
@@ -285,7 +298,7 @@ class MoCo(nn.Module):
     def forward(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.encoder_q(query)
         with torch.no_grad():
-            k = self.encoder_k(key)
+            k = self.keys(key)
         positive = (q * k).sum(1, keepdim=True)
         negative = q @ self.queue.t()
         logits = torch.cat([positive, negative], 1) / self.temperature
@@ -293,14 +306,43 @@ class MoCo(nn.Module):
         return loss, k
 
     @torch.no_grad()
+    def keys(self, key: torch.Tensor) -> torch.Tensor:
+        """The key encoder's output for this rank's key images (shuffled across ranks under DDP)."""
+        if not _distributed():
+            return self.encoder_k(key)
+        world, rank = dist.get_world_size(), dist.get_rank()
+        everything = gather(key)
+        order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(int(self.pointer)))
+        mine = order.view(world, -1)[rank].to(key.device)
+        encoded = gather(self.encoder_k(everything[mine]))  # row j is the key of image order[j]
+        unshuffled = torch.empty_like(encoded)
+        unshuffled[order.to(key.device)] = encoded
+        return unshuffled.view(world, -1, *encoded.shape[1:])[rank]
+
+    @torch.no_grad()
     def update(self, keys: torch.Tensor) -> None:
+        """Momentum step of the key encoder, then every rank's keys into the queue."""
         for pk, pq in zip(self.encoder_k.parameters(), self.encoder_q.parameters(), strict=True):
             pk.mul_(self.momentum).add_(pq.detach(), alpha=1 - self.momentum)
+        if _distributed():
+            keys = gather(keys)
         n, size = len(keys), len(self.queue)
         start = int(self.pointer)
         index = (torch.arange(n, device=keys.device) + start) % size
         self.queue[index] = keys
         self.pointer.fill_((start + n) % size)
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@torch.no_grad()
+def gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (same shape on all), concatenated in rank order."""
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
 
 
 class DRETarget(Target):
