@@ -104,3 +104,38 @@ def test_moco_queues_hold_every_ranks_keys_and_are_identical(photos, tmp_path):
     torch.testing.assert_close(newest, torch.cat([ranks[0]["keys"], ranks[1]["keys"]]))
     for one in ranks:
         torch.testing.assert_close(one["shuffled"], one["plain"], atol=1e-5, rtol=0)
+
+
+def _align_worker(rank: int, world: int, port: int, portraits: str, out: str) -> None:
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    from kintsugi.train import align
+
+    detected: list[str] = []
+    real = align._align_photo
+
+    def counted(path: Path, size: int, detector: object) -> list[torch.Tensor]:
+        detected.append(path.name)
+        return real(path, size, detector)
+
+    align._align_photo = counted  # type: ignore[assignment]
+    found = align.aligned_faces(sorted(Path(portraits).iterdir()), 64, Path(out) / "cache")
+    save_file({"crops": torch.stack(found.crops), "detected": torch.tensor([len(detected)])},
+              str(Path(out) / f"faces{rank}.safetensors"))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_rank_zero_aligns_and_the_other_ranks_read_its_cache(tmp_path):
+    from PIL import Image
+
+    data = pytest.importorskip("skimage.data")
+    portraits = tmp_path / "portraits"
+    portraits.mkdir()
+    for name in ("astronaut", "coffee"):
+        Image.fromarray(getattr(data, name)()).save(portraits / f"{name}.png")
+    mp.spawn(_align_worker, args=(2, _free_port(), str(portraits), str(tmp_path)), nprocs=2, join=True)
+    ranks = [load_file(str(tmp_path / f"faces{r}.safetensors")) for r in range(2)]
+    assert [int(r["detected"]) for r in ranks] == [2, 0]  # detection ran on rank 0 only
+    assert torch.equal(ranks[0]["crops"], ranks[1]["crops"]) and len(ranks[0]["crops"]) == 1
