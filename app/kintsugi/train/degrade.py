@@ -14,7 +14,10 @@
 * :class:`BicubicDegradation`: plain downsampling (GLEAN, Pro-PULSE, Panini SR).
 
 Every random choice draws from the ``torch.Generator`` passed in, so batches are
-reproducible from (seed, step) and a resumed run sees the same pairs.
+reproducible from (seed, step) and a resumed run sees the same pairs. That is why the
+library calls are torch's (``torch.poisson`` with that generator, ``torch.special.bessel_j1``
+for the sinc kernel) rather than scipy's or numpy's, whose random draws would need a second,
+separately seeded generator; JPEG is Pillow's encoder.
 """
 
 from __future__ import annotations
