@@ -31,8 +31,11 @@ import torch
 import torch.distributed as dist
 from PIL import Image as PILImage
 
+from kintsugi.engine import facepaste
 from kintsugi.engine.errors import ImageReadError
+from kintsugi.engine.faces import detect_faces, load_detector
 from kintsugi.engine.imageio import open_image
+from kintsugi.engine.imageio.image import as_rgb
 from kintsugi.train.checkpoint import write_file
 from kintsugi.train.data import TrainDataError
 
@@ -113,16 +116,10 @@ def _align_all(files: list[Path], size: int, cache: Path, device: str, write: bo
 
 
 def _detector(device: str) -> Any:
-    from kintsugi.engine.faces import load_detector
-
     return load_detector(device)
 
 
 def _align_photo(path: Path, size: int, detector: Any) -> list[torch.Tensor]:
-    from kintsugi.engine import facepaste
-    from kintsugi.engine.faces import detect_faces
-    from kintsugi.engine.imageio.image import as_rgb
-
     rgb = np.ascontiguousarray(as_rgb(open_image(path).pixels), dtype=np.float32)
     faces = [f for f in detect_faces(rgb, detector) if facepaste.face_size(f) >= MIN_FACE]
     chosen = facepaste.select_faces(faces, "all")
