@@ -21,10 +21,10 @@ SIZE = 128
 
 @pytest.fixture(scope="module")
 def portraits(tmp_path_factory) -> Path:
-    """Two photos with a face (astronaut, cameraman) and one without (coffee); BSD-3."""
+    """Two photos with a face (astronaut, cameraman) and two without (a cat, coffee); BSD-3."""
     data = pytest.importorskip("skimage.data")
     folder = tmp_path_factory.mktemp("portraits")
-    for name in ("astronaut", "camera", "coffee"):
+    for name in ("astronaut", "camera", "chelsea", "coffee"):
         Image.fromarray(np.asarray(getattr(data, name)())).save(folder / f"{name}.png")
     return folder
 
@@ -37,8 +37,8 @@ def detector():
 def test_aligned_crop_puts_the_eyes_and_mouth_on_the_template(portraits, tmp_path, detector, caplog):
     with caplog.at_level(logging.WARNING, logger="kintsugi.train.align"):
         found = align.aligned_faces(sorted(portraits.iterdir()), SIZE, tmp_path / "cache")
-    assert found.names == ["astronaut.png#0", "camera.png#0"] and found.without_face == 1
-    assert "1 of 3 photos have no face" in caplog.text
+    assert found.names == ["astronaut.png#0", "camera.png#0"] and found.without_face == 2
+    assert "2 of 4 photos have no face" in caplog.text
     template = facepaste.template(SIZE)
     found_again = []
     for crop in found.crops:
@@ -74,16 +74,16 @@ def test_detection_runs_once_per_photo_then_the_cache_is_read(portraits, tmp_pat
     monkeypatch.setattr(align, "_align_photo", counted)
     files = sorted(portraits.iterdir())
     first = align.aligned_faces(files, SIZE, tmp_path / "cache")
-    assert sorted(calls) == ["astronaut.png", "camera.png", "coffee.png"]
+    assert sorted(calls) == ["astronaut.png", "camera.png", "chelsea.png", "coffee.png"]
     second = align.aligned_faces(files, SIZE, tmp_path / "cache")
-    assert len(calls) == 3  # nothing detected again, the photo without a face included
-    assert second.names == first.names and second.without_face == 1
+    assert len(calls) == 4  # nothing detected again, the photos without a face included
+    assert second.names == first.names and second.without_face == 2
     for a, b in zip(first.crops, second.crops, strict=True):
         assert torch.equal(a, b)
     edited = tmp_path / "astronaut.png"
     edited.write_bytes((portraits / "astronaut.png").read_bytes())
     align.aligned_faces([edited], SIZE, tmp_path / "cache")
-    assert calls[-1] == "astronaut.png" and len(calls) == 4  # a new or changed photo is aligned
+    assert calls[-1] == "astronaut.png" and len(calls) == 5  # a new or changed photo is aligned
 
 
 def test_photos_without_faces_are_a_one_line_error_that_names_no_align(portraits, tmp_path):
@@ -110,10 +110,11 @@ def test_a_face_run_trains_on_the_aligned_crops_and_no_align_on_the_photos(portr
     settings = dict(target="glean", data=portraits, size=64, scale=8, params=dict(TINY_GLEAN), steps=1, batch=1,
                     device="cpu", val_every=1, gan_weight=0.0)
     train(TrainConfig(out=tmp_path / "aligned", **settings))  # type: ignore[arg-type]
-    # held out (every 10th, at least one): camera; trained on: astronaut's face; coffee skipped.
+    # Photos without a face are dropped before the held-out split (every 10th, at least one),
+    # so the held-out photo has a face: camera is held out, astronaut's face trained on.
     assert ["astronaut.png#0"] in seen and ["camera.png#0"] in seen
     assert sorted(p.name for p in (tmp_path / "aligned" / "aligned-64").iterdir())[-1] == "index.json"
     seen.clear()
     train(TrainConfig(out=tmp_path / "plain", align=False, **settings))  # type: ignore[arg-type]
-    assert ["astronaut.png", "coffee.png"] in seen
+    assert ["astronaut.png", "camera.png", "coffee.png"] in seen  # chelsea held out
     assert not (tmp_path / "plain" / "aligned-64").exists()

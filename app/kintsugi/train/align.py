@@ -50,6 +50,7 @@ class AlignedFaces:
     crops: list[torch.Tensor]  # (3, size, size) float32 in [0, 1]
     names: list[str]  # "<photo name>#<face number>"
     without_face: int  # photos skipped because no face was found
+    with_face: list[Path]  # the photos that gave at least one crop
 
 
 def cache_folder(run: Path, size: int) -> Path:
@@ -77,7 +78,7 @@ def aligned_faces(files: list[Path], size: int, cache: Path, device: str = "cpu"
 def _align_all(files: list[Path], size: int, cache: Path, device: str, write: bool) -> AlignedFaces:
     index = _read_index(cache)
     detector: Any = None
-    out = AlignedFaces([], [], 0)
+    out = AlignedFaces([], [], 0, [])
     changed = False
     for path in files:
         key = str(path.resolve())
@@ -102,6 +103,8 @@ def _align_all(files: list[Path], size: int, cache: Path, device: str, write: bo
                     write_file(_png(crop), cache / name)
         if not crops:
             out.without_face += 1
+        else:
+            out.with_face.append(path)
         out.crops += crops
         out.names += [f"{path.name}#{i}" for i in range(len(crops))]
     if changed and write:

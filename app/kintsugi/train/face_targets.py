@@ -59,6 +59,12 @@ def face_photo_set(config: TrainConfig, files: list[Path], size: int, min_side: 
     return PhotoSet.of(found.crops, found.names)
 
 
+def photos_with_faces(config: TrainConfig, files: list[Path], size: int, run: Path) -> list[Path]:
+    if not config.align:
+        return files
+    return aligned_faces(files, size, cache_folder(run, size), str(pick_device(config.device))).with_face
+
+
 class FaceTarget(Target):
     """LR face -> HR face through a UnitRangeWrapper'd GAN-prior network."""
 
@@ -87,6 +93,9 @@ class FaceTarget(Target):
         if self.frozen_prior:
             self.raw.generator.requires_grad_(False)
         self.degrade = face_degradation(config.degradation or self.default_degradation, scale)
+
+    def usable(self, files: list[Path], run: Path) -> list[Path]:
+        return photos_with_faces(self.config, files, self.size, run)
 
     def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
         return face_photo_set(self.config, files, self.size, min_side, run)
@@ -363,6 +372,9 @@ class DRETarget(Target):
     @property
     def out_size(self) -> int:
         return self.size
+
+    def usable(self, files: list[Path], run: Path) -> list[Path]:
+        return photos_with_faces(self.config, files, self.size, run)
 
     def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
         return face_photo_set(self.config, files, self.size, min_side, run)

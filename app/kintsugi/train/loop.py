@@ -96,7 +96,7 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
 
     torch.manual_seed(config.seed)  # same initial weights on every rank
     target = make_target(config)
-    split = split_images(list_images(config.data), config.held_out)
+    split = split_images(target.usable(list_images(config.data), run), config.held_out)
     min_side = max(target.out_size, 32)
     train_set, held_set = target.photo_set(split.train, min_side, run), target.photo_set(split.held_out, min_side, run)
     log.info("training %s on %d photos (%d held out) for %d steps", config.target, len(train_set),

@@ -62,6 +62,11 @@ class Target:
     def out_size(self) -> int:
         raise NotImplementedError
 
+    def usable(self, files: list[Path], run: Path) -> list[Path]:
+        """The photos this target can learn from (face targets: those with a face), before
+        the held-out split, so that the held-out photos are usable too."""
+        return files
+
     def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
         """The photos of one split as this target trains on them (face targets align them)."""
         return PhotoSet(files, min_side)
