@@ -24,3 +24,15 @@ def _write(folder: Path, names: tuple[str, ...], side: int) -> Path:
 def photos(tmp_path: Path) -> Path:
     """Four real photos, 64 px: three to train on, one held out."""
     return _write(tmp_path / "photos", ("astronaut", "chelsea", "coffee", "rocket"), 64)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks gain nothing from threads, and on a loaded machine OpenMP threads that
+    wait for each other can make a step 50x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

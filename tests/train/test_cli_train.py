@@ -40,3 +40,15 @@ def test_the_command_offers_every_training_target():
     from kintsugi.cli import train as cli_train
 
     assert cli_train.TARGETS == train.TARGETS  # kept apart so `kintsugi --help` does not load torch
+
+
+def test_r1_and_align_options_reach_the_run_settings(photos, tmp_path):
+    from kintsugi.cli import build_parser
+    from kintsugi.cli.train import _config
+
+    base = ["train", "glean", "--data", str(photos), "--out", str(tmp_path / "r")]
+    config = _config(build_parser().parse_args([*base, "--r1-gamma", "0.5", "--r1-every", "4"]))
+    assert (config.r1_gamma, config.r1_every) == (0.5, 4)
+    defaults = _config(build_parser().parse_args(base))
+    assert (defaults.r1_gamma, defaults.r1_every) == (10.0, 16)
+    assert defaults.align and not _config(build_parser().parse_args([*base, "--no-align"])).align

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -71,3 +75,62 @@ def test_cosine_schedule_lowers_the_learning_rate(photos, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     lrs = [r["lr"] for r in records if "pixel" in r]
     assert lrs[0] < 1e-3 and all(a > b for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[-1] < 1e-6
+
+
+def _edge(side: int = 48) -> torch.Tensor:
+    image = torch.full((1, 3, side, side), 0.2)
+    image[..., side // 2:] = 0.8
+    return image
+
+
+def test_sinc_filter_rings_at_an_edge_where_a_gaussian_does_not():
+    from kintsugi.train.degrade import blur, gaussian_kernel, sinc_kernel
+
+    kernel = sinc_kernel(math.pi / 3, 21)
+    assert kernel.shape == (21, 21) and float(kernel.sum()) == pytest.approx(1.0, abs=1e-6)
+    rung = blur(_edge(), kernel)
+    assert float(rung.max()) > 0.82 and float(rung.min()) < 0.18  # overshoot on both sides
+    smooth = blur(_edge(), gaussian_kernel(2.0, 2.0, 0.0, 21))
+    assert float(smooth.max()) <= 0.8 + 1e-6 and float(smooth.min()) >= 0.2 - 1e-6
+
+
+def test_poisson_noise_grows_with_intensity_unlike_gaussian_noise():
+    from kintsugi.train.degrade import gaussian_noise, poisson_noise
+
+    def spread(noisy: Callable[[torch.Tensor], torch.Tensor], level: float) -> float:
+        flat = torch.full((1, 3, 64, 64), level)
+        return float((noisy(flat) - flat).var())
+
+    gen = torch.Generator().manual_seed(0)
+    dark = spread(lambda x: poisson_noise(x, 1.0, False, gen), 0.1)
+    bright = spread(lambda x: poisson_noise(x, 1.0, False, gen), 0.8)
+    assert dark > 0 and 5 < bright / dark < 11  # variance proportional to intensity (8x)
+    gray = poisson_noise(torch.full((1, 3, 16, 16), 0.5), 1.0, True, gen) - 0.5
+    assert torch.equal(gray[:, 0], gray[:, 1]) and torch.equal(gray[:, 1], gray[:, 2])
+    g_dark = spread(lambda x: gaussian_noise(x, 0.05, False, gen), 0.1)
+    g_bright = spread(lambda x: gaussian_noise(x, 0.05, False, gen), 0.8)
+    assert 0.8 < g_bright / g_dark < 1.25
+
+
+def test_realesrgan_draws_sinc_and_poisson_at_its_default_rates(monkeypatch):
+    from kintsugi.train import degrade
+
+    calls = {"sinc": 0, "poisson": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(degrade, "sinc_kernel", counted("sinc", degrade.sinc_kernel))
+    monkeypatch.setattr(degrade, "poisson_noise", counted("poisson", degrade.poisson_noise))
+    monkeypatch.setattr(degrade, "jpeg", lambda image, quality: image)  # the slow part, not under test
+    model = RealESRGANDegradation(2)
+    gen = torch.Generator().manual_seed(0)
+    runs = 300
+    for _ in range(runs):
+        model(torch.rand(1, 3, 16, 16), gen)
+    # Expected per run: final sinc 0.8 + stage sincs 1.0*0.1 + 0.8*0.1 = 0.98; Poisson 2 * 0.5.
+    assert 0.85 < calls["sinc"] / runs < 1.1
+    assert 0.85 < calls["poisson"] / runs < 1.15

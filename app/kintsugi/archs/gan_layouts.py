@@ -282,8 +282,18 @@ RESTORER_PREFIX = "generator."
 BANK = "generator."
 
 
+def raw_network(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A state dict in the network's own names: without the ``net.`` of the engine's
+    UnitRangeWrapper (what ``kintsugi train`` saves, if its metadata is lost)."""
+    if state and all(k.startswith("net.") for k in state):
+        return {k[4:]: v for k, v in state.items()}
+    return dict(state)
+
+
 def restorer_network(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Strip the restorer wrapper: keep ``generator.*`` (renamed), drop ``discriminator.*``."""
+    """Strip the restorer wrapper: keep ``generator.*`` (renamed), drop ``discriminator.*``;
+    and the engine's ``net.`` wrapper."""
+    state = raw_network(state)
     if any(k.startswith(RESTORER_PREFIX + BANK) for k in state):
         return _sub(state, RESTORER_PREFIX)
     return dict(state)

@@ -164,7 +164,8 @@ def build_unit_range(net: Callable[..., nn.Module], params: Mapping[str, Any]) -
 def detect(state: StateDict) -> bool:
     net = restorer_network(state)
     return ("fusion_skip.0.weight" in net and "encoder.0.0.conv_first.weight" in net
-            and any(k.startswith("generator.") for k in net))
+            and any(k.startswith("generator.") for k in net)
+            and "gdm.subject.weight" not in net)  # LAREN is GLEAN plus GDM and CGM
 
 
 def params_from_state(state: StateDict) -> dict[str, Any]:

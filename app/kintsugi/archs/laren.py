@@ -43,6 +43,7 @@ Value space: [-1, 1] in and out; the engine uses :class:`UnitRangeWrapper`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ArchSpec, Capabilities, StateDict
+from . import ArchSpec, Capabilities, StateDict, glean
+from .gan_layouts import raw_network
 from .glean import GLEAN
 from .stylegan2 import UnitRangeWrapper, noise_resolution
 
@@ -179,12 +181,36 @@ def parameter_counts(net: LAREN) -> dict[str, int]:
 
 
 def detect(state: StateDict) -> bool:
-    # Recognised by the metadata kintsugi train writes (arch and params); see propulse.detect.
-    return False
+    # GLEAN's names plus GDM's and CGM's, which no other architecture has.
+    net = raw_network(state)
+    return "gdm.subject.weight" in net and "cgm.recursion" in net and glean.detect(_without_graphs(net))
+
+
+def _without_graphs(net: StateDict) -> dict[str, Any]:
+    return {k: v for k, v in net.items() if not k.startswith(("gdm.", "cgm."))}
+
+
+_PROJECT = re.compile(r"^cgm\.project\.(\d+)\.weight$")
 
 
 def params_from_state(state: StateDict) -> dict[str, Any]:
-    return {}
+    """Every constructor argument, read back from the shapes of a bare state dict."""
+    net = raw_network(state)
+    params = glean.params_from_state(_without_graphs(net))
+    node_dim = int(net["gdm.relations"].shape[-1])
+    biggest_map = max(int(net[k].shape[0]) for k in net if _PROJECT.match(k))
+    params.update({
+        "channels": list(params["channels"]),
+        "latent_dim": int(net["gdm.subject.weight"].shape[1]),
+        "gdm_nodes": int(net["gdm.subject.weight"].shape[0]) // node_dim,
+        "gdm_node_dim": node_dim,
+        "gdm_filters": int(net["gdm.convkb.weight"].shape[0]),
+        "cgm_node_dim": int(net["cgm.node_scale"].shape[1]),
+        "cgm_code_dim": int(net["cgm.code.0.weight"].shape[0]),
+        # min(r, max_map)^2 rows; a max_map at or above the largest noise map builds the same.
+        "cgm_max_map": math.isqrt(biggest_map),
+    })
+    return params
 
 
 def build(**params: Any) -> UnitRangeWrapper:

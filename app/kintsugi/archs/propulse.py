@@ -38,6 +38,7 @@ UnitRangeWrapper for the engine). ``forward(x, return_sides=True)`` gives
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ArchSpec, Capabilities, StateDict
+from .gan_layouts import canonical_generator_params, raw_network
 from .stylegan2 import StyleGAN2Generator, UnitRangeWrapper, default_channels
 
 SIDE_CHANNELS = (128, 64)  # then 3
@@ -221,14 +223,44 @@ class ProPULSE(nn.Module):
 # ---------------------------------------------------------------------------------------
 
 def detect(state: StateDict) -> bool:
-    # A Pro-PULSE file is recognised by its metadata (kintsugi train writes arch and params);
-    # its hyper-parameters cannot all be read back from shapes, so bare state dicts are not
-    # claimed here.
-    return False
+    # E_W and E_W+ (with its per-scale branches) and the side branches: no other
+    # architecture has these names.
+    net = raw_network(state)
+    return ("encoder_w.stem.first.weight" in net and "encoder_wplus.scales.0.2.0.weight" in net
+            and "sides.0.0.weight" in net and "generator.const" in net)
+
+
+_GROUP = re.compile(r"^encoder_w\.stem\.groups\.(\d+)\.0\.body\.0\.weight$")
+_HEAD = re.compile(r"^encoder_w\.head\.(\d+)\.weight$")
+_SIDE = re.compile(r"^sides\.(\d+)\.0\.weight$")
+_SIDE_CONV = re.compile(r"^sides\.0\.(\d+)\.weight$")
 
 
 def params_from_state(state: StateDict) -> dict[str, Any]:
-    return {}
+    """Every constructor argument, read back from the shapes of a bare state dict."""
+    net = raw_network(state)
+    gen = canonical_generator_params(net, "generator.")
+    enc = int(net["encoder_w.stem.first.weight"].shape[0])
+    squeezed = int(net["encoder_w.stem.groups.0.0.attention.1.weight"].shape[0])
+    heads = sorted(int(m.group(1)) for k in net if (m := _HEAD.match(k)))
+    # head_layers: stride-4 (4, 4) convs, then one conv whose kernel is the remaining size.
+    stem_size = 4 ** (len(heads) - 1) * int(net[f"encoder_w.head.{heads[-1]}.weight"].shape[-1])
+    sides = 1 + max(int(m.group(1)) for k in net if (m := _SIDE.match(k)))
+    convs = sorted(int(m.group(1)) for k in net if (m := _SIDE_CONV.match(k)))
+    return {
+        "in_size": stem_size // 2,
+        "out_size": gen["out_size"],
+        "style_dim": gen["style_dim"],
+        "n_mlp": gen["n_mlp"],
+        "channels": list(gen["channels"]),
+        "side_min": gen["out_size"] // 2**sides,
+        "side_channels": [int(net[f"sides.0.{i}.weight"].shape[0]) for i in convs[:-1]],
+        "enc_channels": enc,
+        "enc_groups": 1 + max(int(m.group(1)) for k in net if (m := _GROUP.match(k))),
+        # Any reduction that gives this squeezed width builds the same network.
+        "rcab_reduction": enc // squeezed,
+        "scale": gen["out_size"] // (stem_size // 2),
+    }
 
 
 def build(**params: Any) -> UnitRangeWrapper:

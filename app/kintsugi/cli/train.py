@@ -3,7 +3,7 @@
     kintsugi train {rrdbnet,rrdn,panini,glean,propulse,laren,dre} --data DIR [--out RUN]
         [--init MODEL] [--prior CKPT] [--dre FILE] [--scale S] [--size N] [--steps N]
         [--batch B] [--lr LR] [--device D] [--gan-weight W] [--pixel l1|l2]
-        [--degradation realesrgan|fixed|bicubic|panini] [--pooling-decomposition]
+        [--degradation realesrgan|fixed|bicubic|panini] [--pooling-decomposition] [--no-align]
         [--param KEY=JSON ...] [--cosine]
     kintsugi train --resume RUN [--steps N]
 
@@ -49,7 +49,14 @@ def add_train_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Arg
     p.add_argument("--identity-weight", type=float, default=0.0,
                    help="needs ArcFace weights, which Kintsugi cannot obtain: must stay 0")
     p.add_argument("--d-width", type=float, default=0.25, help="discriminator width (1.0 = StyleGAN2's)")
+    p.add_argument("--r1-gamma", type=shared.number_in(float, 0.0, 1e6, "--r1-gamma"), default=10.0,
+                   help="R1 regularisation weight of the discriminator (StyleGAN2: 10); 0 turns it off")
+    p.add_argument("--r1-every", type=shared.positive_int, default=16,
+                   help="apply R1 every N discriminator steps (StyleGAN2's lazy regularisation: 16)")
     p.add_argument("--degradation", choices=("realesrgan", "fixed", "bicubic", "panini"))
+    p.add_argument("--no-align", dest="align", action="store_false",
+                   help="face targets: the photos are aligned face crops already (FFHQ-style); "
+                        "without it each face is found and aligned with the shipped RetinaFace")
     p.add_argument("--pooling-decomposition", action="store_true",
                    help="null-space projection: the output pools back to the input exactly")
     p.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
@@ -100,8 +107,9 @@ def _config(options: argparse.Namespace) -> Any:
         steps=options.steps or 1000, batch=options.batch, lr=options.lr, device=options.device,
         seed=options.seed, pixel=options.pixel, gan_weight=options.gan_weight,
         perceptual_weight=options.perceptual_weight, identity_weight=options.identity_weight,
-        d_width=options.d_width, degradation=options.degradation,
-        pooling_decomposition=options.pooling_decomposition, params=_params(options.param),
+        d_width=options.d_width, r1_gamma=options.r1_gamma, r1_every=options.r1_every,
+        degradation=options.degradation,
+        pooling_decomposition=options.pooling_decomposition, align=options.align, params=_params(options.param),
         cosine=options.cosine, val_every=options.val_every, save_every=options.save_every,
         log_every=options.log_every)
 

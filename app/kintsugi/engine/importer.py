@@ -134,10 +134,12 @@ def identify(path: Path) -> Identified:
     if path.suffix.lower() not in WEIGHT_SUFFIXES:
         raise ModelError(
             f"{path.name}: not a weights file (Kintsugi reads {', '.join(WEIGHT_SUFFIXES)})")
-    from kintsugi.engine.weights import read_description, read_state_dict
+    from kintsugi.engine.weights import read_description, read_state_dict, refuse_training_part
 
     state = read_state_dict(path)
     described = read_description(path)  # a `kintsugi train` run says what it is
+    if described:
+        refuse_training_part(described[0], path.name)
     try:
         found = _identify_described(*described) if described else _identify_kintsugi(state)
     except ModelError as error:
@@ -273,7 +275,6 @@ def _identify_kintsugi(state: Mapping[str, Any]) -> Identified | None:
 
 def _identify_described(arch: str, params: dict[str, Any]) -> Identified:
     from kintsugi.archs import arch_by_id
-
     try:
         spec = arch_by_id(arch)
     except KeyError:

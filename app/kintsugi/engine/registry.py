@@ -20,7 +20,7 @@ from kintsugi.engine.catalog import capabilities, default_model_id, list_models,
 from kintsugi.engine.device import DTYPES, choose_precision, pick_device, same_device
 from kintsugi.engine.errors import ModelError
 from kintsugi.engine.manifest import WEIGHT_SUFFIXES, ModelInfo, manifest_entry
-from kintsugi.engine.weights import read_description, read_state_dict
+from kintsugi.engine.weights import read_description, read_state_dict, refuse_training_part
 from kintsugi.resources import models_dir
 
 # Catalog look-ups live in kintsugi.engine.catalog (no torch); re-exported for callers.
@@ -117,6 +117,7 @@ def load_model(id_or_path: str | Path, device: str = "auto", precision: str = "a
 
 
 def _spec_for_arch(arch: str, name: str) -> ArchSpec:
+    refuse_training_part(arch, name)
     try:
         return arch_by_id(arch)
     except KeyError:

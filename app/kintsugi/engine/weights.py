@@ -70,6 +70,22 @@ def _is_state_dict(obj: dict) -> bool:
 ARCH_KEY = "kintsugi.arch"
 PARAMS_KEY = "kintsugi.params"
 
+# Files `kintsugi train` writes that are parts for further training, not models to run.
+# A `dre` run's file is Panini's degradation encoder (plus its MoCo head and key encoder):
+# it maps a photo to a 256-d description of how it was degraded and produces no image, and
+# a Panini model carries its own copy of it, so no restoring or upscaling path has a use
+# for it. Loading it as a model would put a network that does nothing in the window's list.
+TRAINING_PARTS = {
+    "dre": ("a degradation encoder from `kintsugi train dre` (Panini's DRE), not a model that "
+            "restores or upscales; use it to train Panini: kintsugi train panini --dre {name}"),
+}
+
+
+def refuse_training_part(arch: str, name: str) -> None:
+    """ModelError with the one-line reason when ``arch`` is a training-only part."""
+    if arch in TRAINING_PARTS:
+        raise ModelError(f"{name} is " + TRAINING_PARTS[arch].format(name=name))
+
 
 def read_description(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(arch, params) from a safetensors file's metadata; None for files without them."""

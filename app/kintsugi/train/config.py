@@ -30,8 +30,11 @@ class TrainConfig:
     perceptual_weight: float = 0.0
     identity_weight: float = 0.0
     d_width: float = 0.25  # discriminator width multiplier (1.0 = StyleGAN2's)
+    r1_gamma: float = 10.0  # StyleGAN2's R1 weight (config-f, FFHQ 1024); 0: off
+    r1_every: int = 16  # lazy regularisation interval (D steps)
     degradation: str | None = None  # "realesrgan" | "fixed" | "bicubic" | "panini"; None: default
     pooling_decomposition: bool = False
+    align: bool = True  # face targets: align photos with the shipped RetinaFace (False: aligned already)
     params: dict[str, Any] = field(default_factory=dict)  # architecture overrides (tiny configs)
     held_out: float = 0.1
     val_every: int = 100

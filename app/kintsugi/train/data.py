@@ -90,6 +90,13 @@ class PhotoSet:
         if not self.photos:
             raise TrainDataError("none of the training images could be read")
 
+    @classmethod
+    def of(cls, photos: list[torch.Tensor], names: list[str]) -> PhotoSet:
+        """A set of photos decoded elsewhere (aligned face crops)."""
+        made = cls.__new__(cls)
+        made.photos, made.names = list(photos), list(names)
+        return made
+
     def __len__(self) -> int:
         return len(self.photos)
 
@@ -105,7 +112,8 @@ class PhotoSet:
         return torch.stack([center_crop(p, size) for p in self.photos])
 
     def faces(self, count: int, size: int, gen: torch.Generator) -> torch.Tensor:
-        """Whole photos (centre square) resized to size: face datasets are aligned crops."""
+        """Whole photos (centre square) resized to size, with random flips: aligned face
+        crops (from :mod:`kintsugi.train.align`, or a dataset aligned already)."""
         picks = torch.randint(len(self.photos), (count,), generator=gen).tolist()
         out = torch.stack([square_resized(self.photos[i], size) for i in picks])
         flips = torch.rand(count, generator=gen) < 0.5
@@ -130,6 +138,8 @@ def center_crop(photo: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def square_resized(photo: torch.Tensor, size: int) -> torch.Tensor:
+    if photo.shape[-2:] == (size, size):
+        return photo
     side = min(photo.shape[-2:])
     square = center_crop(photo, side)
     return F.interpolate(square[None], size=(size, size), mode="bicubic", antialias=True,

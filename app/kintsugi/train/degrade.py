@@ -1,18 +1,23 @@
 """Synthetic degradations that make (low-quality, high-quality) training pairs.
 
 * :class:`RealESRGANDegradation`: Real-ESRGAN's two-stage "high-order" model (Wang et al.
-  2021): each stage blurs (isotropic or anisotropic Gaussian), resizes by a random factor
-  with a random filter, adds Gaussian noise (colour or grey) and JPEG-compresses; then the
-  image is resized to 1/scale and JPEG-compressed once more. Ranges are the paper's
-  defaults. Left out, said plainly: the generalised/plateau kernels, Poisson noise and the
-  final sinc filter (they widen the distribution; the structure is the same).
+  2021): each stage blurs (isotropic or anisotropic Gaussian, or a 2-D sinc that rings),
+  resizes by a random factor with a random filter, adds Gaussian or Poisson noise (colour
+  or grey) and JPEG-compresses; then the image is resized to 1/scale, sinc-filtered and
+  JPEG-compressed once more. Probabilities and ranges are Real-ESRGAN's x4plus defaults
+  (written at :data:`STAGE1`, :data:`STAGE2`, :data:`FINAL_SINC_PROB`). Left out, said
+  plainly: the generalised-Gaussian and plateau kernels (15% of Real-ESRGAN's first-stage
+  kernels; their share goes to the Gaussians in the paper's iso:aniso proportion).
 * :class:`PaniniDegradation`: Panini-Net's Eq. 10, X = [(Y * k_sigma) down_r + N_delta]_JPEG_q
   with a symmetric upsampling back to the input size (blind face restoration).
 * :class:`FixedDegradation`: one documented, deterministic degradation (the benchmark's).
 * :class:`BicubicDegradation`: plain downsampling (GLEAN, Pro-PULSE, Panini SR).
 
 Every random choice draws from the ``torch.Generator`` passed in, so batches are
-reproducible from (seed, step) and a resumed run sees the same pairs.
+reproducible from (seed, step) and a resumed run sees the same pairs. That is why the
+library calls are torch's (``torch.poisson`` with that generator, ``torch.special.bessel_j1``
+for the sinc kernel) rather than scipy's or numpy's, whose random draws would need a second,
+separately seeded generator; JPEG is Pillow's encoder.
 """
 
 from __future__ import annotations
@@ -78,15 +83,50 @@ def jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
     return torch.stack(out).to(image)
 
 
+def sinc_kernel(cutoff: float, size: int) -> torch.Tensor:
+    """A normalised (size, size) circular low-pass ("2-D sinc") kernel of cutoff omega_c.
+
+    The ideal circular low-pass filter's impulse response is the jinc
+    omega_c * J1(omega_c r) / (2 pi r) (centre value omega_c^2 / (4 pi)); cut to a square
+    window it rings: an edge filtered with it overshoots on both sides, the ringing and
+    overshoot artefacts Real-ESRGAN adds on purpose. J1 comes from torch.special.
+    """
+    half = size // 2
+    coords = torch.arange(-half, half + 1, dtype=torch.float64)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    r = torch.sqrt(xx**2 + yy**2)
+    safe = torch.where(r > 0, r, torch.ones_like(r))
+    kernel = cutoff * torch.special.bessel_j1(cutoff * safe) / (2 * math.pi * safe)
+    kernel = torch.where(r > 0, kernel, torch.full_like(r, cutoff**2 / (4 * math.pi)))
+    return (kernel / kernel.sum()).float()
+
+
 def gaussian_noise(image: torch.Tensor, sigma: float, gray: bool, gen: torch.Generator) -> torch.Tensor:
     b, c, h, w = image.shape
     noise = torch.randn(b, 1 if gray else c, h, w, generator=gen).to(image)
     return image + noise * sigma
 
 
+def poisson_noise(image: torch.Tensor, scale: float, gray: bool, gen: torch.Generator) -> torch.Tensor:
+    """Shot noise: variance proportional to intensity, as photon counts have.
+
+    Each image is treated as photon counts at the number of levels it uses (its distinct
+    8-bit values, rounded up to a power of two, as Real-ESRGAN does), so a smooth image
+    gets stronger noise than a detailed one; ``scale`` multiplies the noise. Grey noise
+    is drawn on the luma and added to every channel. torch.poisson draws from ``gen``.
+    """
+    clean = image.clamp(0, 1)
+    source = (0.299 * clean[:, :1] + 0.587 * clean[:, 1:2] + 0.114 * clean[:, 2:3]) if gray else clean
+    levels = torch.tensor([2.0 ** math.ceil(math.log2(max(2, len(torch.unique((one * 255).round())))))
+                           for one in clean], dtype=image.dtype, device=image.device).view(-1, 1, 1, 1)
+    counts = (source * 255).round() / 255 * levels
+    noise = torch.poisson(counts.cpu().double(), generator=gen).to(image) / levels - counts / levels
+    return image + noise * scale
+
+
 @dataclass(frozen=True)
 class StageRanges:
-    """One stage of the Real-ESRGAN model (its paper's defaults)."""
+    """One stage of the Real-ESRGAN model (its x4plus training options)."""
 
     blur_prob: float
     sigma: tuple[float, float]
@@ -96,12 +136,18 @@ class StageRanges:
     noise_sigma: tuple[float, float]  # in 0..255 levels
     gray_noise_prob: float
     jpeg_range: tuple[int, int]
+    sinc_prob: float = 0.1  # a blur is a sinc rather than a Gaussian
+    gaussian_noise_prob: float = 0.5  # else Poisson
+    poisson_scale: tuple[float, float] = (0.05, 3.0)
 
 
-STAGE1 = StageRanges(1.0, (0.2, 3.0), (7, 9, 11, 13, 15, 17, 19, 21), (0.2, 0.7, 0.1), (0.15, 1.5),
-                     (1.0, 30.0), 0.4, (30, 95))
-STAGE2 = StageRanges(0.8, (0.2, 1.5), (7, 9, 11, 13, 15, 17, 19, 21), (0.3, 0.4, 0.3), (0.3, 1.2),
-                     (1.0, 25.0), 0.4, (30, 95))
+_SIZES = (7, 9, 11, 13, 15, 17, 19, 21)
+STAGE1 = StageRanges(1.0, (0.2, 3.0), _SIZES, (0.2, 0.7, 0.1), (0.15, 1.5), (1.0, 30.0), 0.4, (30, 95),
+                     sinc_prob=0.1, gaussian_noise_prob=0.5, poisson_scale=(0.05, 3.0))
+STAGE2 = StageRanges(0.8, (0.2, 1.5), _SIZES, (0.3, 0.4, 0.3), (0.3, 1.2), (1.0, 25.0), 0.4, (30, 95),
+                     sinc_prob=0.1, gaussian_noise_prob=0.5, poisson_scale=(0.05, 2.5))
+FINAL_SINC_PROB = 0.8  # the sinc after the last resize (cutoff in [pi/3, pi])
+ISO_SHARE = 0.45 / (0.45 + 0.25)  # Real-ESRGAN's iso:aniso kernel probabilities, 0.45 : 0.25
 _MODES = ("area", "bilinear", "bicubic")
 
 
@@ -112,8 +158,10 @@ class RealESRGANDegradation:
     batches drawn at every step the distribution seen over a run is the same.
     """
 
-    def __init__(self, scale: int, stage1: StageRanges = STAGE1, stage2: StageRanges = STAGE2) -> None:
+    def __init__(self, scale: int, stage1: StageRanges = STAGE1, stage2: StageRanges = STAGE2,
+                 final_sinc_prob: float = FINAL_SINC_PROB) -> None:
         self.scale, self.stage1, self.stage2 = scale, stage1, stage2
+        self.final_sinc_prob = final_sinc_prob
 
     def __call__(self, hr: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         h, w = hr.shape[-2:]
@@ -122,28 +170,48 @@ class RealESRGANDegradation:
         out = self._stage(hr, self.stage1, (h, w), gen)
         out = self._stage(out, self.stage2, target, gen)
         mode = _MODES[int(torch.randint(len(_MODES), (1,), generator=gen))]
-        # Real-ESRGAN randomises the order of the last resize and JPEG.
+        final_sinc = self._final_sinc(gen)
+        quality = int(_uniform(gen, *self.stage2.jpeg_range))
+        # Real-ESRGAN randomises the order of (last resize + sinc) and JPEG.
         if _chance(gen, 0.5):
-            out = jpeg(resize(out.clamp(0, 1), target, mode), int(_uniform(gen, *self.stage2.jpeg_range)))
+            out = jpeg(self._sinc(resize(out.clamp(0, 1), target, mode), final_sinc), quality)
         else:
-            out = resize(jpeg(out, int(_uniform(gen, *self.stage2.jpeg_range))), target, mode)
+            out = self._sinc(resize(jpeg(out, quality), target, mode), final_sinc)
         return out.clamp(0, 1)
+
+    def _final_sinc(self, gen: torch.Generator) -> torch.Tensor | None:
+        if not _chance(gen, self.final_sinc_prob):
+            return None
+        size = _SIZES[int(torch.randint(len(_SIZES), (1,), generator=gen))]
+        return sinc_kernel(_uniform(gen, math.pi / 3, math.pi), size)
+
+    @staticmethod
+    def _sinc(image: torch.Tensor, kernel: torch.Tensor | None) -> torch.Tensor:
+        return image if kernel is None else blur(image, kernel)
 
     def _stage(self, image: torch.Tensor, ranges: StageRanges, base: tuple[int, int],
                gen: torch.Generator) -> torch.Tensor:
         if _chance(gen, ranges.blur_prob):
-            size = ranges.kernel_sizes[int(torch.randint(len(ranges.kernel_sizes), (1,), generator=gen))]
-            if _chance(gen, 0.5):
-                sigma = _uniform(gen, *ranges.sigma)
-                kernel = gaussian_kernel(sigma, sigma, 0.0, size)
-            else:
-                kernel = gaussian_kernel(_uniform(gen, *ranges.sigma), _uniform(gen, *ranges.sigma),
-                                         _uniform(gen, 0.0, math.pi), size)
-            image = blur(image, kernel)
+            image = blur(image, self._blur_kernel(ranges, gen))
         image = self._random_resize(image, ranges, base, gen)
-        sigma = _uniform(gen, *ranges.noise_sigma) / 255.0
-        image = gaussian_noise(image, sigma, _chance(gen, ranges.gray_noise_prob), gen).clamp(0, 1)
-        return jpeg(image, int(_uniform(gen, *ranges.jpeg_range)))
+        gray = _chance(gen, ranges.gray_noise_prob)
+        if _chance(gen, ranges.gaussian_noise_prob):
+            image = gaussian_noise(image, _uniform(gen, *ranges.noise_sigma) / 255.0, gray, gen)
+        else:
+            image = poisson_noise(image, _uniform(gen, *ranges.poisson_scale), gray, gen)
+        return jpeg(image.clamp(0, 1), int(_uniform(gen, *ranges.jpeg_range)))
+
+    @staticmethod
+    def _blur_kernel(ranges: StageRanges, gen: torch.Generator) -> torch.Tensor:
+        size = ranges.kernel_sizes[int(torch.randint(len(ranges.kernel_sizes), (1,), generator=gen))]
+        if _chance(gen, ranges.sinc_prob):
+            # Real-ESRGAN: small kernels get a cutoff of at least pi/3, large ones pi/5.
+            return sinc_kernel(_uniform(gen, math.pi / 3 if size < 13 else math.pi / 5, math.pi), size)
+        if _chance(gen, ISO_SHARE):
+            sigma = _uniform(gen, *ranges.sigma)
+            return gaussian_kernel(sigma, sigma, 0.0, size)
+        return gaussian_kernel(_uniform(gen, *ranges.sigma), _uniform(gen, *ranges.sigma),
+                               _uniform(gen, 0.0, math.pi), size)
 
     def _random_resize(self, image: torch.Tensor, ranges: StageRanges, base: tuple[int, int],
                        gen: torch.Generator) -> torch.Tensor:

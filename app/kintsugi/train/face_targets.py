@@ -1,8 +1,9 @@
 """Training targets for the GAN-prior face methods (Panini, GLEAN, Pro-PULSE, LAREN) and
 MoCo pre-training of Panini's degradation encoder (``dre``).
 
-All of them take aligned face photos (the whole photo's centre square, resized to the output
-size) and need a StyleGAN2 prior (``--prior``) for results that mean anything; without one
+All of them train on face crops aligned to the FFHQ template with the shipped RetinaFace
+(:mod:`kintsugi.train.align`; ``--no-align``: the photos are aligned crops already and the
+centre square is taken) and need a StyleGAN2 prior (``--prior``) for results that mean anything; without one
 the generator is random, which is only good for checking that the code runs (a warning says
 so). ``--param`` overrides architecture settings, so tests use tiny networks.
 """
@@ -11,15 +12,19 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from kintsugi.archs import arch_by_id
 from kintsugi.archs.propulse import downsample
+from kintsugi.engine.device import pick_device
 from kintsugi.train import losses
+from kintsugi.train.align import aligned_faces, cache_folder
 from kintsugi.train.config import TrainConfig
 from kintsugi.train.data import PhotoSet
 from kintsugi.train.degrade import PaniniDegradation, resize
@@ -43,6 +48,21 @@ def _load_prior(generator: nn.Module, prior: Any) -> None:
         generator.load_state_dict(state)
     except RuntimeError as error:
         raise TrainConfigError(f"{prior}: the prior does not fit this network ({str(error).splitlines()[0]})") from None
+
+
+def face_photo_set(config: TrainConfig, files: list[Path], size: int, min_side: int, run: Path) -> PhotoSet:
+    """Aligned face crops of ``size`` px (detected once, cached in the run), or with
+    ``--no-align`` the photos as they are."""
+    if not config.align:
+        return PhotoSet(files, min_side)
+    found = aligned_faces(files, size, cache_folder(run, size), str(pick_device(config.device)))
+    return PhotoSet.of(found.crops, found.names)
+
+
+def photos_with_faces(config: TrainConfig, files: list[Path], size: int, run: Path) -> list[Path]:
+    if not config.align:
+        return files
+    return aligned_faces(files, size, cache_folder(run, size), str(pick_device(config.device))).with_face
 
 
 class FaceTarget(Target):
@@ -73,6 +93,12 @@ class FaceTarget(Target):
         if self.frozen_prior:
             self.raw.generator.requires_grad_(False)
         self.degrade = face_degradation(config.degradation or self.default_degradation, scale)
+
+    def usable(self, files: list[Path], run: Path) -> list[Path]:
+        return photos_with_faces(self.config, files, self.size, run)
+
+    def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
+        return face_photo_set(self.config, files, self.size, min_side, run)
 
     def base_params(self, in_size: int, out_size: int) -> dict[str, Any]:
         return {"in_size": in_size, "out_size": out_size}
@@ -241,6 +267,9 @@ class _Query(nn.Module):
         from kintsugi.archs.panini import DegradationEncoder
 
         self.encoder = DegradationEncoder(widths)
+        # The DRE's own ``mlp`` slot (kept in Panini checkpoints, unused at inference) is not
+        # the projection head here: ``head`` is. Frozen, so DDP sees no unused trainables.
+        self.encoder.mlp.requires_grad_(False)
         self.head = nn.Sequential(nn.Linear(widths[-1], widths[-1]), nn.LeakyReLU(0.1), nn.Linear(widths[-1], dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -252,6 +281,15 @@ class MoCo(nn.Module):
 
     Positives: two different photos degraded by the same draw of Eq. 10 (Panini's UDRL);
     negatives: the queue of earlier keys. Loss: InfoNCE with temperature t.
+
+    Under DistributedDataParallel, as in MoCo: the keys of every rank are gathered
+    (``all_gather``, concatenated in rank order) before they are enqueued, so all ranks hold
+    the same queue of all ranks' keys; and the key encoder sees the key batch shuffled
+    across ranks ("shuffle BN"): its BatchNorm statistics then mix samples from other
+    ranks, so a query cannot find its positive through batch statistics. In one process
+    there is nothing to shuffle with (as in DASR's single-GPU MoCo, which Panini follows).
+    The shuffle's permutation is drawn from a generator seeded by the queue pointer, which
+    is the same on every rank, so no rank has to send it.
     """
 
     queue: torch.Tensor
@@ -269,7 +307,7 @@ class MoCo(nn.Module):
     def forward(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.encoder_q(query)
         with torch.no_grad():
-            k = self.encoder_k(key)
+            k = self.keys(key)
         positive = (q * k).sum(1, keepdim=True)
         negative = q @ self.queue.t()
         logits = torch.cat([positive, negative], 1) / self.temperature
@@ -277,14 +315,43 @@ class MoCo(nn.Module):
         return loss, k
 
     @torch.no_grad()
+    def keys(self, key: torch.Tensor) -> torch.Tensor:
+        """The key encoder's output for this rank's key images (shuffled across ranks under DDP)."""
+        if not _distributed():
+            return self.encoder_k(key)
+        world, rank = dist.get_world_size(), dist.get_rank()
+        everything = gather(key)
+        order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(int(self.pointer)))
+        mine = order.view(world, -1)[rank].to(key.device)
+        encoded = gather(self.encoder_k(everything[mine]))  # row j is the key of image order[j]
+        unshuffled = torch.empty_like(encoded)
+        unshuffled[order.to(key.device)] = encoded
+        return unshuffled.view(world, -1, *encoded.shape[1:])[rank]
+
+    @torch.no_grad()
     def update(self, keys: torch.Tensor) -> None:
+        """Momentum step of the key encoder, then every rank's keys into the queue."""
         for pk, pq in zip(self.encoder_k.parameters(), self.encoder_q.parameters(), strict=True):
             pk.mul_(self.momentum).add_(pq.detach(), alpha=1 - self.momentum)
+        if _distributed():
+            keys = gather(keys)
         n, size = len(keys), len(self.queue)
         start = int(self.pointer)
         index = (torch.arange(n, device=keys.device) + start) % size
         self.queue[index] = keys
         self.pointer.fill_((start + n) % size)
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@torch.no_grad()
+def gather(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` (same shape on all), concatenated in rank order."""
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
 
 
 class DRETarget(Target):
@@ -305,6 +372,12 @@ class DRETarget(Target):
     @property
     def out_size(self) -> int:
         return self.size
+
+    def usable(self, files: list[Path], run: Path) -> list[Path]:
+        return photos_with_faces(self.config, files, self.size, run)
+
+    def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
+        return face_photo_set(self.config, files, self.size, min_side, run)
 
     def batch(self, photos: PhotoSet, count: int, gen: torch.Generator) -> Batch:
         """Rows 0..B-1 of query and key share a degradation draw but not a photo."""

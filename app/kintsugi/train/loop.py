@@ -28,9 +28,9 @@ import torch.distributed as dist
 from torch import nn
 
 from kintsugi.engine.device import pick_device
-from kintsugi.train import checkpoint, losses
+from kintsugi.train import checkpoint, discriminator
 from kintsugi.train.config import TrainConfig
-from kintsugi.train.data import PhotoSet, list_images, split_images
+from kintsugi.train.data import list_images, split_images
 from kintsugi.train.targets import Target, TrainConfigError, make_target
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
 
     torch.manual_seed(config.seed)  # same initial weights on every rank
     target = make_target(config)
-    split = split_images(list_images(config.data), config.held_out)
+    split = split_images(target.usable(list_images(config.data), run), config.held_out)
     min_side = max(target.out_size, 32)
-    train_set, held_set = PhotoSet(split.train, min_side), PhotoSet(split.held_out, min_side)
+    train_set, held_set = target.photo_set(split.train, min_side, run), target.photo_set(split.held_out, min_side, run)
     log.info("training %s on %d photos (%d held out) for %d steps", config.target, len(train_set),
              len(held_set), config.steps)
 
@@ -107,7 +107,7 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
     lr = config.lr if config.lr is not None else target.default_lr
     optimizers: dict[str, torch.optim.Optimizer] = {"g": torch.optim.Adam(target.trainable(), lr=lr, betas=target.betas)}
     if disc is not None:
-        optimizers["d"] = torch.optim.Adam(disc.parameters(), lr=lr, betas=target.betas)
+        optimizers["d"] = discriminator.optimizer(disc, lr, target.betas, config.r1_every)
     modules: dict[str, nn.Module] = {"net": net, **({"disc": disc} if disc is not None else {})}
     start = _resume(run, modules, optimizers) if config.resume else 0
     schedulers = _schedulers(optimizers, config, start)
@@ -115,7 +115,7 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
     target.train_mode(True)
 
     model: nn.Module = net
-    critic = disc
+    critic: nn.Module | None = disc
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -135,7 +135,7 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
         while step < config.steps:
             gen = _step_generator(config.seed, step, rank)
             batch = tuple(t.to(device) for t in target.batch(train_set, config.batch, gen))
-            terms = _train_step(target, model, critic, optimizers, batch)  # type: ignore[arg-type]
+            terms = _train_step(target, model, critic, optimizers, batch, disc, config)  # type: ignore[arg-type]
             for scheduler in schedulers:
                 scheduler.step()
             target.after_step()
@@ -172,10 +172,10 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
     return result
 
 
-def _discriminator(target: Target, config: TrainConfig, device: torch.device) -> nn.Module | None:
+def _discriminator(target: Target, config: TrainConfig, device: torch.device) -> discriminator.Discriminator | None:
     if target.gan_weight <= 0:
         return None
-    return losses.Discriminator(target.out_size, width=config.d_width).to(device)
+    return discriminator.Discriminator(target.out_size, width=config.d_width).to(device)
 
 
 def _schedulers(optimizers: dict[str, torch.optim.Optimizer], config: TrainConfig,
@@ -193,7 +193,8 @@ def _schedulers(optimizers: dict[str, torch.optim.Optimizer], config: TrainConfi
 
 
 def _train_step(target: Target, model: nn.Module, critic: nn.Module | None,
-                optimizers: dict[str, torch.optim.Optimizer], batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+                optimizers: dict[str, torch.optim.Optimizer], batch: tuple[torch.Tensor, torch.Tensor],
+                disc: discriminator.Discriminator | None, config: TrainConfig) -> dict[str, float]:
     if critic is not None:
         critic.requires_grad_(False)
     terms, output = target.losses(model, batch, critic)
@@ -203,14 +204,10 @@ def _train_step(target: Target, model: nn.Module, critic: nn.Module | None,
     target.before_optimizer_step()
     optimizers["g"].step()
     values = {k: float(v.detach()) for k, v in terms.items()}
-    if critic is not None:
+    if critic is not None and disc is not None:
         critic.requires_grad_(True)
-        real = batch[1] * 2 - 1
-        d_loss = losses.discriminator_adversarial(critic(real), critic(output.detach() * 2 - 1))
-        optimizers["d"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        optimizers["d"].step()
-        values["d"] = float(d_loss.detach())
+        values.update(discriminator.train_step(critic, disc, optimizers["d"], batch[1] * 2 - 1, output * 2 - 1,
+                                               config.r1_gamma, config.r1_every))
     values["total"] = float(total.detach())  # type: ignore[union-attr]
     return values
 

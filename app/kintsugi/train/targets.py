@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -60,6 +61,15 @@ class Target:
     @property
     def out_size(self) -> int:
         raise NotImplementedError
+
+    def usable(self, files: list[Path], run: Path) -> list[Path]:
+        """The photos this target can learn from (face targets: those with a face), before
+        the held-out split, so that the held-out photos are usable too."""
+        return files
+
+    def photo_set(self, files: list[Path], min_side: int, run: Path) -> PhotoSet:
+        """The photos of one split as this target trains on them (face targets align them)."""
+        return PhotoSet(files, min_side)
 
     def trainable(self) -> list[nn.Parameter]:
         return [p for p in self.net.parameters() if p.requires_grad]
@@ -115,9 +125,7 @@ class Target:
 
 
 def _single(photos: PhotoSet, index: int) -> PhotoSet:
-    one = PhotoSet.__new__(PhotoSet)
-    one.photos, one.names = [photos.photos[index]], [photos.names[index]]
-    return one
+    return PhotoSet.of([photos.photos[index]], [photos.names[index]])
 
 
 def pooling_decomposition(output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
