@@ -79,6 +79,7 @@ def test_propulse_side_outputs_are_pasted_where_the_faces_are(two_faces, propuls
     background = kintsugi.restore(two_faces, propulse_model, background="bicubic", scale=2, faces=9999)
     untouched = np.abs(final.pixels - background.pixels).max(axis=2) == 0  # outside every face
     assert changed[untouched].max() < 1e-5 and changed.max() > 1e-2
+    assert np.abs(side.pixels - background.pixels).max() > 1e-2  # a face is pasted, not left out
     with pytest.raises(KintsugiError, match="no side output at 64"):
         session.side_output(64)
 
