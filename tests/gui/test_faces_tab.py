@@ -11,24 +11,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fixtures.tiny_propulse import save_tiny_propulse
+import test_restore_panel as panel_tests
 from PySide6.QtCore import QPoint, QPointF, Qt, QThread
-from test_restore_panel import (  # noqa: F401 - fixtures
-    PANINI_ID,
-    data_dir,
-    panini_imported,
-    portrait,
-    restore_window,
-    run,
-)
+from test_restore_panel import PANINI_ID, restore_window, run
 
 import kintsugi
+from fixtures.tiny_propulse import save_tiny_propulse
 from kintsugi.engine import faces as engine_faces
 from kintsugi.engine import importer
 from kintsugi.engine import restore as engine_restore
 from kintsugi.engine import session as session_module
 
 pytestmark = pytest.mark.gui
+data_dir, panini_imported, portrait = panel_tests.data_dir, panel_tests.panini_imported, panel_tests.portrait
 PROPULSE_ID = "tiny-propulse-gui"
 
 
@@ -215,7 +210,7 @@ def test_a_brush_stroke_changes_only_its_feathered_region(qtbot, make_window, pa
 
 
 @pytest.fixture
-def propulse_imported(data_dir: Path, tmp_path: Path) -> str:  # noqa: F811
+def propulse_imported(data_dir: Path, tmp_path: Path) -> str:
     path = save_tiny_propulse(tmp_path / "weights" / "propulse.safetensors")
     return importer.import_model(path, model_id=PROPULSE_ID).id
 

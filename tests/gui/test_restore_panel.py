@@ -19,8 +19,8 @@ from torch import nn
 
 import kintsugi
 from kintsugi.engine import importer
-from kintsugi.engine.consistency import pool
 from kintsugi.engine import session as session_module
+from kintsugi.engine.consistency import pool
 from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
 
 pytestmark = pytest.mark.gui
