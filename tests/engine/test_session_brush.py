@@ -12,7 +12,7 @@ import torch
 from test_restore import tiny_panini, two_faces  # noqa: F401
 
 import kintsugi
-from fixtures.tiny_propulse import save_tiny_propulse
+from fixtures.tiny_faces import save_tiny_propulse
 from kintsugi.archs.panini import SPEC
 from kintsugi.archs.propulse import side_outputs
 from kintsugi.archs.stylegan2 import UnitRangeWrapper

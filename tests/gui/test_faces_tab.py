@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 import test_restore_panel as panel_tests
+from gui_helpers import open_photo
 from PySide6.QtCore import QPoint, QPointF, Qt, QThread
 from test_restore_panel import PANINI_ID, restore_window, run
 
 import kintsugi
-from fixtures.tiny_propulse import save_tiny_propulse
+from fixtures.tiny_faces import save_tiny_codeformer, save_tiny_propulse
 from kintsugi.engine import faces as engine_faces
 from kintsugi.engine import importer
 from kintsugi.engine import restore as engine_restore
@@ -87,6 +88,12 @@ def test_a_second_slider_value_reruns_no_cached_stage(qtbot, make_window, model_
     prior, photo_side = direct(portrait, bias=1.0), direct(portrait, bias=-1.0)
     assert gap(more_real, prior) < gap(first, prior)
     assert gap(more_real, photo_side) > gap(first, photo_side)
+    # The session goes with the model or the photo it was built for.
+    section.model_combo.currentIndexChanged.emit(0)
+    assert window.session_store().current() is None
+    store = window.session_store()
+    open_photo(qtbot, window, portrait)
+    assert window.session_store() is not store and window.session_store().builds == 0
 
 
 def test_stale_preview_requests_are_dropped(qtbot, make_window, panini_imported, portrait,
@@ -129,7 +136,8 @@ def test_the_strip_fills_and_a_click_shows_and_saves_that_alternative(
     section = window.panel.restore
     strip = section.alt_strip.strip
     labels = [strip.item(i).text() for i in range(strip.count())]
-    assert labels == ["bias -1.0", "bias -0.5", "bias +0.0", "bias +0.5", "bias +1.0"]
+    assert labels == ["-1.0", "-0.5", "+0.0", "+0.5", "+1.0"]
+    assert "mask bias +1.0" in strip.item(4).toolTip()
     icons = [strip.item(i).icon().pixmap(72, 72).toImage() for i in (0, 4)]
     assert icons[0] != icons[1]  # the thumbnails differ
     with qtbot.waitSignal(window.restore_finished, timeout=60_000) as blocker:
@@ -241,3 +249,29 @@ def test_propulse_side_outputs_fill_a_strip_and_a_click_shows_one(
         window.save()
     note = kintsugi.read_provenance(Path(saved.args[0]))
     assert note["model"] == PROPULSE_ID and note["side_output"] == "32 px"
+
+
+@pytest.mark.slow
+def test_codeformer_w_rides_the_same_slider_and_strip(qtbot, make_window, data_dir, tmp_path,
+                                                      portrait) -> None:
+    model_id = importer.import_model(save_tiny_codeformer(tmp_path)).id
+    window = restore_window(qtbot, make_window, portrait)
+    section = window.panel.restore
+    assert section.bias_title.text() == "Fidelity (CodeFormer w)"
+    assert not section.tools.realness_button.isEnabled()  # the brush paints Panini's mask bias
+    section.scale_spin.setValue(1)
+    with qtbot.waitSignal(window.restore_strip_filled, timeout=180_000):
+        middle = run(qtbot, window)  # w 0.5
+    strip = section.alt_strip.strip
+    assert [strip.item(i).text() for i in range(strip.count())] == [
+        "w 1.00", "w 0.75", "w 0.50", "w 0.25", "w 0.00"]
+    with qtbot.waitSignal(window.restore_finished, timeout=120_000):
+        qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton,
+                         pos=strip.visualItemRect(strip.item(4)).center())
+    real = window.current_result().image.pixels
+    source = kintsugi.open_image(portrait)
+    want = kintsugi.restore(source, model_id, background="bicubic", scale=1, fidelity=0.0).pixels
+    np.testing.assert_allclose(real, want, atol=1e-5)
+    faithful = kintsugi.restore(source, model_id, background="bicubic", scale=1, fidelity=1.0).pixels
+    assert gap(middle, faithful) < gap(real, faithful)  # w 0 is furthest from the w 1 face
+    assert window.current_result().provenance["fidelity"] == "0"

@@ -55,7 +55,10 @@ class ThumbStrip(QWidget):
 
     chosen = Signal(int)  # an index into the strip
 
-    def __init__(self, tip: str, parent: QWidget | None = None) -> None:
+    def __init__(self, tip: str, thumb: int = THUMB, cell: int | None = None,
+                 parent: QWidget | None = None) -> None:
+        """thumb: icon side; cell: fixed item width (so a known number of items fits the
+        panel's width), None to size items by their labels."""
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -65,8 +68,10 @@ class ThumbStrip(QWidget):
         self.strip.setFlow(QListWidget.Flow.LeftToRight)
         self.strip.setWrapping(False)
         self.strip.setMovement(QListWidget.Movement.Static)
-        self.strip.setIconSize(QSize(THUMB, THUMB))
-        self.strip.setFixedHeight(THUMB + 34)
+        self.strip.setIconSize(QSize(thumb, thumb))
+        if cell is not None:
+            self.strip.setGridSize(QSize(cell, thumb + 22))
+        self.strip.setFixedHeight(thumb + 34)
         self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.strip.setToolTip(tip)
         self.strip.itemClicked.connect(self._on_clicked)

@@ -24,6 +24,7 @@ from PySide6.QtCore import Slot
 from kintsugi.gui.history import ResultHistory
 from kintsugi.gui.imaging import display_array, to_qimage
 from kintsugi.gui.restore_panel import (
+    STRIP_THUMB,
     Brush,
     PhotoCache,
     RestoreOptions,
@@ -34,7 +35,6 @@ from kintsugi.gui.restore_panel import (
 )
 from kintsugi.gui.worker import Task, TaskRunner
 
-THUMB_SIDE = 72
 FACE_TOOLS = {"realness": "face-realness", "fidelity": "face-fidelity"}  # canvas map names
 
 
@@ -70,6 +70,7 @@ class RestoreFlow:
         self._sessions = SessionStore()  # the restore session of the open photo
         self._preview_serial = 0  # bumps on every preview request: older ones are stale
         self._face_strip = _StripState()
+        self._face_source: Any = None  # what this photo's restores start from
         self._strip_runner = TaskRunner("faces-strip", self)  # type: ignore[arg-type]
         self._strip_runner.finished.connect(self._on_face_strip_finished)
         restore = self.panel.restore
@@ -86,6 +87,7 @@ class RestoreFlow:
         self._photo_cache = PhotoCache()
         self._sessions = SessionStore()
         self._face_strip = _StripState()
+        self._face_source = None
         for name in FACE_TOOLS.values():
             self.canvas.clear_map(name)
         self.panel.restore.alt_strip.clear("")
@@ -126,6 +128,15 @@ class RestoreFlow:
     def session_store(self) -> SessionStore:
         return self._sessions
 
+    def _face_input(self) -> Any:
+        """The picture restores start from: the photo (or its healed version), never a
+        restore result on screen, even one at the photo's own size (a preview restores
+        the photo again, not its last preview)."""
+        entry = self._history.current()
+        if entry is None or entry.kind != "restore" or self._face_source is None:
+            self._face_source = self._input_image()
+        return self._face_source
+
     def face_brush(self) -> Brush | None:
         """The painted bias (None: nothing painted, or the model has no mask to bias)."""
         if not self.panel.restore.maskable():
@@ -134,7 +145,7 @@ class RestoreFlow:
                                 self.canvas.brush_mask(FACE_TOOLS["fidelity"]))
 
     def _restore_body(self, opts: RestoreOptions, preview: bool) -> Callable[[Any], Any]:
-        source, cache, models, store = self._input_image(), self._photo_cache, self._models, self._sessions
+        source, cache, models, store = self._face_input(), self._photo_cache, self._models, self._sessions
         brush = self.face_brush()
         stale: Callable[[], bool] | None = None
         if preview:
@@ -230,7 +241,7 @@ class RestoreFlow:
         # The strip varies the slider only: the same blocks and seed, no brush.
         wanted = dataclasses.replace(opts, bias=value if section.maskable() else 0.0,
                                      fidelity=_w(value) if section.weighted() else None)
-        source, cache, models, store = self._input_image(), self._photo_cache, self._models, self._sessions
+        source, cache, models, store = self._face_input(), self._photo_cache, self._models, self._sessions
 
         def task(job: Any) -> np.ndarray:
             out, session = store.render(source, wanted, models, cache, job, build=False)
@@ -265,6 +276,8 @@ class RestoreFlow:
             strip.clear(f"Not available: {task.error}")
             return
         if not task.ok:
+            if not self._strip_runner.is_busy():  # its session was replaced, not by a newer strip
+                strip.note.setText("The settings changed: restore again for their alternatives.")
             return
         index = task.context["index"]
         if task.tag == "side":
@@ -283,12 +296,13 @@ class RestoreFlow:
                 self.side_outputs_filled.emit()
             return
         value = task.context["value"]
-        strip.add_thumbnail(to_qimage(task.result), section.strip_label(value),
-                            f"{section.strip_label(value)}: click to show it")
+        strip.add_thumbnail(to_qimage(task.result), section.strip_label(value), section.strip_tip(value))
         if index + 1 < len(self._face_strip.values):
             self._submit_face_thumb(task.context["opts"], index + 1)
         else:
-            strip.note.setText("Click one to show it; Save writes the one on screen.")
+            strip.note.setText("Mask bias, fidelity to realness: click one to show it; Save "
+                               "writes the one on screen." if section.maskable() else
+                               "Click one to show it; Save writes the one on screen.")
             self.restore_strip_filled.emit()
 
     @Slot(int)
@@ -387,7 +401,7 @@ def _thumbnail(image: Any, frame: tuple[int, int, int, int] | None) -> np.ndarra
         x0, y0, x1, y1 = frame
         pixels = pixels[y0:y1, x0:x1]
     height, width = pixels.shape[:2]
-    side = THUMB_SIDE / max(width, height)
+    side = STRIP_THUMB / max(width, height)
     small = cv2.resize(pixels, (max(1, round(width * side)), max(1, round(height * side))),
                        interpolation=cv2.INTER_AREA)
     return display_array(small.reshape(small.shape[0], small.shape[1], -1))

@@ -54,6 +54,7 @@ DEFAULT_BACKGROUND = "default"  # the default upscaler, as the command line uses
 NO_SEED = -1  # the seed spin box's special value: the model's stored noise
 MODEL_SCALE = 0  # the photo-scale spin box's special value: the model's own
 STRIP_VALUES = (-1.0, -0.5, 0.0, 0.5, 1.0)  # slider values of the alternatives strip
+STRIP_THUMB, STRIP_CELL = 56, 64  # px: five thumbnails fit the side panel's width
 BRUSH_BIAS = 1.0  # mask bias a fully painted pixel adds (realness) or takes away (fidelity)
 
 BIAS_TIP = (
@@ -563,7 +564,8 @@ class RestorePanel(QWidget):
         layout = QVBoxLayout(self.alternatives_box)
         layout.setSpacing(4)
         self.alt_strip = ThumbStrip("The faces at several settings of the slider, computed in the "
-                                    "background: click one to show it; Save writes the one on screen")
+                                    "background: click one to show it; Save writes the one on screen",
+                                    STRIP_THUMB, STRIP_CELL)
         self.alt_strip.chosen.connect(self.strip_chosen)
         self.tools = BrushTools("Paint where the face takes more of the prior (more realness)",
                                 "Paint where the face keeps more of the photo (more fidelity)")
@@ -582,7 +584,8 @@ class RestorePanel(QWidget):
         self.sides_box = QGroupBox("Side outputs")
         layout = QVBoxLayout(self.sides_box)
         self.side_strip = ThumbStrip("What each of Pro-PULSE's deeply supervised blocks already "
-                                     "draws, coarse to fine: click one to show it in the photo")
+                                     "draws, coarse to fine: click one to show it in the photo",
+                                     STRIP_THUMB, STRIP_CELL)
         self.side_strip.chosen.connect(self.side_chosen)
         layout.addWidget(self.side_strip)
         return self.sides_box
@@ -690,7 +693,12 @@ class RestorePanel(QWidget):
         return list(STRIP_VALUES) if self.maskable() or self.weighted() else []
 
     def strip_label(self, value: float) -> str:
-        return f"w {slider_to_w(value):.2f}" if self.weighted() else f"bias {value:+.1f}"
+        """A thumbnail's caption (short: five fit the panel's width)."""
+        return f"w {slider_to_w(value):.2f}" if self.weighted() else f"{value:+.1f}"
+
+    def strip_tip(self, value: float) -> str:
+        what = f"fidelity weight w {slider_to_w(value):.2f}" if self.weighted() else f"mask bias {value:+.1f}"
+        return f"The faces at {what}: click to show it"
 
     def set_bias_quietly(self, value: float) -> None:
         """Move the slider without scheduling a preview (the caller shows that value)."""
