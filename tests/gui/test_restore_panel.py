@@ -4,6 +4,7 @@ reuses the photo's faces, and restore results go through the same history and sa
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import kintsugi
 from kintsugi.engine import importer
 from kintsugi.engine import session as session_module
 from kintsugi.engine.consistency import pool
+from kintsugi.gui import restore_panel
 from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
 
 pytestmark = pytest.mark.gui
@@ -244,11 +246,15 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     def settled() -> bool:
         return not section.preview_pending() and not window.restore_runner().is_busy()
 
+    began = time.monotonic()
     for value in range(-60, 61, 5):  # 25 moves, a drag of ~0.25 s
         section.bias_slider.setValue(value)
         qtbot.wait(10)
+    dragged = time.monotonic() - began
     qtbot.waitUntil(settled, timeout=120_000)
-    assert 1 <= len(started) <= 2, started
+    # Throttled: at most one request per PREVIEW_DELAY_MS while dragging, plus the last value.
+    assert 1 <= len(started) <= dragged * 1000 / restore_panel.PREVIEW_DELAY_MS + 2, started
+    assert len(started) < 25 / 2
     assert started[-1] == pytest.approx(0.6)
     result = window.current_result()
     assert result.options.bias == pytest.approx(0.6) and result.preview

@@ -5,8 +5,8 @@ bias brush and Pro-PULSE's side outputs, all rendered from one ``RestoreSession`
 canvas). Network work runs on worker threads only:
 - the Restore button and live previews render the session on the window's runners (a
   preview on the preview runner, where the running task finishes and only the newest
-  waiting one survives; a preview that finds a newer one waiting after the session was
-  built is dropped before it renders);
+  waiting one survives; a preview that finds a newer one waiting once the session is
+  ready is dropped before it renders);
 - the strip's thumbnails and the side outputs are rendered one task at a time on the
   "faces-strip" runner, after the result they belong to is shown.
 """
@@ -156,12 +156,11 @@ class RestoreFlow:
 
         def body(job: Any) -> Any:
             import kintsugi
-            from kintsugi.engine.errors import Cancelled
 
+            # A render already under way is shown even if a newer value is waiting (the
+            # picture keeps up during a drag); one that has not started is dropped.
             out, model, scale, found = run_restore(source, opts, models, cache, store, job, brush, stale)
             job.check()
-            if stale is not None and stale():  # rendered, but a newer value is waiting
-                raise Cancelled("a newer preview is waiting")
             job.set_progress(0.97, "Measuring invented detail…")
             provenance = kintsugi.restore_provenance(
                 model, scale, opts.consistency, **opts.engine_controls(), bias_map=brush is not None,

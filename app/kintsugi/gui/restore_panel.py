@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 from kintsugi.gui.alt_panel import BrushTools, ThumbStrip
 from kintsugi.gui.widgets import RunControls
 
-PREVIEW_DELAY_MS = 150  # a slider drag settles this long before the restore re-runs
+PREVIEW_DELAY_MS = 150  # at most one preview request this often while a slider moves
 BIAS_STEPS = 100  # slider units per 1.0 of bias
 MAX_BLOCKS = 5  # sliders shown; each model's own count comes from its capabilities
 BICUBIC = "bicubic"
@@ -759,8 +759,11 @@ class RestorePanel(QWidget):
 
     @Slot()
     def _schedule_preview(self) -> None:
-        if self.live_check.isChecked() and self._controls.isEnabled():
-            self._preview_timer.start()  # restarts: only a settled value is previewed
+        # Throttled, not debounced: during a drag the value of the moment is previewed every
+        # PREVIEW_DELAY_MS (a session render re-runs only the generator), and a change after
+        # the last firing always gets one more, so the settled value is the one shown.
+        if self.live_check.isChecked() and self._controls.isEnabled() and not self._preview_timer.isActive():
+            self._preview_timer.start()
 
     @Slot(int)
     def _on_faces_mode(self, index: int) -> None:
@@ -800,8 +803,9 @@ class RestorePanel(QWidget):
                 slider.setToolTip(f"This model has {blocks} blocks" if maskable else NO_BIAS_TIP)
         self.alternatives_box.setVisible(maskable or weighted)
         self.tools.set_available(maskable)
-        self.brush_note.setText("" if maskable else "The brush paints Panini's mask bias; "
-                                "this model has no mask")
+        self.brush_note.setText("Paint over a face: the feathered strokes are Panini's spatial mask "
+                                "bias, and only the painted part changes." if maskable else
+                                "The brush paints Panini's mask bias; this model has no mask.")
         self.alt_strip.clear("Alternatives at several settings appear here after a restore.")
         self.sides_box.setVisible(self.side_outputs())
         self.side_strip.clear("Pro-PULSE's side outputs appear here after a restore.")
