@@ -330,8 +330,12 @@ class _BiasSlider(QWidget):
     def value(self) -> float:
         return self.slider.value() / BIAS_STEPS
 
-    def set_value(self, value: float) -> None:
+    def set_value(self, value: float, quiet: bool = False) -> None:
+        """quiet: move it without telling its listeners (the value label still follows)."""
+        self.slider.blockSignals(quiet)
         self.slider.setValue(round(value * BIAS_STEPS))
+        self.slider.blockSignals(False)
+        self._show_value(self.slider.value())
 
 
 class RestorePanel(QWidget):
@@ -702,10 +706,7 @@ class RestorePanel(QWidget):
 
     def set_bias_quietly(self, value: float) -> None:
         """Move the slider without scheduling a preview (the caller shows that value)."""
-        self.bias_slider.blockSignals(True)
-        self.bias.set_value(value)
-        self.bias_slider.blockSignals(False)
-        self.bias._show_value(self.bias_slider.value())  # noqa: SLF001 - its own label
+        self.bias.set_value(value, quiet=True)
 
     def set_face_selection(self, indices: list[int]) -> None:
         """Faces clicked on the canvas: restore exactly these."""
