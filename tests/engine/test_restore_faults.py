@@ -88,7 +88,7 @@ def test_cancel_reaches_inside_the_generator_pass(two_faces, panini_model) -> No
 def test_window_restore_detects_faces_once(two_faces, panini_model, monkeypatch) -> None:  # noqa: F811
     pytest.importorskip("PySide6")
     from kintsugi.engine import faces as faces_module
-    from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, run_restore
+    from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
 
     calls: list[int] = []
     real = faces_module.detect_faces
@@ -104,6 +104,6 @@ def test_window_restore_detects_faces_once(two_faces, panini_model, monkeypatch)
             return panini_model
 
     opts = RestoreOptions(model_id="tiny-panini", background="bicubic")
-    out, _model, scale, found = run_restore(two_faces, opts, Models(), PhotoCache(), False, Job())
+    out, _model, scale, found = run_restore(two_faces, opts, Models(), PhotoCache(), SessionStore(), Job())
     assert calls == [1]
     assert found == 2 and scale == 2 and out.width == 2 * two_faces.width

@@ -4,6 +4,7 @@ reuses the photo's faces, and restore results go through the same history and sa
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,16 @@ import pytest
 import torch
 from gui_helpers import open_photo
 from PIL import Image as PILImage
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThread
 from safetensors.torch import save_file
 from torch import nn
 
 import kintsugi
 from kintsugi.engine import importer
+from kintsugi.engine import session as session_module
 from kintsugi.engine.consistency import pool
 from kintsugi.gui import restore_panel
-from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, restore_cached
+from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
 
 pytestmark = pytest.mark.gui
 torch.set_num_threads(2)
@@ -232,22 +234,27 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     section = window.panel.restore
     section.live_check.setChecked(True)
     started: list[float] = []
-    real = restore_panel.restore_cached
+    real = session_module.RestoreSession.render
 
-    def counting(image: Any, model: Any, opts: Any, cache: Any, job: Any) -> Any:
-        started.append(opts.bias)
-        return real(image, model, opts, cache, job)
+    def counting(self: Any, bias: float = 0.0, **kwargs: Any) -> Any:
+        if QThread.currentThread().objectName() == "kintsugi-preview":  # not the strip's
+            started.append(bias)
+        return real(self, bias, **kwargs)
 
-    monkeypatch.setattr(restore_panel, "restore_cached", counting)
+    monkeypatch.setattr(session_module.RestoreSession, "render", counting)
 
     def settled() -> bool:
         return not section.preview_pending() and not window.restore_runner().is_busy()
 
+    began = time.monotonic()
     for value in range(-60, 61, 5):  # 25 moves, a drag of ~0.25 s
         section.bias_slider.setValue(value)
         qtbot.wait(10)
+    dragged = time.monotonic() - began
     qtbot.waitUntil(settled, timeout=120_000)
-    assert 1 <= len(started) <= 2, started
+    # Throttled: at most one request per PREVIEW_DELAY_MS while dragging, plus the last value.
+    assert 1 <= len(started) <= dragged * 1000 / restore_panel.PREVIEW_DELAY_MS + 2, started
+    assert len(started) < 25 / 2
     assert started[-1] == pytest.approx(0.6)
     result = window.current_result()
     assert result.options.bias == pytest.approx(0.6) and result.preview
@@ -267,20 +274,22 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     assert len(window._history) == steps  # noqa: SLF001
 
 
-def test_preview_path_gives_the_same_pixels_as_restore(panini_imported, two_faces) -> None:
+def test_session_path_gives_the_same_pixels_as_restore(panini_imported, two_faces,
+                                                       model_cache) -> None:
     from kintsugi.engine.job import Job
 
     image = kintsugi.open_image(two_faces)
-    model = kintsugi.load_model(PANINI_ID)
+    model = model_cache.get(PANINI_ID)
     opts = RestoreOptions(model_id=PANINI_ID, bias=0.4, bias_blocks=((1, -0.5),), seed=7,
                           faces=[1], background="bicubic", consistency=True, color_match=False)
-    cache = PhotoCache()
-    cached = restore_cached(image, model, opts, cache, Job())
-    again = restore_cached(image, model, opts, cache, Job())
+    cache, store = PhotoCache(), SessionStore()
+    cached, _model, scale, found = run_restore(image, opts, model_cache, cache, store, Job())
+    again = run_restore(image, opts, model_cache, cache, store, Job())[0]
     direct = kintsugi.restore(image, model, bias=0.4, bias_blocks={1: -0.5}, seed=7, faces=[1],
                               background="bicubic", consistency=True, color_match=False)
     np.testing.assert_allclose(cached.pixels, direct.pixels, atol=1e-6)
     assert np.array_equal(again.pixels, cached.pixels) and cache.detections == 1
+    assert store.builds == 1 and (scale, found) == (2, 2)
 
 
 def test_restore_result_is_saved_with_its_provenance(qtbot, make_window, panini_imported,
@@ -393,7 +402,7 @@ def test_a_fidelity_weight_model_gets_the_same_slider_labelled_w(qtbot) -> None:
                            licence="S-Lab (NC)")
     caps = Capabilities(purpose="face-restorer", input_size=512, fidelity_weight=True)
     panel.set_models([info], [], caps={"codeformer-x": caps})
-    assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity weight w"
+    assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity (CodeFormer w)"
     assert not panel.advanced_button.isEnabled() and not panel.seed_spin.isEnabled()
     panel.bias.set_value(-1.0)
     assert panel.options().fidelity == 1.0 and panel.options().bias == 0.0

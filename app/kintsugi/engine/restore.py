@@ -252,13 +252,13 @@ class FaceRunner:
         return next((m for m in self.core.modules() if isinstance(m, StyleGAN2Generator)), None)
 
     # -- running -------------------------------------------------------------------------
-    def _tensor(self, crop: np.ndarray) -> torch.Tensor:
+    def tensor(self, crop: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
         return x.to(device=self.model.device, dtype=self.model.dtype)
 
     def prepare(self, crop: np.ndarray, job: Job) -> Any:
         """crop (in, in, 3) [0, 1] -> what `finish` needs (features, or the input itself)."""
-        x = self._tensor(crop)
+        x = self.tensor(crop)
         if not self._split:
             return x
         assert isinstance(self.model.net, UnitRangeWrapper)

@@ -14,18 +14,25 @@ decoder pass), the paste-back and, when asked, the consistency lock.
 
 Controls of render() (each refused by models that do not have it, see kintsugi.restore):
 bias, bias_blocks, bias_map (Panini's mask bias), fidelity (CodeFormer's w), seed.
+``map_region`` confines a spatial bias to where it was painted: the network runs with the
+map (so the painted part is generated coherently), and the result is blended over the render
+without it by the region's weights, so pixels of weight 0 are exactly those of that render.
+A Pro-PULSE session also gives each side output pasted into the photo (``side_output``).
 A session is not thread-safe: use one per thread, or serialise render() calls.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
 
 from kintsugi.engine import facepaste
 from kintsugi.engine.errors import KintsugiError
@@ -54,6 +61,7 @@ class _CachedFace:
     matrix_out: np.ndarray  # restored-crop coordinates from output-photo coordinates
     placement: facepaste.FacePlacement | None = None  # None for an aligned crop
     prepared: Any = None  # the network's control-independent features, filled on first use
+    sides: dict[int, np.ndarray] | None = None  # Pro-PULSE: side output per resolution
 
 
 class RestoreSession:
@@ -75,6 +83,7 @@ class RestoreSession:
         self.consistency = consistency
         self.aligned = faces is None
         self._rgb = as_rgb(image.pixels)
+        self._plain: tuple[Controls, Image] | None = None  # last render without a map
         if self.aligned:
             self._init_crop(scale, background, color_match)
         else:
@@ -129,14 +138,39 @@ class RestoreSession:
 
     def render(self, bias: float = 0.0, bias_blocks: Mapping[int, float] | None = None,
                bias_map: np.ndarray | None = None, fidelity: float | None = None,
-               seed: int | None = None, job: Job | None = None) -> Image:
-        """The restored photo at these controls (a new Image; the session is unchanged)."""
+               seed: int | None = None, job: Job | None = None,
+               map_region: np.ndarray | None = None) -> Image:
+        """The restored photo at these controls (a new Image; the session is unchanged).
+
+        map_region: HxW weights in [0, 1] (any size, stretched over the result), only with
+        a bias_map: the render with the map blended over the one without it by these
+        weights (the one without is kept, so painting more strokes costs one render each).
+        """
         job = ensure_job(job)
         controls = Controls.make(bias, bias_blocks, fidelity, seed, bias_map is not None)
         self.runner.check(controls)
+        if map_region is not None:
+            if bias_map is None:
+                raise KintsugiError("map_region confines a bias map: give the bias_map too")
+            return self._render_confined(controls, bias_map, map_region, job)
+        return self._render(controls, bias_map, job)
+
+    def _render(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
         if self.aligned:
             return self._render_crop(controls, bias_map, job)
         return self._render_photo(controls, bias_map, job)
+
+    def _render_confined(self, controls: Controls, bias_map: np.ndarray, region: np.ndarray,
+                         job: Job) -> Image:
+        from kintsugi.engine.alternatives import blend
+
+        plain_controls = dataclasses.replace(controls, has_map=False)
+        if self._plain is None or self._plain[0] != plain_controls:
+            self._plain = (plain_controls, self._render(plain_controls, None, job.sub(0.0, 0.5)))
+        plain = self._plain[1]
+        mapped = self._render(controls, bias_map, job.sub(0.5, 1.0))
+        weight = np.clip(resize_map(region, plain.width, plain.height), 0.0, 1.0)
+        return blend(plain, mapped, 0.0, weight)
 
     def _features(self, face: _CachedFace, job: Job) -> Any:
         if face.prepared is None:
@@ -167,3 +201,41 @@ class RestoreSession:
             restored = self.runner.finish(self._features(face, job), controls, local_map, face.index, job)
             facepaste.paste_face(canvas, restored, face.matrix_out, color_match=self.color_match)
         return finish_output(self.image, canvas, self.scale, self.consistency, job)
+
+    # -- Pro-PULSE side outputs ---------------------------------------------------------
+    def side_sizes(self) -> list[int]:
+        """Resolutions of the model's side outputs (Pro-PULSE: 32 .. out/2), else []."""
+        from kintsugi.archs.propulse import ProPULSE
+
+        core = self.runner.core
+        return list(core.side_res) if isinstance(core, ProPULSE) else []
+
+    def side_output(self, size: int, job: Job | None = None) -> Image:
+        """The photo with each chosen face drawn by the side output of resolution `size`
+        (what that deeply supervised block already draws), enlarged to the face's output
+        size and pasted like the final face; an aligned crop gives the side output enlarged."""
+        job = ensure_job(job)
+        if size not in self.side_sizes():
+            raise KintsugiError(f"{self.model.info.id} has no side output at {size} px "
+                                f"(it has {self.side_sizes() or 'none'})")
+        out_size = self.runner.out_size
+        canvas = np.zeros((out_size, out_size, 3), np.float32) if self._canvas is None else self._canvas.copy()
+        for face in self._faces:
+            job.check()
+            side = cv2.resize(self._sides(face)[size], (out_size, out_size), interpolation=cv2.INTER_CUBIC)
+            if face.placement is None:
+                canvas = side
+            else:
+                facepaste.paste_face(canvas, side, face.matrix_out, color_match=self.color_match)
+        return finish_output(self.image, canvas, self.scale, self.consistency, job)
+
+    def _sides(self, face: _CachedFace) -> dict[int, np.ndarray]:
+        from kintsugi.archs.propulse import side_outputs
+
+        if face.sides is None:
+            x = self.runner.tensor(face.crop)
+            with torch.inference_mode():
+                sides = side_outputs(self.model.net, x)
+            face.sides = {s.shape[-1]: np.ascontiguousarray(s[0].float().cpu().numpy().transpose(1, 2, 0))
+                          for s in sides}
+        return face.sides

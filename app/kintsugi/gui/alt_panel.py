@@ -49,6 +49,113 @@ def _ends(left: str, right: str) -> QHBoxLayout:
     return row
 
 
+class ThumbStrip(QWidget):
+    """A row of clickable thumbnails with a note under it: the Upscale tab's alternatives,
+    the Faces tab's bias values and Pro-PULSE's side outputs."""
+
+    chosen = Signal(int)  # an index into the strip
+
+    def __init__(self, tip: str, thumb: int = THUMB, cell: int | None = None,
+                 parent: QWidget | None = None) -> None:
+        """thumb: icon side; cell: fixed item width (so a known number of items fits the
+        panel's width), None to size items by their labels."""
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.strip = QListWidget()
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setMovement(QListWidget.Movement.Static)
+        self.strip.setIconSize(QSize(thumb, thumb))
+        if cell is not None:
+            self.strip.setGridSize(QSize(cell, thumb + 22))
+        self.strip.setFixedHeight(thumb + 34)
+        self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.strip.setToolTip(tip)
+        self.strip.itemClicked.connect(self._on_clicked)
+        self.note = QLabel("")
+        self.note.setProperty("role", "hint")
+        self.note.setWordWrap(True)
+        layout.addWidget(self.strip)
+        layout.addWidget(self.note)
+
+    def clear(self, note: str = "") -> None:
+        self.strip.clear()
+        self.note.setText(note)
+
+    def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
+        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), label)
+        item.setToolTip(tip)
+        item.setData(Qt.ItemDataRole.UserRole, self.strip.count())
+        self.strip.addItem(item)
+
+    def count(self) -> int:
+        return self.strip.count()
+
+    @Slot(QListWidgetItem)
+    def _on_clicked(self, item: QListWidgetItem) -> None:
+        self.chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+
+
+class BrushTools(QWidget):
+    """Paint-realness / paint-fidelity tools (one at a time, or none), Clear, and the
+    brush's size and hardness."""
+
+    tool_changed = Signal(str)  # "" | "realness" | "fidelity"
+    clear_requested = Signal()
+
+    def __init__(self, realness_tip: str, fidelity_tip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        self.realness_button = QPushButton("Paint realness")
+        self.realness_button.setToolTip(realness_tip)
+        self.fidelity_button = QPushButton("Paint fidelity")
+        self.fidelity_button.setToolTip(fidelity_tip)
+        self._tools = QButtonGroup(self)
+        self._tools.setExclusive(False)
+        for button in (self.realness_button, self.fidelity_button):
+            button.setCheckable(True)
+            self._tools.addButton(button)
+        self._tools.buttonToggled.connect(self._on_tool)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Remove the painted strokes")
+        self.clear_button.clicked.connect(self.clear_requested)
+        tools = QHBoxLayout()
+        tools.addWidget(self.realness_button)
+        tools.addWidget(self.fidelity_button)
+        tools.addWidget(self.clear_button)
+        self.brush = BrushControls()
+        layout.addLayout(tools)
+        layout.addWidget(self.brush)
+
+    def tool(self) -> str:
+        if self.realness_button.isChecked():
+            return "realness"
+        if self.fidelity_button.isChecked():
+            return "fidelity"
+        return ""
+
+    def set_available(self, available: bool) -> None:
+        for button in (self.realness_button, self.fidelity_button):
+            button.setEnabled(available)
+            if not available:
+                button.setChecked(False)
+
+    @Slot(object, bool)
+    def _on_tool(self, button: object, checked: bool) -> None:
+        if checked:  # one tool at a time, and none is allowed
+            for other in (self.realness_button, self.fidelity_button):
+                if other is not button and other.isChecked():
+                    other.blockSignals(True)
+                    other.setChecked(False)
+                    other.blockSignals(False)
+        self.tool_changed.emit(self.tool())
+
+
 class AlternativesBox(QGroupBox):
     """Detail and blend sliders, the strip, and the brush tools."""
 
@@ -91,47 +198,23 @@ class AlternativesBox(QGroupBox):
         blend_row.addWidget(QLabel("Mix"))
         blend_row.addWidget(self.blend_slider, 1)
         blend_row.addWidget(self.blend_value)
-        self.strip = QListWidget()
-        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
-        self.strip.setFlow(QListWidget.Flow.LeftToRight)
-        self.strip.setWrapping(False)
-        self.strip.setMovement(QListWidget.Movement.Static)
-        self.strip.setIconSize(QSize(THUMB, THUMB))
-        self.strip.setFixedHeight(THUMB + 34)
-        self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.strip.setToolTip("Ready-made alternatives, computed in the background: click one "
-                              "to show it; Save writes the one on screen")
-        self.strip.itemClicked.connect(self._on_strip_clicked)
-        self.strip_note = QLabel("")
-        self.strip_note.setProperty("role", "hint")
-        self.strip_note.setWordWrap(True)
-        self.realness_button = QPushButton("Paint realness")
-        self.realness_button.setToolTip("Paint where to take more of the realistic result")
-        self.fidelity_button = QPushButton("Paint fidelity")
-        self.fidelity_button.setToolTip("Paint where to take more of the faithful result")
-        self._tools = QButtonGroup(self)
-        self._tools.setExclusive(False)
-        for button in (self.realness_button, self.fidelity_button):
-            button.setCheckable(True)
-            self._tools.addButton(button)
-        self._tools.buttonToggled.connect(self._on_tool)
-        self.clear_button = QPushButton("Clear")
-        self.clear_button.setToolTip("Remove the painted strokes")
-        self.clear_button.clicked.connect(self.clear_requested)
-        tools = QHBoxLayout()
-        tools.addWidget(self.realness_button)
-        tools.addWidget(self.fidelity_button)
-        tools.addWidget(self.clear_button)
-        self.brush = BrushControls()
+        self.thumbs = ThumbStrip("Ready-made alternatives, computed in the background: click one "
+                                 "to show it; Save writes the one on screen")
+        self.thumbs.chosen.connect(self.strip_chosen)
+        self.strip, self.strip_note = self.thumbs.strip, self.thumbs.note
+        self.tools = BrushTools("Paint where to take more of the realistic result",
+                                "Paint where to take more of the faithful result")
+        self.tools.tool_changed.connect(self.tool_changed)
+        self.tools.clear_requested.connect(self.clear_requested)
+        self.realness_button, self.fidelity_button = self.tools.realness_button, self.tools.fidelity_button
+        self.clear_button, self.brush = self.tools.clear_button, self.tools.brush
         layout.addLayout(detail_row)
         layout.addLayout(_ends("smooth", "more detail"))
         layout.addLayout(blend_row)
         layout.addLayout(_ends("fidelity", "realness"))
         layout.addWidget(self.blend_note)
-        layout.addWidget(self.strip)
-        layout.addWidget(self.strip_note)
-        layout.addLayout(tools)
-        layout.addWidget(self.brush)
+        layout.addWidget(self.thumbs)
+        layout.addWidget(self.tools)
         self.set_pair_available(False, "")
         self.setVisible(False)
 
@@ -156,33 +239,22 @@ class AlternativesBox(QGroupBox):
             self._timer.start()
 
     def tool(self) -> str:
-        if self.realness_button.isChecked():
-            return "realness"
-        if self.fidelity_button.isChecked():
-            return "fidelity"
-        return ""
+        return self.tools.tool()
 
     def set_pair_available(self, available: bool, note: str) -> None:
         self.blend_slider.setEnabled(available)
-        for button in (self.realness_button, self.fidelity_button):
-            button.setEnabled(available)
-            if not available:
-                button.setChecked(False)
+        self.tools.set_available(available)
         self.blend_note.setText(note)
 
     # --- strip ------------------------------------------------------------------------
     def clear_strip(self, note: str = "") -> None:
-        self.strip.clear()
-        self.strip_note.setText(note)
+        self.thumbs.clear(note)
 
     def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
-        item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), label)
-        item.setToolTip(tip)
-        item.setData(Qt.ItemDataRole.UserRole, self.strip.count())
-        self.strip.addItem(item)
+        self.thumbs.add_thumbnail(thumb, label, tip)
 
     def strip_count(self) -> int:
-        return self.strip.count()
+        return self.thumbs.count()
 
     # --- slots ------------------------------------------------------------------------
     @Slot()
@@ -194,17 +266,3 @@ class AlternativesBox(QGroupBox):
     def _show_values(self) -> None:
         self.detail_value.setText(f"{self.detail():.2f}")
         self.blend_value.setText(f"{self.alpha():.2f}")
-
-    @Slot(QListWidgetItem)
-    def _on_strip_clicked(self, item: QListWidgetItem) -> None:
-        self.strip_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))
-
-    @Slot(object, bool)
-    def _on_tool(self, button: object, checked: bool) -> None:
-        if checked:  # one tool at a time, and none is allowed
-            for other in (self.realness_button, self.fidelity_button):
-                if other is not button and other.isChecked():
-                    other.blockSignals(True)
-                    other.setChecked(False)
-                    other.blockSignals(False)
-        self.tool_changed.emit(self.tool())

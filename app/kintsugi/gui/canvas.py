@@ -42,7 +42,8 @@ _PANE_GAP = 2  # pixels between the two side-by-side panes
 _CLICK_SLOP = 4  # a press and release this close is a click (a face), not a pan
 # Painted brush maps: colour on screen (the map's meaning is its alpha).
 BRUSH_COLOURS = {"realness": QColor(255, 150, 40), "fidelity": QColor(60, 160, 255),
-                 "heal": QColor(80, 220, 120)}
+                 "heal": QColor(80, 220, 120), "face-realness": QColor(255, 150, 40),
+                 "face-fidelity": QColor(60, 160, 255)}
 
 
 class ViewMode(enum.Enum):

@@ -59,7 +59,7 @@ from kintsugi.gui.imaging import (
 from kintsugi.gui.model_manager import ModelImporter
 from kintsugi.gui.models import ModelCache, model_caps
 from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel, UpscaleOptions
-from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, run_restore
+from kintsugi.gui.restore_flow import RestoreFlow
 from kintsugi.gui.settings import Settings, add_recent, load_settings, save_settings
 from kintsugi.gui.widgets import RunControls, WheelGuard, clock
 from kintsugi.gui.worker import Task, TaskRunner
@@ -154,8 +154,8 @@ class _Ticker:
     mode: str = ""
     history: list[tuple[float, float]] = field(default_factory=list)
 
-class MainWindow(QMainWindow):
-    """The one document window."""
+class MainWindow(QMainWindow, RestoreFlow):
+    """The one document window (its Restore faces flow: ``restore_flow.py``)."""
 
     image_loaded = Signal(str)  # the path, or "" for a pasted image
     models_ready = Signal()
@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
     partner_ready = Signal(bool)  # the mix partner arrived (True: for the whole photo)
     strip_filled = Signal()
     faces_shown = Signal(int)  # face outlines drawn (their number)
+    restore_strip_filled = Signal()  # the Faces tab's alternatives strip is complete
+    side_outputs_filled = Signal()  # Pro-PULSE's side-output strip is complete
 
     def __init__(
         self,
@@ -196,7 +198,6 @@ class MainWindow(QMainWindow):
         self._icon_actions: list[tuple[QAction, str]] = []
         self._face_infos: list[Any] = []
         self._face_boxes: list[tuple[float, float, float, float]] = []  # photo coordinates
-        self._photo_cache = PhotoCache()  # faces and background of the open photo
         self._download_dialog: DownloadDialog | None = None
         self._alt_masks: dict[str, np.ndarray] = {}  # painted mix maps, read once per stroke
         self._strip: list[Setting] = []
@@ -236,6 +237,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setStyleSheet(STYLE_SHEET)
         self._build_ui()
+        self._init_restore_flow()
         self._modes = {
             "upscale": _Mode("upscale", self.panel.run, self.upscale_finished,
                              "Upscale failed", "Upscaling"),
@@ -688,7 +690,7 @@ class MainWindow(QMainWindow):
                        self._faces_runner):
             runner.cancel()  # results for the previous photo are no longer wanted
         self._source_token += 1
-        self._photo_cache = PhotoCache()
+        self._reset_restore_flow()
         self._face_boxes = []
         self._alt_masks.clear()
         self.panel.restore.show_found("")
@@ -834,7 +836,8 @@ class MainWindow(QMainWindow):
     def idle(self) -> bool:
         """No run, preview or background alternative is in progress."""
         return not any(r.is_busy() for r in (self._run_runner, self._preview_runner,
-                                               self._partner_runner, self._faces_runner))
+                                               self._partner_runner, self._faces_runner,
+                                               self._strip_runner))
 
     def run_runner(self) -> TaskRunner:
         return self._run_runner
@@ -918,6 +921,7 @@ class MainWindow(QMainWindow):
             self._start_alternatives(out)
         elif mode == "restore":
             self.panel.restore.set_faces_found(int(out.made.extra_found))  # type: ignore[attr-defined]
+            self._after_restore(out.made.extra)
         elif mode == "heal":
             self.canvas.clear_map("heal")
 
@@ -1165,6 +1169,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_stroke(self, tool: str) -> None:
+        if self._on_face_stroke(tool):
+            return
         if tool in ("realness", "fidelity"):
             mask = self.canvas.brush_mask(tool)
             if mask is not None:
@@ -1198,88 +1204,10 @@ class MainWindow(QMainWindow):
                              setting=task.context["setting"])
                 self.composed.emit()
             return
+        if task.tag == "side-output":
+            self._on_side_output_finished(task)
+            return
         self._on_restore_preview_finished(task)
-
-    # ------------------------------------------------------------------ restoring faces
-    def restore_options(self) -> RestoreOptions:
-        return self.panel.restore.options(self.panel.options().device)
-
-    @Slot()
-    def start_restore(self) -> None:
-        """The Restore button: kintsugi.restore itself, on the worker; a new history step."""
-        self._submit_restore(preview=False)
-
-    @Slot()
-    def preview_restore(self) -> None:
-        """A settled bias / seed change: re-run with the photo's cached faces and background,
-        on the preview runner, so dragging the slider never builds a backlog."""
-        self._submit_restore(preview=True)
-
-    def _restore_body(self, opts: RestoreOptions, preview: bool) -> Callable[[Any], Made]:
-        source, cache, models = self._input_image(), self._photo_cache, self._models
-
-        def body(job: Any) -> Made:
-            import kintsugi
-
-            out, model, scale, found = run_restore(source, opts, models, cache, preview, job)
-            job.set_progress(0.97, "Measuring invented detail…")
-            provenance = kintsugi.restore_provenance(
-                model, scale, opts.consistency, **opts.engine_controls(),
-                faces=opts.faces, background=opts.background, seed=opts.seed)
-            made = Made(out, opts.model_id, provenance, "faces restored: " + opts.describe(),
-                        opts)
-            made.extra_found = found  # type: ignore[attr-defined]
-            return made
-
-        return body
-
-    def _submit_restore(self, preview: bool) -> None:
-        if self._source is None or not self._models_loaded:
-            return
-        if not self.panel.restore.selected_model():
-            return
-        try:
-            opts = self.restore_options()
-        except ValueError as error:
-            if preview:
-                self.panel.restore.progress_label.setText(str(error))
-            else:
-                self._show_error("Which faces?", str(error))
-            return
-        body = self._restore_body(opts, preview)
-        if not preview:
-            self._start("restore", body)
-            return
-        source = self._source
-
-        def task(job: Any) -> Output:
-            started = time.monotonic()
-            made = body(job)
-            return _finish(source, made, time.monotonic() - started, heat=True, job=job)
-
-        submitted = self._preview_runner.submit(task, "restore-preview")
-        submitted.context.update(token=self._source_token)
-        self.panel.restore.set_progress(0.0, "Previewing…")
-
-    def _on_restore_preview_finished(self, task: Task) -> None:
-        section = self.panel.restore
-        status = task.status
-        if task.context.get("token") != self._source_token:
-            status = "cancelled"
-        elif task.ok:
-            self._accept(task.result, "restore", preview=True)
-            section.set_faces_found(int(task.result.made.extra_found))
-            section.set_progress(0.0, f"Preview in {_duration(task.seconds)}")
-        elif status == "failed":
-            section.set_progress(0.0, "Failed")
-            self._show_error("Restore failed", task.error)
-        self.restore_finished.emit(status)
-
-    def restore_runner(self) -> TaskRunner:
-        return self._preview_runner
-
-    def photo_cache(self) -> PhotoCache:
-        return self._photo_cache
 
     # ------------------------------------------------------------------ faces on the canvas
     def _detect_faces(self) -> None:
@@ -1413,6 +1341,8 @@ class MainWindow(QMainWindow):
             tool = alt.tool() if alt.isVisible() else ""
             self.canvas.set_tool(tool, alt.brush.size(), alt.brush.hardness())
             self.canvas.show_maps({"realness", "fidelity"} if tool else set())
+        elif mode == "restore":
+            self._sync_face_tool()
         else:
             self.canvas.set_tool("")
             self.canvas.show_maps(set())
@@ -1640,7 +1570,7 @@ class MainWindow(QMainWindow):
         runners = [self._open_runner, self._run_runner, self._preview_runner,
                    self._partner_runner, self._faces_runner, self._save_runner,
                    self._model_runner, self._list_runner,
-                   *self._importer.runners()]
+                   *self.restore_runners(), *self._importer.runners()]
         if self._batch_dialog is not None:
             runners.extend(self._batch_dialog.runners())
         if self._download_dialog is not None:

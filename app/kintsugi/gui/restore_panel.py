@@ -1,19 +1,24 @@
-"""The "Restore faces" mode: a face / GAN-prior model, its controls, and a live bias preview.
+"""The "Restore faces" mode: a face / GAN-prior model, its controls, a live bias preview,
+the alternatives strip, the bias brush and Pro-PULSE's side outputs.
 
-Two ways a restore runs, both on the window's worker thread:
-- the Restore button calls ``kintsugi.restore`` itself (the public API, exactly as the CLI);
-- a live preview (bias or seed changed) calls ``restore_cached``: ``kintsugi.restore`` given
-  the photo's detected faces and upscaled background kept in a ``PhotoCache``, so dragging
-  the slider re-runs only the face network. tests/gui/test_restore_panel.py checks the two
-  give the same pixels.
+Every restore of the window (the Restore button, a live preview, a strip thumbnail) renders
+a ``kintsugi.RestoreSession`` kept in a ``SessionStore``: one session per opened photo and
+model / face selection, built on a worker thread the first time, dropped when the photo or
+the model changes. A further bias / fidelity / seed value then re-runs only what depends on
+it (the generator pass and the paste-back); the faces, their alignment, the encoder features
+and the upscaled background are computed once. tests/gui/test_restore_panel.py checks that a
+session render gives the pixels of ``kintsugi.restore`` and that a second value re-runs no
+cached stage.
 
-The panel widgets only report what the user chose; the window does the work.
+The panel widgets only report what the user chose; the window does the work
+(``restore_flow.py``).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +29,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -37,15 +43,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kintsugi.gui.alt_panel import BrushTools, ThumbStrip
 from kintsugi.gui.widgets import RunControls
 
-PREVIEW_DELAY_MS = 150  # a slider drag settles this long before the restore re-runs
+PREVIEW_DELAY_MS = 150  # at most one preview request this often while a slider moves
 BIAS_STEPS = 100  # slider units per 1.0 of bias
 MAX_BLOCKS = 5  # sliders shown; each model's own count comes from its capabilities
 BICUBIC = "bicubic"
 DEFAULT_BACKGROUND = "default"  # the default upscaler, as the command line uses
 NO_SEED = -1  # the seed spin box's special value: the model's stored noise
 MODEL_SCALE = 0  # the photo-scale spin box's special value: the model's own
+STRIP_VALUES = (-1.0, -0.5, 0.0, 0.5, 1.0)  # slider values of the alternatives strip
+STRIP_THUMB, STRIP_CELL = 56, 64  # px: five thumbnails fit the side panel's width
+BRUSH_BIAS = 1.0  # mask bias a fully painted pixel adds (realness) or takes away (fidelity)
 
 BIAS_TIP = (
     "Mask bias: Panini blends its input features and a face prior (StyleGAN2) with learned "
@@ -53,6 +63,10 @@ BIAS_TIP = (
     "prior (most realistic detail, most invented), 0 the network as trained."
 )
 NO_BIAS_TIP = "Only Panini models have a mask to bias, so this control is off for this model"
+BRUSH_TIP = (
+    "Paint where the face should take more of the prior (realness) or more of the photo "
+    "(fidelity): the painted, feathered map is Panini's spatial mask bias, and only the "
+    "painted region changes")
 FIDELITY_TIP = (
     "CodeFormer's fidelity weight w, on the same fidelity ↔ realness slider: left end w = 1 "
     "(closest to the photo), right end w = 0 (the codebook's face, most invented), middle "
@@ -111,11 +125,9 @@ class RestoreOptions:
 
 @dataclass
 class PhotoCache:
-    """Faces and upscaled backgrounds of one photo, shared by its preview tasks.
-
-    Worker threads fill it; a lock keeps two tasks from detecting at once. A new photo gets
-    a new cache, so nothing here is ever stale.
-    """
+    """Faces and upscaled backgrounds of one photo, shared by its tasks and sessions (a
+    session for another model reuses them). Worker threads fill it under a lock. A new
+    photo gets a new cache, so nothing here is ever stale."""
 
     faces: list[Any] | None = None
     backgrounds: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
@@ -131,64 +143,144 @@ class PhotoCache:
                 self.detections += 1
             return self.faces
 
-    def background(self, key: tuple[str, int]) -> np.ndarray | None:
+    def background(self, image: Any, background: str | None, scale: int, device: str,
+                   job: Any) -> np.ndarray:
+        """The photo upscaled `scale` times as `background` asks (computed once)."""
+        from kintsugi.engine.restore import background_pixels
+
+        key = (background or DEFAULT_BACKGROUND, scale)
         with self._lock:
-            return self.backgrounds.get(key)
+            pixels = self.backgrounds.get(key)
+        if pixels is None:
+            pixels = background_pixels(image, scale, background, device, job)
+            with self._lock:
+                self.backgrounds = {key: pixels}  # one at a time: they are big
+        return pixels
 
-    def keep_background(self, key: tuple[str, int], pixels: np.ndarray) -> None:
+
+@dataclass(frozen=True)
+class Brush:
+    """The painted bias: a spatial mask-bias map and the feathered region it is confined to
+    (both HxW, any size: they are stretched over the result)."""
+
+    bias_map: np.ndarray
+    region: np.ndarray
+
+
+def brush_from_masks(realness: np.ndarray | None, fidelity: np.ndarray | None) -> Brush | None:
+    """Realness strokes add BRUSH_BIAS by their feathered coverage, fidelity strokes take it
+    away; the region is where either was painted."""
+    if realness is None and fidelity is None:
+        return None
+    shape = (realness if realness is not None else fidelity).shape  # type: ignore[union-attr]
+    r = realness if realness is not None else np.zeros(shape, np.float32)
+    f = fidelity if fidelity is not None else np.zeros(shape, np.float32)
+    return Brush(BRUSH_BIAS * (r - f), np.clip(r + f, 0.0, 1.0))
+
+
+def session_key(image: Any, opts: RestoreOptions) -> tuple[Any, ...]:
+    """What a session is built for: the photo and everything except the render controls."""
+    faces = tuple(opts.faces) if isinstance(opts.faces, list) else opts.faces
+    return (id(image), opts.model_id, opts.device, faces, opts.background, opts.scale,
+            opts.consistency, opts.color_match)
+
+
+class SessionStore:
+    """The window's one RestoreSession (per photo, model and face selection), shared by its
+    preview, Restore and strip tasks. Thread-safe: building and rendering hold a lock, since
+    a session serialises its renders; a new photo gets a new store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._session: Any = None
+        self._image: Any = None  # kept so that id(image) in the key stays unique
+        self.builds = 0  # sessions built (tests)
+
+    def drop(self) -> None:
+        """Forget the session (the model changed); a render running keeps its own."""
+        self._key, self._session, self._image = None, None, None
+
+    def current(self) -> Any:
+        return self._session
+
+    def render(self, image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache, job: Any,
+               brush: Brush | None = None, stale: Callable[[], bool] | None = None,
+               build: bool = True) -> tuple[Any, Any]:
+        """(result Image, session) for these options; builds the session if they need a new
+        one (build=False: the strip never builds one; it is dropped instead). `stale()` true
+        after the build: a newer request is waiting, this one is dropped."""
+        from kintsugi.engine.errors import Cancelled
+
         with self._lock:
-            self.backgrounds = {key: pixels}  # one at a time: they are big
+            if not build and (self._session is None or self._key != session_key(image, opts)):
+                raise Cancelled("the session these settings need is gone")
+            session = self._session_for(image, opts, models, cache, job.sub(0.0, 0.6))
+            if stale is not None and stale():
+                raise Cancelled("a newer request is waiting")
+            controls = opts.engine_controls()
+            if brush is not None:
+                controls.update(bias_map=brush.bias_map, map_region=brush.region)
+            out = session.render(**controls, seed=opts.seed, job=job.sub(0.6, 1.0))
+            return out, session
 
+    def side_output(self, size: int, job: Any) -> Any:
+        with self._lock:
+            if self._session is None:
+                from kintsugi.engine.errors import Cancelled
 
-def restore_cached(image: Any, model: Any, opts: RestoreOptions, cache: PhotoCache,
-                   job: Any) -> Any:
-    """kintsugi.restore, reusing this photo's detected faces and upscaled background."""
-    import kintsugi
-    from kintsugi.engine.restore import background_pixels, photo_scale
+                raise Cancelled("the session was dropped")
+            return self._session.side_output(size, job)
 
-    if opts.faces is None:  # an aligned crop: nothing to detect, no background
-        return _restore(image, model, opts, job)
-    scale = photo_scale(model, image.width, image.height, opts.scale)
-    faces = cache.find_faces(image.pixels, str(model.device))
-    key = (opts.background or DEFAULT_BACKGROUND, scale)
-    background = cache.background(key)
-    if background is None:
-        background = background_pixels(image, scale, opts.background, opts.device,
-                                       job.sub(0.0, 0.4))
-        cache.keep_background(key, background)
-    return kintsugi.restore(image, model, **opts.engine_controls(),
-                            faces=opts.faces, background=background,
-                            consistency=opts.consistency, seed=opts.seed, job=job,
-                            color_match=opts.color_match, device=opts.device,
-                            known_faces=faces, scale=opts.scale)
+    def _session_for(self, image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
+                     job: Any) -> Any:
+        key = session_key(image, opts)
+        if self._session is not None and self._key == key:
+            return self._session
+        import kintsugi
+        from kintsugi.engine.restore import photo_scale
 
-
-def _restore(image: Any, model: Any, opts: RestoreOptions, job: Any,
-             known_faces: list[Any] | None = None) -> Any:
-    import kintsugi
-
-    return kintsugi.restore(image, model, **opts.engine_controls(),
-                            faces=opts.faces, background=opts.background,
-                            consistency=opts.consistency, seed=opts.seed, job=job,
-                            color_match=opts.color_match, device=opts.device,
-                            scale=opts.scale, known_faces=known_faces)
+        self._session = None  # the old one's memory goes before the new one is built
+        job.set_progress(0.0, "Loading the model…")
+        model = models.get(opts.model_id, opts.device)
+        job.check()
+        if opts.faces is None:  # an aligned crop: nothing to detect, no background
+            session = kintsugi.RestoreSession(image, model, faces=None, consistency=opts.consistency,
+                                              color_match=opts.color_match, device=opts.device)
+        else:
+            faces = cache.find_faces(image.pixels, str(model.device))
+            scale = photo_scale(model, image.width, image.height, opts.scale)
+            background = cache.background(image, opts.background, scale, opts.device, job.sub(0.0, 0.7))
+            session = kintsugi.RestoreSession(
+                image, model, faces=opts.faces, background=background, scale=scale,
+                consistency=opts.consistency, color_match=opts.color_match, device=opts.device,
+                known_faces=faces, job=job.sub(0.7, 1.0))
+        self._key, self._session, self._image = key, session, image
+        self.builds += 1
+        return session
 
 
 def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
-                preview: bool, job: Any) -> tuple[Any, Any, int, int]:
+                store: SessionStore, job: Any, brush: Brush | None = None,
+                stale: Callable[[], bool] | None = None) -> tuple[Any, Any, int, int]:
     """Worker-thread body: (result Image, model, scale, number of faces found)."""
+    out, session = store.render(image, opts, models, cache, job, brush, stale)
+    found = 1 if session.aligned else len(session.found)
+    return out, session.model, session.scale, found
 
-    job.set_progress(0.0, "Loading the model…")
-    model = models.get(opts.model_id, opts.device)
-    job.check()
-    if opts.faces is None:  # an aligned crop: one face, nothing to detect
-        out = _restore(image, model, opts, job)
-        return out, model, out.width // image.width, 1
-    # Detect once per photo: the restore is given the faces the panel counts and outlines.
-    faces = cache.find_faces(image.pixels, str(model.device))
-    out = restore_cached(image, model, opts, cache, job) if preview else _restore(
-        image, model, opts, job, faces)
-    return out, model, out.width // image.width, len(faces)
+
+def face_frame(session: Any, margin: float = 0.3) -> tuple[int, int, int, int] | None:
+    """The chosen faces' box in result pixels (x0, y0, x1, y1) with a margin: what a strip
+    thumbnail shows, since a whole photo shrunk to a thumbnail hides the faces."""
+    if session.aligned or not session.chosen:
+        return None
+    boxes = np.array([face.box[:4] for _i, face in session.chosen], np.float64) * session.scale
+    x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+    x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
+    pad = margin * max(x1 - x0, y1 - y0)
+    width, height = session.image.width * session.scale, session.image.height * session.scale
+    return (max(0, int(x0 - pad)), max(0, int(y0 - pad)),
+            min(width, int(np.ceil(x1 + pad))), min(height, int(np.ceil(y1 + pad))))
 
 
 def parse_faces(mode: str, indices: str, min_size: int) -> Any:
@@ -238,8 +330,12 @@ class _BiasSlider(QWidget):
     def value(self) -> float:
         return self.slider.value() / BIAS_STEPS
 
-    def set_value(self, value: float) -> None:
+    def set_value(self, value: float, quiet: bool = False) -> None:
+        """quiet: move it without telling its listeners (the value label still follows)."""
+        self.slider.blockSignals(quiet)
         self.slider.setValue(round(value * BIAS_STEPS))
+        self.slider.blockSignals(False)
+        self._show_value(self.slider.value())
 
 
 class RestorePanel(QWidget):
@@ -251,6 +347,10 @@ class RestorePanel(QWidget):
     cancel_requested = Signal()
     import_requested = Signal()
     download_requested = Signal()
+    strip_chosen = Signal(int)  # an index into strip_values()
+    side_chosen = Signal(int)  # an index into the side outputs shown
+    tool_changed = Signal(str)  # the bias brush: "" | "realness" | "fidelity"
+    brush_clear_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -271,6 +371,8 @@ class RestorePanel(QWidget):
         controls.addWidget(self._build_blocks())
         controls.addLayout(self._build_options())
         controls.addLayout(self._build_run())
+        controls.addWidget(self._build_alternatives())
+        controls.addWidget(self._build_sides())
         layout.addWidget(self._controls)
         self.set_models([], [])
 
@@ -335,7 +437,7 @@ class RestorePanel(QWidget):
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         self.advanced_button = QToolButton()
-        self.advanced_button.setText("Advanced: bias per block")
+        self.advanced_button.setText("Advanced: per-block bias")
         self.advanced_button.setCheckable(True)
         self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
@@ -461,6 +563,37 @@ class RestorePanel(QWidget):
         self.run.add_to(layout)
         return layout
 
+    def _build_alternatives(self) -> QGroupBox:
+        self.alternatives_box = QGroupBox("Alternatives")
+        layout = QVBoxLayout(self.alternatives_box)
+        layout.setSpacing(4)
+        self.alt_strip = ThumbStrip("The faces at several settings of the slider, computed in the "
+                                    "background: click one to show it; Save writes the one on screen",
+                                    STRIP_THUMB, STRIP_CELL)
+        self.alt_strip.chosen.connect(self.strip_chosen)
+        self.tools = BrushTools("Paint where the face takes more of the prior (more realness)",
+                                "Paint where the face keeps more of the photo (more fidelity)")
+        self.tools.setToolTip(BRUSH_TIP)
+        self.tools.tool_changed.connect(self.tool_changed)
+        self.tools.clear_requested.connect(self.brush_clear_requested)
+        self.brush_note = QLabel("")
+        self.brush_note.setProperty("role", "hint")
+        self.brush_note.setWordWrap(True)
+        layout.addWidget(self.alt_strip)
+        layout.addWidget(self.tools)
+        layout.addWidget(self.brush_note)
+        return self.alternatives_box
+
+    def _build_sides(self) -> QGroupBox:
+        self.sides_box = QGroupBox("Side outputs")
+        layout = QVBoxLayout(self.sides_box)
+        self.side_strip = ThumbStrip("What each of Pro-PULSE's deeply supervised blocks already "
+                                     "draws, coarse to fine: click one to show it in the photo",
+                                     STRIP_THUMB, STRIP_CELL)
+        self.side_strip.chosen.connect(self.side_chosen)
+        layout.addWidget(self.side_strip)
+        return self.sides_box
+
     # --- state --------------------------------------------------------------------
     def set_models(self, infos: list[Any], upscalers: list[Any], chosen: str = "",
                    caps: dict[str, Any] | None = None) -> None:
@@ -544,6 +677,37 @@ class RestorePanel(QWidget):
             scale=None if scale == MODEL_SCALE else scale,
         )
 
+    def maskable(self) -> bool:
+        """The chosen model has DAFI masks to bias (Panini)."""
+        caps = self._caps.get(self.selected_model() or "")
+        return caps is not None and caps.mask_blocks > 0
+
+    def weighted(self) -> bool:
+        """The chosen model has a fidelity weight (CodeFormer's w)."""
+        caps = self._caps.get(self.selected_model() or "")
+        return caps is not None and bool(caps.fidelity_weight)
+
+    def side_outputs(self) -> bool:
+        """The chosen model draws side outputs (Pro-PULSE)."""
+        info = self._infos.get(self.selected_model() or "")
+        return info is not None and info.arch == "propulse"
+
+    def strip_values(self) -> list[float]:
+        """Slider values of the alternatives strip ([] when the slider does nothing)."""
+        return list(STRIP_VALUES) if self.maskable() or self.weighted() else []
+
+    def strip_label(self, value: float) -> str:
+        """A thumbnail's caption (short: five fit the panel's width)."""
+        return f"w {slider_to_w(value):.2f}" if self.weighted() else f"{value:+.1f}"
+
+    def strip_tip(self, value: float) -> str:
+        what = f"fidelity weight w {slider_to_w(value):.2f}" if self.weighted() else f"mask bias {value:+.1f}"
+        return f"The faces at {what}: click to show it"
+
+    def set_bias_quietly(self, value: float) -> None:
+        """Move the slider without scheduling a preview (the caller shows that value)."""
+        self.bias.set_value(value, quiet=True)
+
     def set_face_selection(self, indices: list[int]) -> None:
         """Faces clicked on the canvas: restore exactly these."""
         self.faces_combo.setCurrentIndex(self.faces_combo.findData("indices"))
@@ -596,8 +760,11 @@ class RestorePanel(QWidget):
 
     @Slot()
     def _schedule_preview(self) -> None:
-        if self.live_check.isChecked() and self._controls.isEnabled():
-            self._preview_timer.start()  # restarts: only a settled value is previewed
+        # Throttled, not debounced: during a drag the value of the moment is previewed every
+        # PREVIEW_DELAY_MS (a session render re-runs only the generator), and a change after
+        # the last firing always gets one more, so the settled value is the one shown.
+        if self.live_check.isChecked() and self._controls.isEnabled() and not self._preview_timer.isActive():
+            self._preview_timer.start()
 
     @Slot(int)
     def _on_faces_mode(self, index: int) -> None:
@@ -622,7 +789,7 @@ class RestorePanel(QWidget):
         weighted = caps is not None and caps.fidelity_weight
         self.bias.setEnabled(maskable or weighted)
         self.bias_title.setEnabled(maskable or weighted)
-        self.bias_title.setText("Fidelity weight w" if weighted else "Bias")
+        self.bias_title.setText("Fidelity (CodeFormer w)" if weighted else "Bias")
         self.bias.set_format(slider_to_w if weighted else None)
         self.bias_slider.setToolTip(FIDELITY_TIP if weighted else BIAS_TIP if maskable else
                                     f"{info.name if info else 'This model'} has no mask to "
@@ -635,6 +802,14 @@ class RestorePanel(QWidget):
             slider.setEnabled(k < blocks)
             if k >= blocks:
                 slider.setToolTip(f"This model has {blocks} blocks" if maskable else NO_BIAS_TIP)
+        self.alternatives_box.setVisible(maskable or weighted)
+        self.tools.set_available(maskable)
+        self.brush_note.setText("Paint over a face: the feathered strokes are Panini's spatial mask "
+                                "bias, and only the painted part changes." if maskable else
+                                "The brush paints Panini's mask bias; this model has no mask.")
+        self.alt_strip.clear("Alternatives at several settings appear here after a restore.")
+        self.sides_box.setVisible(self.side_outputs())
+        self.side_strip.clear("Pro-PULSE's side outputs appear here after a restore.")
         noisy = caps is not None and caps.seed
         self.seed_spin.setEnabled(noisy)
         self.another_button.setEnabled(noisy)
