@@ -249,6 +249,8 @@ def _check_precision(precision: str, device: torch.device) -> None:
         raise TrainConfigError(f"unknown training precision {precision!r} ({', '.join(PRECISIONS)})")
     if precision == "bf16" and device.type not in ("cpu", "cuda"):
         raise TrainConfigError(f"bf16 training runs on CPUs and CUDA GPUs, not {device.type}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise TrainConfigError("this GPU has no bf16 (it needs Ampere or newer); train in fp32")
     if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): bf16 training is emulated and slower than fp32")
 
