@@ -13,6 +13,11 @@ people's work too, and more compute threads than idle cores is ruinous there (ev
 parallel op ends at a barrier that waits for a descheduled thread), so --threads defaults to 1.
 
     python bench/bench_train_step.py [--size 64] [--batch 8] [--steps 6] [--threads 1]
+
+Measured here (AMX CPU, 1 thread, load average 2.7, 64 px, batch 8): fp32 NCHW 2.71 s,
+fp32 NHWC 2.33 s (1.16x), bf16 NHWC 0.65 s (4.18x). Same loop on an idle moment, fp32, 2
+threads, 32 px, batch 4: 0.26 s/step; with four busy processes beside it, 2 threads 4.0 s
+and 1 thread 0.89 s.
 """
 
 from __future__ import annotations
