@@ -8,19 +8,23 @@ sample photos (Apache-2.0 / BSD-3-Clause, /usr/share/doc/opencv-doc/copyright).
 
 Held-out evaluation: a 256x256 centre crop of each held-out photo, degraded with a seed of
 its own, upscaled by the starting model and by the fine-tuned one (both loaded through
-kintsugi.load_model); PSNR on RGB in [0, 1] against the crop, plus bicubic for reference.
+kintsugi.load_model in fp32); PSNR on RGB in [0, 1] against the crop, plus bicubic for reference.
 
-    python bench/bench_finetune.py --steps 42 --size 32 --batch 4
+    python bench/bench_finetune.py --steps 5000 --size 64 --batch 8
 
-Measured here (2 CPU cores shared with other jobs): 42 steps in 4098 s; held-out mean PSNR
-26.09 dB (rrdn-x2) -> 26.51 dB (fine-tuned), bicubic 26.30 dB. Ctrl-C during training stops
-at a step boundary and the benchmark evaluates what was trained so far.
+Measured here (1 thread at nice 10 on 2 CPU cores shared with other jobs, bf16 autocast on an
+AMX CPU): 5000 steps in 4588 s (0.92 s/step); held-out mean PSNR 26.09 dB (rrdn-x2) ->
+27.14 dB (fine-tuned), bicubic 26.30 dB; every held-out photo gains (+0.30 to +1.63 dB).
+The earlier run, 42 steps of batch 4 at 32 px in fp32 on 2 threads under a load of ~20
+(98 s/step: thread oversubscription, see bench_train_step.py), reached 26.51 dB. Ctrl-C
+during training stops at a step boundary and the benchmark evaluates what was trained so far.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -81,8 +85,18 @@ def psnr(out: torch.Tensor, ref: torch.Tensor) -> float:
 def evaluate(model_ref: str | Path, pairs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
     import kintsugi
 
-    net = kintsugi.load_model(model_ref, device="cpu").net.float()
+    # fp32 for both models: "auto" would pick bf16 on AMX CPUs and blur the comparison.
+    net = kintsugi.load_model(model_ref, device="cpu", precision="fp32").net
     return {name: psnr(net(lr), hr) for name, (lr, hr) in pairs.items()}
+
+
+def idle_cores() -> int:
+    """Cores not busy with other work. On a shared machine, more compute threads than idle
+    cores is ruinous, not just slower: every parallel op ends at a barrier that waits for a
+    descheduled thread (measured here: 2 threads under a load of 6 on 2 cores, 4-9 s/step;
+    1 thread, 0.9 s/step)."""
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, cores - round(os.getloadavg()[0])))
 
 
 def main() -> None:
@@ -91,12 +105,18 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48, help="HR patch side")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default: the idle cores, by the load average; at least 1)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="training precision (default: bf16 on CPUs with native bf16, else fp32)")
     parser.add_argument("--out", type=Path, default=None, help="keep the run here (default: a temp dir)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
+    from kintsugi.engine.device import cpu_has_native_bf16
     from kintsugi.train import TrainConfig, train
+
+    threads = args.threads or idle_cores()
+    torch.set_num_threads(threads)
+    precision = args.precision or ("bf16" if cpu_has_native_bf16() else "fp32")
 
     pairs = held_out_pairs(scale=2)
     before = evaluate("rrdn-x2", pairs)
@@ -111,8 +131,8 @@ def main() -> None:
             Image.fromarray(image).save(data / f"{Path(name).stem}.png")
         run = args.out or Path(tmp) / "rrdn-x2-finetuned"
         config = TrainConfig(target="rrdn", data=data, out=run, init="rrdn-x2", size=args.size,
-                             steps=args.steps, batch=args.batch, lr=args.lr, device="cpu",
-                             degradation="fixed", val_every=max(1, args.steps // 5), log_every=10,
+                             steps=args.steps, batch=args.batch, lr=args.lr, device="cpu", precision=precision,
+                             degradation="fixed", val_every=max(1, args.steps // 20), log_every=10,
                              save_every=args.steps)
         began = time.monotonic()
         result = train(config)
@@ -120,7 +140,8 @@ def main() -> None:
         after = evaluate(result.model_file, pairs)
 
     print(f"rrdn-x2 fine-tuned {result.step} steps (batch {args.batch}, HR patches {args.size} px, "
-          f"lr {args.lr}) on {len(train_photos)} photos in {seconds:.0f} s ({seconds / max(1, result.step):.1f} s/step)")
+          f"lr {args.lr}, {precision}, {threads} threads) on {len(train_photos)} photos in {seconds:.0f} s "
+          f"({seconds / max(1, result.step):.2f} s/step)")
     print(f"{'held-out photo':<16} {'bicubic':>8} {'rrdn-x2':>8} {'tuned':>8} {'gain':>7}")
     for name in pairs:
         print(f"{name:<16} {bicubic[name]:8.2f} {before[name]:8.2f} {after[name]:8.2f} {after[name] - before[name]:+7.2f}")

@@ -13,6 +13,7 @@ from kintsugi.train import StopFlag, TrainConfig, train
 from kintsugi.train.checkpoint import CheckpointError
 from kintsugi.train.data import TrainDataError
 from kintsugi.train.losses import FeatureNetworkMissing
+from kintsugi.train.targets import TrainConfigError
 
 TINY_RRDN = {"C": 2, "D": 1, "G": 8, "G0": 8, "T": 1}
 TINY_RRDBNET = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4}
@@ -135,3 +136,47 @@ def test_adversarial_loss_trains_a_discriminator_with_lazy_r1(photos, tmp_path):
     assert result.losses[0]["r1"] > 0
     off = train(tiny(photos, tmp_path / "off", steps=1, gan_weight=0.1, d_width=0.05, r1_gamma=0.0))
     assert "r1" not in off.losses[0]
+
+
+def test_fine_tuning_starts_from_the_fp32_weights_where_auto_would_pick_bf16(monkeypatch):
+    """On AMX CPUs load_model's "auto" gives bf16; a fine-tune must start from the exact weights."""
+    from kintsugi.engine import device
+    from kintsugi.train.targets import make_target
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    target = make_target(TrainConfig(target="rrdn", data=Path("unused"), out=Path("unused"), init="rrdn-x2", size=32))
+    shipped = kintsugi.load_model("rrdn-x2", device="cpu", precision="fp32").net.state_dict()
+    for key, value in target.net.state_dict().items():
+        assert value.dtype == torch.float32
+        assert torch.equal(value, shipped[key]), key
+
+
+def test_bf16_steps_run_under_autocast_and_keep_fp32_weights(photos, tmp_path):
+    fp32 = train(tiny(photos, tmp_path / "fp32", steps=2))
+    bf16 = train(tiny(photos, tmp_path / "bf16", steps=2, precision="bf16"))
+    assert all(p.dtype == torch.float32 for p in bf16.net.parameters())  # type: ignore[union-attr]
+    first32, first16 = fp32.losses[0]["pixel"], bf16.losses[0]["pixel"]
+    assert first16 != first32  # computed in bf16 ...
+    assert first16 == pytest.approx(first32, rel=0.02)  # ... to bf16's accuracy
+    with pytest.raises(TrainConfigError, match="unknown training precision"):
+        train(tiny(photos, tmp_path / "fp16", precision="fp16"))
+
+
+def test_batches_made_a_step_ahead_on_a_thread_equal_the_inline_ones(photos):
+    """What an accelerator run does (prefetch), checked on the CPU: the same batches, in order."""
+    from kintsugi.train.data import PhotoSet, list_images
+    from kintsugi.train.loop import _Batches
+    from kintsugi.train.targets import make_target
+
+    config = tiny(photos, Path("unused"), degradation="fixed")
+    target = make_target(config)
+    images = PhotoSet(list_images(photos), 32)
+    inline = _Batches(target, images, config, 0, torch.device("cpu"), ahead=False)
+    ahead = _Batches(target, images, config, 0, torch.device("cpu"), ahead=True)
+    try:
+        for step in (0, 1, 2, 0):  # 0 again: a batch that was not made ahead
+            for a, b in zip(inline.get(step), ahead.get(step), strict=True):
+                assert torch.equal(a, b)
+        assert not torch.equal(inline.get(0)[1], inline.get(1)[1])
+    finally:
+        ahead.close()

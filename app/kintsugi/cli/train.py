@@ -41,6 +41,9 @@ def add_train_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Arg
     p.add_argument("--batch", type=shared.positive_int, default=4)
     p.add_argument("--lr", type=float, help="learning rate (default: the method's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="bf16: mixed-precision steps (fp32 weights), 2-3x faster on AMX CPUs and recent GPUs "
+                        "(default fp32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pixel", choices=("l1", "l2"), help="pixel loss (default: the method's)")
     p.add_argument("--gan-weight", type=float, help="adversarial loss weight (default: the method's)")
@@ -98,6 +101,8 @@ def _config(options: argparse.Namespace) -> Any:
             config.steps = options.steps
         if options.device != "auto":
             config.device = options.device
+        if options.precision:
+            config.precision = options.precision
         return config
     if options.target is None or options.data is None:
         raise argparse.ArgumentTypeError("give a target and --data DIR (or --resume RUN)")
@@ -105,6 +110,7 @@ def _config(options: argparse.Namespace) -> Any:
         target=options.target, data=options.data, out=options.out or Path("runs") / options.target,
         init=options.init, prior=options.prior, dre=options.dre, scale=options.scale, size=options.size,
         steps=options.steps or 1000, batch=options.batch, lr=options.lr, device=options.device,
+        precision=options.precision or "fp32",
         seed=options.seed, pixel=options.pixel, gan_weight=options.gan_weight,
         perceptual_weight=options.perceptual_weight, identity_weight=options.identity_weight,
         d_width=options.d_width, r1_gamma=options.r1_gamma, r1_every=options.r1_every,

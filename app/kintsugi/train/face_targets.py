@@ -106,7 +106,7 @@ class FaceTarget(Target):
     def _from_init(self, init: str) -> nn.Module:
         from kintsugi.engine.registry import load_model
 
-        model = load_model(init, device="cpu")
+        model = load_model(init, device="cpu", precision="fp32")  # not bf16-rounded weights
         if model.info.arch != self.arch:
             raise TrainConfigError(f"--init {init} is a {model.info.arch} model, not {self.arch}")
         self.params = dict(model.info.params)

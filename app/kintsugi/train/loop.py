@@ -5,6 +5,11 @@
 * Under ``torchrun --nproc_per_node N`` (WORLD_SIZE > 1) the network is wrapped in PyTorch's
   DistributedDataParallel (gloo on CPU, nccl on CUDA); only rank 0 writes files.
 * Ctrl-C sets a flag; the loop stops at the next step boundary, saves, and returns.
+* Speed: ``precision="bf16"`` runs forward and losses under ``torch.autocast`` (fp32 weights
+  and optimiser); upscaler targets train channels-last (oneDNN's and cuDNN's fast layout);
+  on an accelerator the next batch is synthesised on a background thread into pinned memory
+  while the device works, cuDNN picks its kernels for the fixed crop size, and each step's
+  loss terms reach the host in one transfer (one sync) rather than one per term.
 * Rank 0 writes ``RUN/log.jsonl`` (one JSON object per logged step and per validation),
   TensorBoard events in ``RUN/tb`` when ``tensorboard`` is installed, the model file the
   registry loads and the resumable state (see :mod:`kintsugi.train.checkpoint`).
@@ -12,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +34,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from kintsugi.engine.device import pick_device
+from kintsugi.engine.device import cpu_has_native_bf16, pick_device
 from kintsugi.train import checkpoint, discriminator
 from kintsugi.train.config import TrainConfig
-from kintsugi.train.data import list_images, split_images
+from kintsugi.train.data import PhotoSet, list_images, split_images
 from kintsugi.train.targets import Target, TrainConfigError, make_target
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -94,6 +103,9 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
     if not config.resume and (run / checkpoint.STATE_FILE).is_file():
         raise checkpoint.CheckpointError(f"{run} already holds a run; use --resume or another --out")
 
+    _check_precision(config.precision, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # crops have one size: time the kernels once
     torch.manual_seed(config.seed)  # same initial weights on every rank
     target = make_target(config)
     split = split_images(target.usable(list_images(config.data), run), config.held_out)
@@ -103,6 +115,8 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
              len(held_set), config.steps)
 
     net = target.net.to(device)
+    if target.channels_last and device.type in ("cpu", "cuda"):
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (missing from the stubs)
     disc = _discriminator(target, config, device)
     lr = config.lr if config.lr is not None else target.default_lr
     optimizers: dict[str, torch.optim.Optimizer] = {"g": torch.optim.Adam(target.trainable(), lr=lr, betas=target.betas)}
@@ -126,6 +140,8 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
 
     writer = _Writer(run, config) if rank == 0 else None
     val_inputs, val_targets = (t.to(device) for t in target.validation(held_set))
+    batches = _Batches(target, train_set, config, rank, device)
+    cast = _autocast(config.precision, device)
     result = TrainResult(run=run, step=start, stopped=False, model_file=checkpoint.model_file(run))
     previous = _install_sigint(stop)
     try:
@@ -133,9 +149,8 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
             _validate(target, net, val_inputs, val_targets, 0, writer, result)
         began, step = time.monotonic(), start
         while step < config.steps:
-            gen = _step_generator(config.seed, step, rank)
-            batch = tuple(t.to(device) for t in target.batch(train_set, config.batch, gen))
-            terms = _train_step(target, model, critic, optimizers, batch, disc, config)  # type: ignore[arg-type]
+            batch = batches.get(step)
+            terms = _train_step(target, model, critic, optimizers, batch, disc, config, cast)  # type: ignore[arg-type]
             for scheduler in schedulers:
                 scheduler.step()
             target.after_step()
@@ -165,6 +180,7 @@ def train(config: TrainConfig, on_progress: Callable[[Progress], None] | None = 
         if writer is not None and start >= config.steps:
             _save(run, target, modules, optimizers, start, config)
     finally:
+        batches.close()
         _restore_sigint(previous)
         if writer is not None:
             writer.close()
@@ -194,22 +210,99 @@ def _schedulers(optimizers: dict[str, torch.optim.Optimizer], config: TrainConfi
 
 def _train_step(target: Target, model: nn.Module, critic: nn.Module | None,
                 optimizers: dict[str, torch.optim.Optimizer], batch: tuple[torch.Tensor, torch.Tensor],
-                disc: discriminator.Discriminator | None, config: TrainConfig) -> dict[str, float]:
+                disc: discriminator.Discriminator | None, config: TrainConfig,
+                cast: Callable[[], contextlib.AbstractContextManager[Any]]) -> dict[str, float]:
+    """One optimiser step for the generator, then D's (with lazy R1) when there is one; the
+    loss terms.
+
+    ``cast`` wraps the generator's forward pass and losses only (autocast's rule: backward
+    outside); D runs in fp32, where R1's gradient penalty is safe.
+    """
     if critic is not None:
         critic.requires_grad_(False)
-    terms, output = target.losses(model, batch, critic)
+    with cast():
+        terms, output = target.losses(model, batch, critic)
     total = sum(terms.values())
     optimizers["g"].zero_grad(set_to_none=True)
     total.backward()  # type: ignore[union-attr]
     target.before_optimizer_step()
     optimizers["g"].step()
-    values = {k: float(v.detach()) for k, v in terms.items()}
+    values = _floats({**{k: v.detach() for k, v in terms.items()}, "total": total.detach()})  # type: ignore[union-attr]
     if critic is not None and disc is not None:
         critic.requires_grad_(True)
-        values.update(discriminator.train_step(critic, disc, optimizers["d"], batch[1] * 2 - 1, output * 2 - 1,
-                                               config.r1_gamma, config.r1_every))
-    values["total"] = float(total.detach())  # type: ignore[union-attr]
+        values.update(discriminator.train_step(critic, disc, optimizers["d"], batch[1] * 2 - 1,
+                                               output.float() * 2 - 1, config.r1_gamma, config.r1_every))
     return values
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """All terms in one device-to-host transfer: float() on each would wait for the GPU once per term."""
+    values = torch.stack([t.float().reshape(()) for t in terms.values()]).tolist()
+    return dict(zip(terms, values, strict=True))
+
+
+def _check_precision(precision: str, device: torch.device) -> None:
+    if precision not in PRECISIONS:
+        raise TrainConfigError(f"unknown training precision {precision!r} ({', '.join(PRECISIONS)})")
+    if precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise TrainConfigError(f"bf16 training runs on CPUs and CUDA GPUs, not {device.type}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise TrainConfigError("this GPU has no bf16 (it needs Ampere or newer); train in fp32")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): bf16 training is emulated and slower than fp32")
+
+
+def _autocast(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    if precision == "fp32":
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+class _Batches:
+    """Step k's (input, target) batch on the device, made from the generator of (seed, k, rank).
+
+    On an accelerator, the batch of step k + 1 is synthesised on a background thread into
+    pinned memory while step k runs, so the device does not wait for degradation synthesis
+    (blur, resize, JPEG on the CPU). Batches depend only on the step, never on the network,
+    so making them early changes nothing. On a CPU there is no idle device to hide the work
+    behind and a second busy thread only slows the compute threads, so they are made inline.
+    """
+
+    def __init__(self, target: Target, photos: PhotoSet, config: TrainConfig, rank: int,
+                 device: torch.device, ahead: bool | None = None) -> None:
+        self.target, self.photos, self.config, self.rank, self.device = target, photos, config, rank, device
+        ahead = device.type != "cpu" if ahead is None else ahead
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches") if ahead else None
+        self.pending: tuple[int, Future[tuple[torch.Tensor, ...]]] | None = None
+
+    def _make(self, step: int) -> tuple[torch.Tensor, ...]:
+        gen = _step_generator(self.config.seed, step, self.rank)
+        batch = tuple(self.target.batch(self.photos, self.config.batch, gen))
+        if self.device.type == "cuda":
+            batch = tuple(t.pin_memory() for t in batch)
+        return batch
+
+    def get(self, step: int) -> tuple[torch.Tensor, ...]:
+        if self.pending is not None and self.pending[0] == step:
+            host = self.pending[1].result()
+        else:
+            host = self._make(step)
+        self.pending = None
+        if self.pool is not None and step + 1 < self.config.steps:
+            self.pending = (step + 1, self.pool.submit(self._make, step + 1))
+        layout = torch.channels_last if self.target.channels_last and self.device.type in ("cpu", "cuda") else None
+        return tuple(_to(t, self.device, layout) for t in host)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _to(tensor: torch.Tensor, device: torch.device, layout: torch.memory_format | None) -> torch.Tensor:
+    moved = tensor.to(device, non_blocking=True)
+    if layout is not None and moved.dim() == 4:
+        moved = moved.contiguous(memory_format=layout)
+    return moved
 
 
 @torch.no_grad()

@@ -49,6 +49,7 @@ class Target:
     default_gan = 0.0
     betas = (0.9, 0.99)
     find_unused = False  # DDP: True when a step leaves some trainable parameters unused
+    channels_last = False  # train in NHWC (plain conv stacks; 5-D modulated weights gain nothing)
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -75,6 +76,8 @@ class Target:
         return [p for p in self.net.parameters() if p.requires_grad]
 
     def batch(self, photos: PhotoSet, count: int, gen: torch.Generator) -> Batch:
+        """A batch from the photos and ``gen`` alone: the loop may make it on another thread,
+        a step ahead, so it must not touch the network."""
         raise NotImplementedError
 
     def validation(self, photos: PhotoSet) -> Batch:
@@ -152,6 +155,7 @@ class UpscalerTarget(Target):
     """
 
     default_init = {"rrdbnet": "realesrgan-x4plus", "rrdn": "rrdn-x2"}
+    channels_last = True  # ~10% faster fp32 and ~30% faster bf16 steps on oneDNN (rrdn-x2, 64 px)
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -195,7 +199,9 @@ def _degradation(kind: str, scale: int) -> Any:
 def _load_init(init: str, arch: str) -> tuple[nn.Module, dict[str, Any]]:
     from kintsugi.engine.registry import load_model
 
-    model = load_model(init, device="cpu")
+    # fp32: "auto" may pick bf16 (AMX CPUs), and training from bf16-rounded weights would
+    # start somewhere other than the shipped model.
+    model = load_model(init, device="cpu", precision="fp32")
     if model.info.arch != arch:
         raise TrainConfigError(f"--init {init} is a {model.info.arch} model, not {arch}")
     net = model.net
