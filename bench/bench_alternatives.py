@@ -30,6 +30,7 @@ DEFAULT = "realesrgan-x4plus"
 PARTNER = "rrdn-x4"
 SCALE = 4
 VIEWPORT = (400, 300)  # result px
+STRENGTHS = (0.0, 0.3, 0.8, 1.4, 2.0)  # detail moves timed
 
 
 Timing = tuple[float, float]  # (wall seconds, CPU seconds of all threads)
@@ -57,7 +58,7 @@ def main() -> None:
 
     import kintsugi
     from kintsugi.engine import consistency
-    from kintsugi.engine.alternatives import DetailSteps
+    from kintsugi.engine.alternatives import Alternatives
 
     torch.set_num_threads(args.threads)
     rgb = cv2.resize(data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
@@ -69,24 +70,33 @@ def main() -> None:
     first, result = timed(lambda: kintsugi.upscale(photo, default, consistency=True))
     rows.append((f"first result ({DEFAULT}, {args.size}px -> {result.width}px, lock on)", first))
 
-    prepare, steps = timed(lambda: DetailSteps.compute(photo, result))
+    prepare, steps = timed(lambda: Alternatives.of_photo(photo, result))
     one, _ = timed(lambda: steps.at(0.5))
     rows.append(("detail, first move (prepare + one strength)",
                  (prepare[0] + one[0], prepare[1] + one[1])))
-    moves = sorted(timed(lambda t=t: steps.at(t))[0] for t in (0.0, 0.3, 0.8, 1.4, 2.0))
-    rows.append((f"detail, further move (median; {result.width * result.height / 1e6:.1f} MP)", moves[2]))
+    moves = sorted(timed(lambda t=t: steps.at(t), repeats=3)[0] for t in STRENGTHS)
+    megapixels = result.width * result.height / 1e6
+    rows.append((f"detail, further move (median of {len(STRENGTHS)}; {megapixels:.1f} MP)",
+                 moves[len(moves) // 2]))
+    rows.append(("detail, further move (slowest strength)", moves[-1]))
 
     viewport, _ = timed(lambda: _viewport(photo, partner))
     rows.append((f"partner ({PARTNER}) on a {VIEWPORT[0]}x{VIEWPORT[1]} viewport", viewport))
     whole, fidelity = timed(lambda: kintsugi.upscale(photo, partner, consistency=True))
     rows.append((f"partner ({PARTNER}), whole photo", whole))
 
-    alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.25), repeats=3)
-    rows.append(("blend, alpha change", alpha))
+    first_alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.25))
+    rows.append(("blend, first alpha (pair prepared)", first_alpha))
+    alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.6), repeats=5)
+    rows.append(("blend, further alpha change", alpha))
     yy, xx = np.mgrid[0 : result.height, 0 : result.width]
     brush = np.clip(1.5 - np.hypot(yy - result.height / 2, xx - result.width / 2) / 150, 0, 1)
-    painted, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.0, mask=brush.astype(np.float32)), repeats=3)
+    painted, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.0, mask=brush.astype(np.float32)),
+                       repeats=5)
     rows.append(("blend, painted mask", painted))
+    ends = steps.with_result(fidelity).mixed_with(steps)
+    window, _ = timed(lambda: ends.at(0.7, 0.4), repeats=5)
+    rows.append(("window's mix: detail 0.7 and mix 0.4 in one step", window))
 
     spot = np.zeros((result.height, result.width), np.float32)
     cy, cx = result.height // 2, result.width // 2

@@ -8,13 +8,21 @@ the fidelity <-> realness blend (see ../shared/METHODS.md, "Alternatives and hea
   both results share.
 
 Clamping to [0, 1] and rounding to the file's levels break exactness, so a consistent input
-gives a re-locked output (consistency.lock), exact in the saved 8- or 16-bit file.
+gives a re-locked output, exact in the saved 8- or 16-bit file: each block that a clamp or a
+mask moved gets its sum back from its own pixels, by headroom, and the rounding to levels
+carries each block's remainder (consistency.settle_planes and snap_planes).
+
+Speed: everything that does not depend on the slider (the smooth base, each result minus
+it, the lock's targets) is prepared once per photo and result (``Alternatives``) and kept
+as block planes in levels, so a move is a few whole-array passes (< 50 ms for a 1 MP
+result; bench/bench_alternatives.py).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +40,7 @@ _FLOAT_TOLERANCE = 2e-6
 _MEANS_TOLERANCE = 1e-4
 
 
-# ----------------------------------------------------------------------------- detail
+# ----------------------------------------------------------------------------- the API
 
 
 def adjust_detail(image: Image, result: Image, strength: float) -> Image:
@@ -45,57 +53,232 @@ def adjust_detail(image: Image, result: Image, strength: float) -> Image:
     strength = _checked_strength(strength)
     if strength == 1.0:
         return result
-    return DetailSteps.of(image, result).at(strength)
+    return Alternatives.cached(image, result).at(detail=strength)
+
+
+def blend(fidelity: Image, realness: Image, alpha: float, mask: np.ndarray | None = None) -> Image:
+    """Mix two results of one photo: alpha 0 = `fidelity`, 1 = `realness`.
+
+    `mask` (HxW, values 0..1) replaces alpha per pixel (a painted brush map). When both
+    results are consistent with one input, so is the blend, exactly in the saved file.
+    """
+    _check_same_size(fidelity, realness)
+    weight = _blend_weight(fidelity, alpha, mask)
+    if isinstance(weight, float) and weight in (0.0, 1.0):
+        return fidelity if weight == 0.0 else realness
+    return Alternatives.cached_pair(fidelity, realness).at(weight=weight)
+
+
+# ----------------------------------------------------------------------------- the work
+
+
+@dataclass(frozen=True)
+class _Lock:
+    """How a mix is made consistent again: 'grid' (exact block sums in whole levels, the
+    arrays kept as block planes in levels), 'float' (block means to float rounding) or
+    'none' (the results were not consistent: only clamped)."""
+
+    kind: str
+    s: int = 1
+    levels: int = 1  # the working unit: 1 means values in [0, 1]
+    target: np.ndarray | None = None  # grid: block sums in levels; float: block means
 
 
 @dataclass(frozen=True, eq=False)
-class DetailSteps:
-    """What adjust_detail needs for one (image, result) pair, computed once: a slider over
-    it costs only a mix and the lock. The window keeps one per shown result."""
+class Alternatives:
+    """Every alternative of one or two results of a photo, prepared once.
 
-    image: Image
-    result: Image
-    scale: int
-    base: np.ndarray  # smooth, consistent with the image
-    consistent: bool
+    x = P + t (Q_a + w (Q_b - Q_a)), P the smooth base, Q each result minus P, t the
+    detail strength and w the mix (a number, or a mask per pixel). A move is then a few
+    whole-array passes and the lock; with a consistent 8-bit or 16-bit result the arrays
+    are kept as block planes in levels (consistency.to_planes), so the exact lock runs
+    without transposing the image. A pair without its photo (``blend``) has no P: Q are
+    the results themselves and t stays 1. Immutable: previews on several threads share it.
+    """
 
+    photo: Image | None
+    results: tuple[Image, ...]
+    lock: _Lock
+    base: np.ndarray | None  # P, in the working layout
+    parts: tuple[np.ndarray, ...]  # Q per result, in the working layout
+
+    # --- building ---------------------------------------------------------------------
     @classmethod
-    def of(cls, image: Image, result: Image) -> DetailSteps:
-        with _cache_lock:
-            cached = _cache.get("detail")
-            if isinstance(cached, DetailSteps) and cached.result is result and cached.image is image:
-                return cached
-        steps = cls.compute(image, result)
-        with _cache_lock:
-            _cache["detail"] = steps
-        return steps
-
-    @classmethod
-    def compute(cls, image: Image, result: Image) -> DetailSteps:
-        s = integer_scale(image, result)
-        if result.channels != image.channels:
+    def of_photo(cls, photo: Image, result: Image) -> Alternatives:
+        """One result of `photo`: its detail strength (adjust_detail)."""
+        s = integer_scale(photo, result)
+        if result.channels != photo.channels:
             raise KintsugiError("the result and the photo have different colour channels")
-        base = smooth_base(image.pixels, s)
-        return cls(image, result, s, base, is_consistent(result.pixels, image.pixels, s))
+        lock = _photo_lock(photo, result, s)
+        base = smooth_base(photo.pixels, s)
+        if lock.kind == "grid":
+            base = consistency.to_planes(base, s, lock.levels, _dtype(lock))
+        return cls(photo, (result,), lock, base, (_part(result, base, lock),))
 
-    def at(self, strength: float) -> Image:
-        strength = _checked_strength(strength)
-        if strength == 1.0:
-            return self.result
-        # base + t (result - base), without keeping a third full-size array
-        mixed = self.base * np.float32(1.0 - strength)
-        mixed += np.float32(strength) * self.result.pixels
-        in_range = bool(mixed.min() >= 0.0 and mixed.max() <= 1.0)  # always for 0 <= t <= 1
-        if not in_range:
-            np.clip(mixed, 0.0, 1.0, out=mixed)
-        if self.consistent:
-            consistency.lock(mixed, self.image.pixels, self.scale, self.image.bit_depth,
-                             means_kept=in_range)
-        return self.result.replace(pixels=mixed)
+    @classmethod
+    def cached(cls, photo: Image, result: Image) -> Alternatives:
+        """of_photo, kept for the last pair asked (a slider moves over one result)."""
+        with _cache_lock:
+            hit = _cache.get("detail")
+            if isinstance(hit, Alternatives) and hit.photo is photo and hit.results[0] is result:
+                return hit
+        made = cls.of_photo(photo, result)
+        with _cache_lock:
+            _cache["detail"] = made
+        return made
+
+    def with_result(self, result: Image) -> Alternatives:
+        """Another result of the same photo, sharing this one's base (one base per photo)."""
+        if self.photo is None or len(self.results) != 1:
+            raise ValueError("with_result needs a single result's alternatives")
+        integer_scale(self.photo, result)
+        if (result.width, result.height) != (self.results[0].width, self.results[0].height):
+            raise KintsugiError("the two results have different sizes")
+        if _photo_lock(self.photo, result, self.lock.s).kind != self.lock.kind:
+            return Alternatives.of_photo(self.photo, result)
+        return Alternatives(self.photo, (result,), self.lock, self.base,
+                            (_part(result, self.base, self.lock),))
+
+    def mixed_with(self, other: Alternatives) -> Alternatives:
+        """Both results, mixed by `weight` (this one at 0, `other` at 1)."""
+        if other.base is not self.base:
+            if self.photo is None:
+                raise ValueError("mixed_with needs alternatives of one photo")
+            other = self.with_result(other.results[0])
+        if other.lock.kind != self.lock.kind:  # one consistent, one not: no lock for a mix
+            free = _Lock("none", self.lock.s)
+            return Alternatives.of_parts(self.photo, self.results + other.results, free)
+        return Alternatives(self.photo, self.results + other.results, self.lock, self.base,
+                            self.parts + other.parts)
+
+    @classmethod
+    def of_parts(cls, photo: Image | None, results: tuple[Image, ...], lock: _Lock
+                 ) -> Alternatives:
+        """Results kept in the image layout in [0, 1] (no grid)."""
+        base = None if photo is None else smooth_base(photo.pixels, integer_scale(photo, results[0]))
+        return cls(photo, results, lock, base, tuple(_part(r, base, lock) for r in results))
+
+    @classmethod
+    def of_pair(cls, fidelity: Image, realness: Image) -> Alternatives:
+        """Two results without their photo (``blend``): locked to the block means they share."""
+        _check_same_size(fidelity, realness)
+        lock = _pair_lock(fidelity, realness)
+        return cls(None, (fidelity, realness), lock, None,
+                   (_part(fidelity, None, lock), _part(realness, None, lock)))
+
+    @classmethod
+    def cached_pair(cls, fidelity: Image, realness: Image) -> Alternatives:
+        with _cache_lock:
+            hit = _cache.get("pair")
+            if (isinstance(hit, Alternatives) and hit.results[0] is fidelity
+                    and hit.results[1] is realness):
+                return hit
+        made = cls.of_pair(fidelity, realness)
+        with _cache_lock:
+            _cache["pair"] = made
+        return made
+
+    # --- composing --------------------------------------------------------------------
+    def at(self, detail: float = 1.0, weight: float | np.ndarray = 0.0) -> Image:
+        """The alternative at detail strength `detail` and mix `weight` (a number in [0, 1]
+        or an HxW map; ignored for a single result)."""
+        t = _checked_strength(detail)
+        if self.base is None and t != 1.0:
+            raise ValueError("a pair without its photo has no detail strength")
+        first = self.results[0]
+        if len(self.results) == 2:
+            mask = weight if isinstance(weight, np.ndarray) else None
+            weight = _blend_weight(first, 0.0 if mask is not None else float(weight), mask)
+        w = _layout_weight(weight, self.lock) if len(self.parts) == 2 else None
+        v = self._mix(t, w)
+        pixels = self._locked(v, moved=isinstance(weight, np.ndarray) and w is not None)
+        alpha = first.alpha
+        if len(self.results) == 2:
+            alpha = _blend_alpha(first, self.results[1], weight)
+        return first.replace(pixels=pixels, alpha=alpha)
+
+    def _mix(self, t: float, w: float | np.ndarray | None) -> np.ndarray:
+        """P + t (Q_a + w (Q_b - Q_a)), in a new array."""
+        if w is None:
+            v = np.multiply(self.parts[0], np.float32(t), dtype=self.parts[0].dtype)
+        else:
+            v = np.subtract(self.parts[1], self.parts[0])
+            v *= w if isinstance(w, np.ndarray) else v.dtype.type(w)
+            v += self.parts[0]
+            if t != 1.0:
+                v *= v.dtype.type(t)
+        if self.base is not None:
+            v += self.base
+        return v
+
+    def _locked(self, v: np.ndarray, moved: bool) -> np.ndarray:
+        """The mix, clamped and made consistent again: image-layout float32 in [0, 1]."""
+        lock = self.lock
+        top = lock.levels
+        clamped = bool(v.min() < 0 or v.max() > top)  # never for 0 <= t <= 1 and a number
+        if clamped:
+            np.clip(v, 0, top, out=v)
+        if lock.kind == "grid":
+            assert lock.target is not None
+            if clamped or moved:
+                consistency.settle_planes(v, lock.target, lock.levels)
+            snapped = consistency.snap_planes(v, lock.target, lock.levels)
+            return consistency.from_planes(snapped, lock.s, lock.levels)
+        if lock.kind == "float" and (clamped or moved):
+            assert lock.target is not None
+            consistency.project(v, lock.target, lock.s)
+        return v
 
 
 _cache: dict[str, object] = {}
 _cache_lock = threading.Lock()
+
+
+def _dtype(lock: _Lock) -> type[np.floating[Any]]:
+    return consistency.level_dtype(lock.levels, lock.s) if lock.kind == "grid" else np.float32
+
+
+def _part(result: Image, base: np.ndarray | None, lock: _Lock) -> np.ndarray:
+    """result - base in the working layout (block planes in levels for the grid)."""
+    if lock.kind == "grid":
+        part = consistency.to_planes(result.pixels, lock.s, lock.levels, _dtype(lock))
+    else:
+        part = result.pixels.astype(np.float32, copy=True)
+    if base is not None:
+        part -= base
+    return part
+
+
+def _photo_lock(photo: Image, result: Image, s: int) -> _Lock:
+    if not is_consistent(result.pixels, photo.pixels, s):
+        return _Lock("none", s)
+    levels = 2**photo.bit_depth - 1
+    if consistency.on_levels(photo.pixels, levels):
+        target = np.rint(photo.pixels.astype(np.float64) * levels * s * s)
+        return _Lock("grid", s, levels, target.astype(consistency.level_dtype(levels, s)))
+    return _Lock("float", s, 1, photo.pixels)
+
+
+def _pair_lock(a: Image, b: Image) -> _Lock:
+    """The block means `a` and `b` share (their input), if they do: two results of different
+    models never agree by chance on every block; the lock then takes `a`'s exact sums."""
+    s = shared_scale(a.pixels, b.pixels)
+    if s is None:
+        return _Lock("none")
+    levels = 2**a.bit_depth - 1
+    if consistency.on_levels(a.pixels, levels) and consistency.on_levels(b.pixels, levels):
+        dtype = consistency.level_dtype(levels, s)
+        sums = consistency.block_sums(np.rint(consistency.to_planes(a.pixels, s, levels, dtype)))
+        return _Lock("grid", s, levels, sums)
+    return _Lock("float", s, 1, consistency.pool(a.pixels, s))
+
+
+def _layout_weight(weight: float | np.ndarray, lock: _Lock) -> float | np.ndarray:
+    if not isinstance(weight, np.ndarray):
+        return weight
+    if lock.kind == "grid":
+        return consistency.to_planes(weight[:, :, None], lock.s, 1.0, _dtype(lock))
+    return weight[:, :, None]
 
 
 def smooth_base(low: np.ndarray, s: int) -> np.ndarray:
@@ -112,26 +295,6 @@ def _checked_strength(strength: float) -> float:
     if not 0.0 <= value <= MAX_STRENGTH:
         raise KintsugiError(f"detail strength must be between 0 and {MAX_STRENGTH:g}, not {strength}")
     return value
-
-
-# ----------------------------------------------------------------------------- blend
-
-
-def blend(fidelity: Image, realness: Image, alpha: float, mask: np.ndarray | None = None) -> Image:
-    """Mix two results of one photo: alpha 0 = `fidelity`, 1 = `realness`.
-
-    `mask` (HxW, values 0..1) replaces alpha per pixel (a painted brush map). When both
-    results are consistent with one input, so is the blend, exactly in the saved file.
-    """
-    _check_same_size(fidelity, realness)
-    weight = _blend_weight(fidelity, alpha, mask)
-    if isinstance(weight, float) and weight in (0.0, 1.0):
-        return fidelity if weight == 0.0 else realness
-    w = np.float32(weight) if isinstance(weight, float) else weight[:, :, None]
-    pixels = fidelity.pixels + w * (realness.pixels - fidelity.pixels)
-    np.clip(pixels, 0.0, 1.0, out=pixels)
-    _relock_blend(pixels, fidelity, realness, constant=isinstance(weight, float))
-    return fidelity.replace(pixels=pixels, alpha=_blend_alpha(fidelity, realness, weight))
 
 
 def _check_same_size(a: Image, b: Image) -> None:
@@ -163,24 +326,6 @@ def _blend_alpha(a: Image, b: Image, weight: float | np.ndarray) -> np.ndarray |
     w = np.float32(weight) if isinstance(weight, float) else weight
     mixed = a.alpha + w * (b.alpha - a.alpha)
     return np.clip(mixed, 0.0, 1.0, out=mixed)
-
-
-def _relock_blend(pixels: np.ndarray, a: Image, b: Image, constant: bool) -> None:
-    """Re-lock the blend to the block means `a` and `b` share (their input), if they do.
-
-    A constant alpha keeps the means already (a convex mix inside [0, 1]): only the snap to
-    the file's levels is left. A painted mask moves them, so it is projected first.
-    """
-    levels = 2**a.bit_depth - 1
-    on_grid = consistency.on_levels(a.pixels, levels) and consistency.on_levels(b.pixels, levels)
-    s = shared_scale(a.pixels, b.pixels)
-    if s is None:
-        return
-    target = consistency.pool(a.pixels, s)
-    if not constant:
-        consistency.project(pixels, target, s)
-    if on_grid:
-        consistency.snap_to_levels(pixels, target, s, levels)
 
 
 def shared_scale(a: np.ndarray, b: np.ndarray) -> int | None:

@@ -72,6 +72,7 @@ class AltSession:
         self.pair = pair
         self.provenance = dict(provenance)
         self._lock = threading.Lock()
+        self._build = threading.RLock()
         self._partner: Any = None  # an Image, possibly holding `first` outside `done`
         self._complete = False
         self._steps: dict[str, Any] = {}
@@ -104,6 +105,7 @@ class AltSession:
             self._partner = image
             self._complete = complete
             self._steps.pop("partner", None)
+            self._steps.pop("mix", None)
 
     def ends(self) -> tuple[Any, Any] | None:
         """(faithful, realistic) results, or None before the partner exists."""
@@ -147,36 +149,47 @@ class AltSession:
         return reduced
 
     def compose(self, setting: Setting, mask: np.ndarray | None = None) -> Any:
-        """The alternative at `setting`; `mask` (HxW in [0,1]) replaces the mix per pixel."""
-        import kintsugi
+        """The alternative at `setting`; `mask` (HxW in [0,1]) replaces the mix per pixel.
 
+        Both ends are one photo's results and share its smooth base, so a mix at any detail
+        strength is one composition and one lock (``Alternatives``), not three."""
         ends = self.ends()
         if ends is None:
-            return self._detail("first", self.first, setting.detail)
+            return self._at_end(self.first, setting.detail)
         faithful, realistic = ends
         if mask is None and setting.alpha in (0.0, 1.0):
-            end = realistic if setting.alpha == 1.0 else faithful
-            return self._detail("first" if end is self.first else "partner", end,
-                                setting.detail)
-        a = self._detail("first" if faithful is self.first else "partner", faithful,
-                         setting.detail)
-        b = self._detail("first" if realistic is self.first else "partner", realistic,
-                         setting.detail)
-        return kintsugi.blend(a, b, setting.alpha, mask)
+            return self._at_end(realistic if setting.alpha == 1.0 else faithful, setting.detail)
+        weight = mask if mask is not None else setting.alpha
+        return self._steps_for("mix", faithful, realistic).at(setting.detail, weight)
 
-    def _detail(self, key: str, result: Any, strength: float) -> Any:
-        """adjust_detail, keeping each end's decomposition (so a drag only mixes)."""
+    def _at_end(self, end: Any, strength: float) -> Any:
         if strength == 1.0:
-            return result
-        from kintsugi.engine.alternatives import DetailSteps
+            return end
+        key = "first" if end is self.first else "partner"
+        return self._steps_for(key, end).at(strength)
 
-        with self._lock:
-            steps = self._steps.get(key)
-        if steps is None or steps.result is not result:
-            steps = DetailSteps.compute(self.source, result)
+    def _steps_for(self, key: str, *results: Any) -> Any:
+        """The prepared alternatives of `results` (built once per result; the ends share the
+        photo's base, and the mix shares both ends' parts)."""
+        from kintsugi.engine.alternatives import Alternatives
+
+        with self._build:  # two threads (previews, strip) never build the same twice
+            with self._lock:
+                steps = self._steps.get(key)
+            if steps is not None and all(a is b for a, b in zip(steps.results, results,
+                                                                 strict=True)):
+                return steps
+            if key == "first":
+                steps = Alternatives.of_photo(self.source, self.first)
+            elif key == "partner":
+                steps = self._steps_for("first", self.first).with_result(results[0])
+            else:
+                ends = [self._steps_for("first" if r is self.first else "partner", r)
+                        for r in results]
+                steps = ends[0].mixed_with(ends[1])
             with self._lock:
                 self._steps[key] = steps
-        return steps.at(strength)
+            return steps
 
     def provenance_for(self, setting: Setting, brushed: bool) -> dict[str, str]:
         info = dict(self.provenance)
