@@ -27,6 +27,8 @@ _SETTLED = 0.01 / 255
 _EXACT = 5e-7
 # Refinements of the low-resolution solve; the inverse filter is exact away from borders.
 _SOLVE_STEPS = 4
+# A block sum this close to its target (in levels) is left to the snap to level.
+_SETTLE_TOLERANCE = 0.01
 _INVERSE_RADIUS = 8
 
 
@@ -269,11 +271,13 @@ def settle_planes(v: np.ndarray, target: np.ndarray, levels: int) -> None:
 
     After a clamp, or a mix whose weight varies inside a block: pixels move towards the
     end of the range the block needs, each in proportion to its room, so none leaves the
-    range and a block already at its target is left bit for bit as it was (in place).
+    range, and a block already at its target (to a hundredth of a level) is left bit for
+    bit as it was (in place).
     """
     n = len(v)
     sums = block_sums(v)
     missing = target - sums
+    missing[np.abs(missing) < _SETTLE_TOLERANCE] = 0  # float rounding: the snap's to carry
     with np.errstate(divide="ignore", invalid="ignore"):
         up = np.where(missing > 0, missing / (n * levels - sums), 0.0)
         down = np.where(missing < 0, missing / sums, 0.0)
