@@ -22,8 +22,8 @@ def blocks(rng: np.random.Generator, s: int, levels: int, c: int = 3) -> np.ndar
 def test_planes_round_trip(s):
     x = np.random.default_rng(0).uniform(0, 1, (6 * s, 5 * s, 3)).astype(np.float32)
     planes = consistency.to_planes(x, s)
-    assert planes.shape == (s * s, 6, 5, 3)
-    np.testing.assert_array_equal(planes[1], x[0::s, 1::s])  # pixel 1 of every block
+    assert planes.shape == (s * s, 3, 6, 5)
+    np.testing.assert_array_equal(planes[1], x[0::s, 1::s].transpose(2, 0, 1))  # pixel 1
     np.testing.assert_array_equal(consistency.from_planes(planes, s), x)
 
 

@@ -191,7 +191,7 @@ class Alternatives:
             weight = _blend_weight(first, 0.0 if mask is not None else float(weight), mask)
         w = _layout_weight(weight, self.lock) if len(self.parts) == 2 else None
         v = self._mix(t, w)
-        pixels = self._locked(v, moved=isinstance(weight, np.ndarray) and w is not None)
+        pixels = self._locked(v, t, moved=isinstance(weight, np.ndarray) and w is not None)
         alpha = first.alpha
         if len(self.results) == 2:
             alpha = _blend_alpha(first, self.results[1], weight)
@@ -211,19 +211,24 @@ class Alternatives:
             v += self.base
         return v
 
-    def _locked(self, v: np.ndarray, moved: bool) -> np.ndarray:
-        """The mix, clamped and made consistent again: image-layout float32 in [0, 1]."""
+    def _locked(self, v: np.ndarray, t: float, moved: bool) -> np.ndarray:
+        """The mix, clamped and made consistent again: image-layout float32 in [0, 1].
+
+        Up to strength 1 the mix is convex ((1 - t) P + t times a mix of results), so it
+        stays in range but for float rounding, which the final clip or snap takes; only a
+        stronger detail is looked at for clamping (two passes saved on most moves)."""
         lock = self.lock
         top = lock.levels
-        clamped = bool(v.min() < 0 or v.max() > top)  # never for 0 <= t <= 1 and a number
-        if clamped:
-            np.clip(v, 0, top, out=v)
+        clamped = t > 1.0 and bool(v.min() < 0 or v.max() > top)
         if lock.kind == "grid":
             assert lock.target is not None
+            if clamped:
+                np.clip(v, 0, top, out=v)
             if clamped or moved:
                 consistency.settle_planes(v, lock.target, lock.levels)
             snapped = consistency.snap_planes(v, lock.target, lock.levels)
             return consistency.from_planes(snapped, lock.s, lock.levels)
+        np.clip(v, 0, top, out=v)
         if lock.kind == "float" and (clamped or moved):
             assert lock.target is not None
             consistency.project(v, lock.target, lock.s)
@@ -254,8 +259,9 @@ def _photo_lock(photo: Image, result: Image, s: int) -> _Lock:
         return _Lock("none", s)
     levels = 2**photo.bit_depth - 1
     if consistency.on_levels(photo.pixels, levels):
-        target = np.rint(photo.pixels.astype(np.float64) * levels * s * s)
-        return _Lock("grid", s, levels, target.astype(consistency.level_dtype(levels, s)))
+        target = np.rint(photo.pixels.astype(np.float64) * levels * s * s).transpose(2, 0, 1)
+        dtype = consistency.level_dtype(levels, s)
+        return _Lock("grid", s, levels, np.ascontiguousarray(target, dtype=dtype))
     return _Lock("float", s, 1, photo.pixels)
 
 
