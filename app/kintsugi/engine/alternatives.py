@@ -273,9 +273,7 @@ def _pair_lock(a: Image, b: Image) -> _Lock:
         return _Lock("none")
     levels = 2**a.bit_depth - 1
     if consistency.on_levels(a.pixels, levels) and consistency.on_levels(b.pixels, levels):
-        dtype = consistency.level_dtype(levels, s)
-        sums = consistency.block_sums(np.rint(consistency.to_planes(a.pixels, s, levels, dtype)))
-        return _Lock("grid", s, levels, sums)
+        return _Lock("grid", s, levels, _level_sums(a.pixels, s, levels))
     return _Lock("float", s, 1, consistency.pool(a.pixels, s))
 
 
@@ -349,10 +347,10 @@ def shared_scale(a: np.ndarray, b: np.ndarray) -> int | None:
     return None
 
 
-def _block_sums(x: np.ndarray, s: int, levels: int) -> np.ndarray:
-    h, w, c = x.shape
-    ints = np.rint(x * np.float32(levels)).astype(np.int64)
-    return ints.reshape(h // s, s, w // s, s, c).sum(axis=(1, 3))
+def _level_sums(x: np.ndarray, s: int, levels: int) -> np.ndarray:
+    """The s x s block sums of `x` in whole levels, as the saved file has them (C, H/s, W/s)."""
+    planes = consistency.to_planes(x, s, levels, consistency.level_dtype(levels, s))
+    return consistency.block_sums(np.rint(planes, out=planes))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -375,6 +373,6 @@ def is_consistent(out: np.ndarray, low: np.ndarray, s: int) -> bool:
             levels = candidate
             break
     if levels is not None:
-        sums = _block_sums(out, s, levels)
-        return bool(np.array_equal(sums, np.rint(low.astype(np.float64) * levels * s * s)))
+        target = np.rint(low.astype(np.float64) * levels * s * s).transpose(2, 0, 1)
+        return bool(np.array_equal(_level_sums(out, s, levels), target))
     return bool(np.abs(consistency.pool(out, s) - low).max(initial=0.0) < _FLOAT_TOLERANCE)
