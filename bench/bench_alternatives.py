@@ -4,15 +4,19 @@ what each further alternative costs, as a ratio to the first result measured in 
 The photo is scikit-image's astronaut (BSD-3), shrunk to --size px square; at x4 the result
 is (4 * size)^2 px (size 256: a 1 MP result). Rows:
   first result            default upscaler on the whole photo, consistency lock on
-  detail, first move      adjust_detail's one-off preparation (smooth base) + one strength
-  detail, further move    one more strength (median over several): the slider cost
-  blend, alpha / brush    kintsugi.blend of the pair with a number / a painted mask
+  detail, first move      adjust_detail's one-off preparation (Alternatives.of_photo: the
+                          smooth base and the result's part, as block planes) + one strength
+  detail, further move    one more strength: median over 0, 0.3, 0.8, 1.4 and 2 (the slider
+                          cost), and the slowest of them (above 1 the clamp is settled)
+  blend, first alpha      kintsugi.blend with the pair's one-off preparation
+  blend, further alpha    another alpha on the same pair / a painted mask
+  window's mix            detail 0.7 and mix 0.4 composed in one step, as the window does
   partner on viewport     the partner model on a 400x300 px window of the result
   partner, whole photo    the partner model on the whole photo
   heal 200x200            kintsugi.heal of a 200x200 px region of the result, factor 2
   lock, 2 MP              the consistency lock alone on a 2 MP result
 Rows owned by other work (left as marked places): DAFI restore vs a further bias value
-(restore session cache) and the longest GUI event-loop stall while dragging a slider.
+(restore session cache); the longest GUI stall while dragging is bench_gui_stall.py's.
 
     python bench/bench_alternatives.py [--size 256] [--threads 2]
 """

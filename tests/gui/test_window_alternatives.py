@@ -182,6 +182,7 @@ def test_consistency_holds_at_every_mix_and_detail_of_the_pair(qtbot, make_windo
 def test_a_big_result_shows_drafts_while_dragging_then_the_full_size(
         qtbot, make_window, tmp_path: Path, astronaut_full: np.ndarray) -> None:
     window = make_window(FAST_MODEL)
+    window.panel.consistency_check.setChecked(True)
     photo = tmp_path / "photos" / "big.png"
     photo.parent.mkdir(parents=True, exist_ok=True)
     PILImage.fromarray(np.pad(astronaut_full, ((4, 4), (4, 4), (0, 0)), mode="edge")).save(photo)
@@ -195,6 +196,10 @@ def test_a_big_result_shows_drafts_while_dragging_then_the_full_size(
     assert window.canvas.content_size().width() == 1040  # ... shown at the result's size
     assert window.canvas.after_image().width() == 1040  # then the full one
     assert window.current_setting() == Setting(0.4, 1.0)
+    pixels = window.current_result().image.pixels  # the drafts skip the lock; it does not
+    low = np.rint(kintsugi.open_image(photo).pixels * 255)
+    sums = np.rint(pixels * 255).reshape(520, 2, 520, 2, 3).sum(axis=(1, 3))
+    assert np.array_equal(sums, low * 4)
 
 
 @pytest.mark.slow

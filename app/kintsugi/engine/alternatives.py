@@ -101,19 +101,22 @@ class Alternatives:
     lock: _Lock
     base: np.ndarray | None  # P, in the working layout
     parts: tuple[np.ndarray, ...]  # Q per result, in the working layout
+    exact: bool = True  # False: never locked (a quick draft)
 
     # --- building ---------------------------------------------------------------------
     @classmethod
-    def of_photo(cls, photo: Image, result: Image) -> Alternatives:
-        """One result of `photo`: its detail strength (adjust_detail)."""
+    def of_photo(cls, photo: Image, result: Image, exact: bool = True) -> Alternatives:
+        """One result of `photo`: its detail strength (adjust_detail). exact=False skips
+        the lock (and the check whether there is one to keep): a draft shown while a slider
+        moves, replaced by the exact picture once it settles."""
         s = integer_scale(photo, result)
         if result.channels != photo.channels:
             raise KintsugiError("the result and the photo have different colour channels")
-        lock = _photo_lock(photo, result, s)
+        lock = _photo_lock(photo, result, s) if exact else _Lock("none", s)
         base = smooth_base(photo.pixels, s)
         if lock.kind == "grid":
             base = consistency.to_planes(base, s, lock.levels, _dtype(lock))
-        return cls(photo, (result,), lock, base, (_part(result, base, lock),))
+        return cls(photo, (result,), lock, base, (_part(result, base, lock),), exact)
 
     @classmethod
     def cached(cls, photo: Image, result: Image) -> Alternatives:
@@ -134,10 +137,11 @@ class Alternatives:
         integer_scale(self.photo, result)
         if (result.width, result.height) != (self.results[0].width, self.results[0].height):
             raise KintsugiError("the two results have different sizes")
-        if _photo_lock(self.photo, result, self.lock.s).kind != self.lock.kind:
+        lock = _photo_lock(self.photo, result, self.lock.s) if self.exact else self.lock
+        if lock.kind != self.lock.kind:
             return Alternatives.of_photo(self.photo, result)
         return Alternatives(self.photo, (result,), self.lock, self.base,
-                            (_part(result, self.base, self.lock),))
+                            (_part(result, self.base, self.lock),), self.exact)
 
     def mixed_with(self, other: Alternatives) -> Alternatives:
         """Both results, mixed by `weight` (this one at 0, `other` at 1)."""
@@ -149,7 +153,7 @@ class Alternatives:
             free = _Lock("none", self.lock.s)
             return Alternatives.of_parts(self.photo, self.results + other.results, free)
         return Alternatives(self.photo, self.results + other.results, self.lock, self.base,
-                            self.parts + other.parts)
+                            self.parts + other.parts, self.exact)
 
     @classmethod
     def of_parts(cls, photo: Image | None, results: tuple[Image, ...], lock: _Lock

@@ -64,13 +64,16 @@ class AltSession:
     read it."""
 
     def __init__(self, source: Any, first: Any, first_id: str, scale: int,
-                 pair: tuple[str, str] | None, provenance: dict[str, str]) -> None:
+                 pair: tuple[str, str] | None, provenance: dict[str, str],
+                 exact: bool = True) -> None:
+        """exact=False: compositions are never locked (the reduced drafts of ``draft``)."""
         self.source = source
         self.first = first
         self.first_id = first_id
         self.scale = scale
         self.pair = pair
         self.provenance = dict(provenance)
+        self.exact = exact
         self._lock = threading.Lock()
         self._build = threading.RLock()
         self._partner: Any = None  # an Image, possibly holding `first` outside `done`
@@ -117,9 +120,9 @@ class AltSession:
 
     # --- composing ----------------------------------------------------------------------
     def draft(self, setting: Setting, mask: np.ndarray | None, max_side: int) -> Any:
-        """A quick look at `setting` while a slider moves: the same composition on the
-        photo and both ends shrunk so the result's longer side is at most `max_side`.
-        The settled value is then composed at full size (``compose``)."""
+        """A quick look at `setting` while a slider moves: the same composition, unlocked,
+        on the photo and both ends shrunk so the result's longer side is at most
+        `max_side`. The settled value is then composed at full size, exactly (``compose``)."""
         reduced = self._reduced(max_side)
         if reduced is None:
             return self.compose(setting, mask)
@@ -139,8 +142,11 @@ class AltSession:
         width, height = max(1, self.source.width // k), max(1, self.source.height // k)
         source = _shrunk_image(self.source, width, height)
         s = self.scale
+        # A draft is a glance, replaced by the exact full-size picture when the slider
+        # settles: it skips the lock (a shrunk result is consistent only in float, and its
+        # lock would be the slow projection at every strength above 1).
         reduced = AltSession(source, _shrunk_image(self.first, width * s, height * s),
-                             self.first_id, s, self.pair, self.provenance)
+                             self.first_id, s, self.pair, self.provenance, exact=False)
         if partner is not None:
             reduced.set_partner(_shrunk_image(partner, width * s, height * s),
                                 self.partner_complete())
@@ -180,7 +186,7 @@ class AltSession:
                                                                  strict=True)):
                 return steps
             if key == "first":
-                steps = Alternatives.of_photo(self.source, self.first)
+                steps = Alternatives.of_photo(self.source, self.first, self.exact)
             elif key == "partner":
                 steps = self._steps_for("first", self.first).with_result(results[0])
             else:
