@@ -31,6 +31,8 @@ from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 
 MAX_STRENGTH = 2.0
+# Bytes of one band of block planes composed at a time (in cache; see _grid_at).
+_BAND_BYTES = 2 << 20
 # Largest pooling factor searched when telling whether two results share an input.
 _MAX_SCALE = 16
 # Block-mean error below which a float result counts as consistent (a 16-bit level is 1.5e-5).
@@ -193,50 +195,76 @@ class Alternatives:
         if len(self.results) == 2:
             mask = weight if isinstance(weight, np.ndarray) else None
             weight = _blend_weight(first, 0.0 if mask is not None else float(weight), mask)
-        w = _layout_weight(weight, self.lock) if len(self.parts) == 2 else None
-        v = self._mix(t, w)
-        pixels = self._locked(v, t, moved=isinstance(weight, np.ndarray) and w is not None)
+        mix = weight if len(self.parts) == 2 else None
+        moved = isinstance(mix, np.ndarray)
+        if self.lock.kind == "grid":
+            pixels = self._grid_at(t, mix, moved)
+        else:
+            w = mix[:, :, None] if isinstance(mix, np.ndarray) else mix
+            pixels = self._free_at(_mix(t, w, self.base, self.parts), t, moved)
         alpha = first.alpha
         if len(self.results) == 2:
             alpha = _blend_alpha(first, self.results[1], weight)
         return first.replace(pixels=pixels, alpha=alpha)
 
-    def _mix(self, t: float, w: float | np.ndarray | None) -> np.ndarray:
-        """P + t (Q_a + w (Q_b - Q_a)), in a new array."""
-        if w is None:
-            v = np.multiply(self.parts[0], np.float32(t), dtype=self.parts[0].dtype)
-        else:
-            v = np.subtract(self.parts[1], self.parts[0])
-            v *= w if isinstance(w, np.ndarray) else v.dtype.type(w)
-            v += self.parts[0]
-            if t != 1.0:
-                v *= v.dtype.type(t)
-        if self.base is not None:
-            v += self.base
-        return v
+    def _grid_at(self, t: float, weight: float | np.ndarray | None, moved: bool) -> np.ndarray:
+        """Composed and locked band by band of block rows, into the output image.
 
-    def _locked(self, v: np.ndarray, t: float, moved: bool) -> np.ndarray:
-        """The mix, clamped and made consistent again: image-layout float32 in [0, 1].
+        Every step is per block, so bands give the same picture; their temporaries stay a
+        few MB, in cache, and are never big arrays to give back (freeing 200 MB holds the
+        GIL ~20 ms: a stall in the window after each 16 MP composition).
 
         Up to strength 1 the mix is convex ((1 - t) P + t times a mix of results), so it
-        stays in range but for float rounding, which the final clip or snap takes; only a
-        stronger detail is looked at for clamping (two passes saved on most moves)."""
+        stays in range but for float rounding, which the snap takes; only a stronger
+        detail is looked at for clamping (two passes saved on most moves)."""
         lock = self.lock
-        top = lock.levels
-        clamped = t > 1.0 and bool(v.min() < 0 or v.max() > top)
-        if lock.kind == "grid":
-            assert lock.target is not None
+        assert lock.target is not None
+        s, top = lock.s, lock.levels
+        n, c, bh, bw = self.parts[0].shape
+        out = np.empty((bh * s, bw * s, c), np.float32)
+        rows = max(1, _BAND_BYTES // (n * c * bw * self.parts[0].itemsize))
+        for r0 in range(0, bh, rows):
+            r1 = min(bh, r0 + rows)
+            w = weight
+            if isinstance(weight, np.ndarray):
+                w = consistency.to_planes(weight[r0 * s : r1 * s, :, None], s, 1.0, _dtype(lock))
+            base = None if self.base is None else self.base[:, :, r0:r1]
+            v = _mix(t, w, base, tuple(part[:, :, r0:r1] for part in self.parts))
+            target = lock.target[:, r0:r1]
+            clamped = t > 1.0 and bool(v.min() < 0 or v.max() > top)
             if clamped:
                 np.clip(v, 0, top, out=v)
             if clamped or moved:
-                consistency.settle_planes(v, lock.target, lock.levels)
-            snapped = consistency.snap_planes(v, lock.target, lock.levels)
-            return consistency.from_planes(snapped, lock.s, lock.levels)
-        np.clip(v, 0, top, out=v)
+                consistency.settle_planes(v, target, top)
+            snapped = consistency.snap_planes(v, target, top)
+            consistency.from_planes(snapped, s, top, out=out[r0 * s : r1 * s])
+        return out
+
+    def _free_at(self, v: np.ndarray, t: float, moved: bool) -> np.ndarray:
+        """The image-layout mix clamped to [0, 1], re-projected when a float lock needs it."""
+        lock = self.lock
+        clamped = t > 1.0 and bool(v.min() < 0 or v.max() > 1)
+        np.clip(v, 0, 1, out=v)
         if lock.kind == "float" and (clamped or moved):
             assert lock.target is not None
             consistency.project(v, lock.target, lock.s)
         return v
+
+
+def _mix(t: float, w: float | np.ndarray | None, base: np.ndarray | None,
+         parts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """P + t (Q_a + w (Q_b - Q_a)), in a new array (w None: one result, P + t Q_a)."""
+    if w is None:
+        v = np.multiply(parts[0], np.float32(t), dtype=parts[0].dtype)
+    else:
+        v = np.subtract(parts[1], parts[0])
+        v *= w if isinstance(w, np.ndarray) else v.dtype.type(w)
+        v += parts[0]
+        if t != 1.0:
+            v *= v.dtype.type(t)
+    if base is not None:
+        v += base
+    return v
 
 
 _cache: dict[str, object] = {}
@@ -279,14 +307,6 @@ def _pair_lock(a: Image, b: Image) -> _Lock:
     if consistency.on_levels(a.pixels, levels) and consistency.on_levels(b.pixels, levels):
         return _Lock("grid", s, levels, _level_sums(a.pixels, s, levels))
     return _Lock("float", s, 1, consistency.pool(a.pixels, s))
-
-
-def _layout_weight(weight: float | np.ndarray, lock: _Lock) -> float | np.ndarray:
-    if not isinstance(weight, np.ndarray):
-        return weight
-    if lock.kind == "grid":
-        return consistency.to_planes(weight[:, :, None], lock.s, 1.0, _dtype(lock))
-    return weight[:, :, None]
 
 
 def smooth_base(low: np.ndarray, s: int) -> np.ndarray:
