@@ -18,6 +18,17 @@ is (4 * size)^2 px (size 256: a 1 MP result). Rows:
 Rows owned by other work (left as marked places): DAFI restore vs a further bias value
 (restore session cache); the longest GUI stall while dragging is bench_gui_stall.py's.
 
+Figures on the 2-core shared development machine (wall ms, each of two runs; 1 MP result):
+                          before (1704981; load 6.4, 4.4)   after (load 2.9, 2.2)
+  detail, first move          402, 188                           115, 151
+  detail, further move         69,  51                            13,  13  (slowest 25, 35)
+  blend, alpha change          81, 112 (every call)               57,  56 first; 9, 9 further
+  blend, painted mask         212, 185                            17,  16
+  window's mix in one step       -                                12,  11
+  consistency lock, 2 MP      380, 392                           177, 182
+The same functions old and new in one process, one after the other (load 2.5): detail 0.5
+16.9 -> 9.4 ms, detail 2 53.8 -> 12.2, blend 0.25 36.0 -> 10.4, soft mask 90 -> 15.
+
     python bench/bench_alternatives.py [--size 256] [--threads 2]
 """
 

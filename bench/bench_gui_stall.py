@@ -15,6 +15,18 @@ texture for the "realistic" end) so the run takes seconds: what is measured is e
 the window does around them (composing on a worker, display pixels, the pyramid, the
 swap and paint), not the networks (see bench_upscale.py for those).
 
+Figures on the 2-core shared development machine (3 rounds of 3 s; two runs each; stalls in
+ms; pictures a second and last move -> full-size picture as detail/mix drag):
+                     idle    detail   mix     pictures/s     to full size
+  before, lock off   37, 35  97, 93   76, 37  9/9, 8/7       6.3/8.9 s, 5.6/5.9 s
+  before, lock on    34, 35  43, 80   36, 51  7/5, 5/4       10.2/10.5 s, 10.0/12.8 s
+  after,  lock off    7,  8  10, 10   10, 11  29/29, 29/29   1.0/0.9 s, 0.9/0.8 s
+  after,  lock on     8,  7  10, 10   11, 10  29/29, 29/29   0.9/1.0 s, 1.1/1.0 s
+The before runs had more load from elsewhere (load average 3.7-6.3 against 2.1-2.6), which
+the idle reference shows; interleaved with them at the same load, an intermediate version
+(before banding and unlocked drafts) gave 18-28 ms stalls against a 15-28 ms idle
+reference, 27 pictures a second and 1.0-1.3 s to the full size (lock off).
+
     QT_QPA_PLATFORM=offscreen python bench/bench_gui_stall.py [--side 1024] [--seconds 3]
         [--rounds 3] [--lock]
 """
