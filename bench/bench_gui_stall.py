@@ -23,9 +23,12 @@ ms; pictures a second and last move -> full-size picture as detail/mix drag):
   after,  lock off    7,  8  10, 10   10, 11  29/29, 29/29   1.0/0.9 s, 0.9/0.8 s
   after,  lock on     8,  7  10, 10   11, 10  29/29, 29/29   0.9/1.0 s, 1.1/1.0 s
 The before runs had more load from elsewhere (load average 3.7-6.3 against 2.1-2.6), which
-the idle reference shows; interleaved with them at the same load, an intermediate version
-(before banding and unlocked drafts) gave 18-28 ms stalls against a 15-28 ms idle
-reference, 27 pictures a second and 1.0-1.3 s to the full size (lock off).
+the idle reference shows. Run one after the other at the same load (1.8-3.5), before ->
+after: lock off, stalls 19 / 80 ms -> 18 / 14 ms (idle 37 and 9), 16 / 15 -> 29 / 29
+pictures a second, 4.0 / 3.8 s -> 0.9 / 1.0 s to the full size; lock on, stalls 17 / 27 ->
+12 / 12 ms (idle 15 and 7), 8 / 10 -> 29 / 29 pictures a second, 3.7 / 6.6 s -> 0.7 / 1.0 s.
+A single run's longest stall swings by tens of ms with the machine (note the idle column);
+pictures a second and the time to the full size are the steadier figures.
 
     QT_QPA_PLATFORM=offscreen python bench/bench_gui_stall.py [--side 1024] [--seconds 3]
         [--rounds 3] [--lock]
