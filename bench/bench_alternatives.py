@@ -4,15 +4,30 @@ what each further alternative costs, as a ratio to the first result measured in 
 The photo is scikit-image's astronaut (BSD-3), shrunk to --size px square; at x4 the result
 is (4 * size)^2 px (size 256: a 1 MP result). Rows:
   first result            default upscaler on the whole photo, consistency lock on
-  detail, first move      adjust_detail's one-off preparation (smooth base) + one strength
-  detail, further move    one more strength (median over several): the slider cost
-  blend, alpha / brush    kintsugi.blend of the pair with a number / a painted mask
+  detail, first move      adjust_detail's one-off preparation (Alternatives.of_photo: the
+                          smooth base and the result's part, as block planes) + one strength
+  detail, further move    one more strength: median over 0, 0.3, 0.8, 1.4 and 2 (the slider
+                          cost), and the slowest of them (above 1 the clamp is settled)
+  blend, first alpha      kintsugi.blend with the pair's one-off preparation
+  blend, further alpha    another alpha on the same pair / a painted mask
+  window's mix            detail 0.7 and mix 0.4 composed in one step, as the window does
   partner on viewport     the partner model on a 400x300 px window of the result
   partner, whole photo    the partner model on the whole photo
   heal 200x200            kintsugi.heal of a 200x200 px region of the result, factor 2
   lock, 2 MP              the consistency lock alone on a 2 MP result
 Rows owned by other work (left as marked places): DAFI restore vs a further bias value
-(restore session cache) and the longest GUI event-loop stall while dragging a slider.
+(restore session cache); the longest GUI stall while dragging is bench_gui_stall.py's.
+
+Figures on the 2-core shared development machine (wall ms, each of two runs; 1 MP result):
+                          before (1704981; load 6.4, 4.4)   after (load 2.9, 2.2)
+  detail, first move          402, 188                           115, 151
+  detail, further move         69,  51                            13,  13  (slowest 25, 35)
+  blend, alpha change          81, 112 (every call)               57,  56 first; 9, 9 further
+  blend, painted mask         212, 185                            17,  16
+  window's mix in one step       -                                12,  11
+  consistency lock, 2 MP      380, 392                           177, 182
+The same functions old and new in one process, one after the other (load 2.5): detail 0.5
+16.9 -> 9.4 ms, detail 2 53.8 -> 12.2, blend 0.25 36.0 -> 10.4, soft mask 90 -> 15.
 
     python bench/bench_alternatives.py [--size 256] [--threads 2]
 """
@@ -30,6 +45,7 @@ DEFAULT = "realesrgan-x4plus"
 PARTNER = "rrdn-x4"
 SCALE = 4
 VIEWPORT = (400, 300)  # result px
+STRENGTHS = (0.0, 0.3, 0.8, 1.4, 2.0)  # detail moves timed
 
 
 Timing = tuple[float, float]  # (wall seconds, CPU seconds of all threads)
@@ -57,7 +73,7 @@ def main() -> None:
 
     import kintsugi
     from kintsugi.engine import consistency
-    from kintsugi.engine.alternatives import DetailSteps
+    from kintsugi.engine.alternatives import Alternatives
 
     torch.set_num_threads(args.threads)
     rgb = cv2.resize(data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
@@ -69,24 +85,33 @@ def main() -> None:
     first, result = timed(lambda: kintsugi.upscale(photo, default, consistency=True))
     rows.append((f"first result ({DEFAULT}, {args.size}px -> {result.width}px, lock on)", first))
 
-    prepare, steps = timed(lambda: DetailSteps.compute(photo, result))
+    prepare, steps = timed(lambda: Alternatives.of_photo(photo, result))
     one, _ = timed(lambda: steps.at(0.5))
     rows.append(("detail, first move (prepare + one strength)",
                  (prepare[0] + one[0], prepare[1] + one[1])))
-    moves = sorted(timed(lambda t=t: steps.at(t))[0] for t in (0.0, 0.3, 0.8, 1.4, 2.0))
-    rows.append((f"detail, further move (median; {result.width * result.height / 1e6:.1f} MP)", moves[2]))
+    moves = sorted(timed(lambda t=t: steps.at(t), repeats=3)[0] for t in STRENGTHS)
+    megapixels = result.width * result.height / 1e6
+    rows.append((f"detail, further move (median of {len(STRENGTHS)}; {megapixels:.1f} MP)",
+                 moves[len(moves) // 2]))
+    rows.append(("detail, further move (slowest strength)", moves[-1]))
 
     viewport, _ = timed(lambda: _viewport(photo, partner))
     rows.append((f"partner ({PARTNER}) on a {VIEWPORT[0]}x{VIEWPORT[1]} viewport", viewport))
     whole, fidelity = timed(lambda: kintsugi.upscale(photo, partner, consistency=True))
     rows.append((f"partner ({PARTNER}), whole photo", whole))
 
-    alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.25), repeats=3)
-    rows.append(("blend, alpha change", alpha))
+    first_alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.25))
+    rows.append(("blend, first alpha (pair prepared)", first_alpha))
+    alpha, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.6), repeats=5)
+    rows.append(("blend, further alpha change", alpha))
     yy, xx = np.mgrid[0 : result.height, 0 : result.width]
     brush = np.clip(1.5 - np.hypot(yy - result.height / 2, xx - result.width / 2) / 150, 0, 1)
-    painted, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.0, mask=brush.astype(np.float32)), repeats=3)
+    painted, _ = timed(lambda: kintsugi.blend(fidelity, result, 0.0, mask=brush.astype(np.float32)),
+                       repeats=5)
     rows.append(("blend, painted mask", painted))
+    ends = steps.with_result(fidelity).mixed_with(steps)
+    window, _ = timed(lambda: ends.at(0.7, 0.4), repeats=5)
+    rows.append(("window's mix: detail 0.7 and mix 0.4 in one step", window))
 
     spot = np.zeros((result.height, result.width), np.float32)
     cy, cx = result.height // 2, result.width // 2

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import kintsugi
+from kintsugi.engine.alternatives import Alternatives, smooth_base
 from kintsugi.engine.errors import KintsugiError
 
 torch.set_num_threads(2)
@@ -172,3 +173,64 @@ def test_blend_refuses_different_sizes_and_bad_values(pair, face):
         kintsugi.blend(pair[0], pair[1], 1.5)
     with pytest.raises(KintsugiError, match="mask"):
         kintsugi.blend(pair[0], pair[1], 0.5, mask=np.ones((3, 3), np.float32))
+
+
+# ---- the window's one-step composition and the prepared decompositions -------------------
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("kind", ["gray", "rgb"])
+def test_every_detail_and_mix_at_once_is_consistent_in_the_saved_file(
+        kind, bits, x2, x2_texture, astronaut_full, tmp_path):
+    """The window composes detail and mix in one step (one lock); clamped strengths above 1
+    and a painted mask included, the saved file keeps the photo's block sums."""
+    image = photo(astronaut_full[100:124, 190:222], kind, bits)
+    a = kintsugi.upscale(image, x2, consistency=True)
+    b = kintsugi.upscale(image, x2_texture, consistency=True)
+    both = Alternatives.of_photo(image, a).mixed_with(Alternatives.of_photo(image, b))
+    yy, xx = np.mgrid[0 : a.height, 0 : a.width]
+    brush = np.clip(1.2 - np.hypot(yy - 20, xx - 30) / 12, 0, 1).astype(np.float32)
+    for n, (detail, weight) in enumerate(((0.0, 0.5), (0.4, 0.3), (1.8, 0.6), (1.3, brush))):
+        out = both.at(detail, weight)
+        np.testing.assert_array_equal(file_block_sums(out, tmp_path, 2, f"{n}.png"),
+                                      input_sums(image, 2), err_msg=f"detail {detail}")
+
+
+def test_one_step_equals_detail_then_blend(face, pair):
+    """Detail and mix are linear: composing them at once gives the two-step picture (up
+    to the rounding each step's lock does)."""
+    a, b = pair
+    both = Alternatives.of_photo(face, a).mixed_with(Alternatives.of_photo(face, b))
+    for detail, alpha in ((0.5, 0.3), (0.8, 0.75)):
+        steps = kintsugi.blend(kintsugi.adjust_detail(face, a, detail),
+                               kintsugi.adjust_detail(face, b, detail), alpha)
+        gap = np.abs(both.at(detail, alpha).pixels - steps.pixels)
+        assert gap.max() <= 2.5 / 255 and gap.mean() < 0.25 / 255  # a level per lock
+
+
+def test_a_prepared_result_is_not_reused_for_another(face, pair, x2, tmp_path):
+    """The last preparation is kept for the next move; a different result (or pair) gets
+    its own, never the kept one's pixels."""
+    a, b = pair
+    c = kintsugi.upscale(face, x2)  # unlocked: another result of the same size
+    first = kintsugi.adjust_detail(face, a, 0.5)
+    second = kintsugi.adjust_detail(face, b, 0.5)
+    np.testing.assert_array_equal(second.pixels, Alternatives.of_photo(face, b).at(0.5).pixels)
+    assert not np.array_equal(first.pixels, second.pixels)
+    mixed = kintsugi.blend(a, b, 0.3)
+    other = kintsugi.blend(a, c, 0.3)
+    np.testing.assert_array_equal(other.pixels, Alternatives.of_pair(a, c).at(weight=0.3).pixels)
+    assert not np.array_equal(mixed.pixels, other.pixels)
+
+
+def test_a_clamped_strength_changes_only_what_it_must(x2_texture, astronaut_full, tmp_path):
+    """Above 1 the detail is clamped to [0, 1]; the block sums it moved come back from the
+    block's own pixels, so the picture stays close to the plain clamped mix."""
+    image = photo(astronaut_full[350:390, 300:340])  # dark folds and bright highlights
+    result = kintsugi.upscale(image, x2_texture, consistency=True)
+    base = smooth_base(image.pixels, 2)
+    mix = base + 2.0 * (result.pixels - base)
+    assert ((mix < 0) | (mix > 1)).mean() > 0.01  # a strength that clamps
+    out = kintsugi.adjust_detail(image, result, 2.0)
+    np.testing.assert_array_equal(file_block_sums(out, tmp_path, 2), input_sums(image, 2))
+    assert np.abs(out.pixels - np.clip(mix, 0, 1)).mean() < 0.5 / 255

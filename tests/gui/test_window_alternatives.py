@@ -28,8 +28,9 @@ def tiny_photo(tmp_path: Path, astronaut_full: np.ndarray) -> Path:
     return path
 
 
-def upscaled_with_partner(qtbot, make_window, photo: Path):  # type: ignore[no-untyped-def]
+def upscaled_with_partner(qtbot, make_window, photo: Path, lock: bool = False):  # type: ignore[no-untyped-def]
     window = make_window(DEFAULT_MODEL)
+    window.panel.consistency_check.setChecked(lock)
     open_photo(qtbot, window, photo)
     with qtbot.waitSignal(window.strip_filled, timeout=300_000):
         with qtbot.waitSignal(window.partner_ready, timeout=300_000) as partner:
@@ -65,6 +66,8 @@ def test_mix_ends_are_the_two_results_and_each_slider_moves_the_right_way(
     assert real[0] < real[1] < real[2]  # more realness, more invented
     detail = [deviation_mean(tiny_photo, compose(qtbot, window, d, 1.0)) for d in (0.0, 1.0, 2.0)]
     assert detail[0] < detail[1] < detail[2]  # more detail, more invented
+    halfway = [deviation_mean(tiny_photo, compose(qtbot, window, d, 0.5)) for d in (0.0, 1.0, 2.0)]
+    assert halfway[0] < halfway[1] < halfway[2]  # and so in the middle of the mix
 
 
 def test_stale_slider_requests_are_dropped(qtbot, make_window, tiny_photo: Path) -> None:
@@ -163,9 +166,23 @@ def test_consistency_holds_at_every_detail_strength(qtbot, make_window, photo_pa
         assert np.array_equal(sums, low * 4), detail
 
 
+def test_consistency_holds_at_every_mix_and_detail_of_the_pair(qtbot, make_window,
+                                                                tiny_photo: Path) -> None:
+    """Detail and mix are composed in one step with one lock: exact at every setting,
+    clamped strengths above 1 included."""
+    window = upscaled_with_partner(qtbot, make_window, tiny_photo, lock=True)
+    low = np.rint(kintsugi.open_image(tiny_photo).pixels * 255)
+    for detail, alpha in ((0.0, 0.5), (0.6, 0.3), (1.8, 0.7), (2.0, 1.0)):
+        pixels = compose(qtbot, window, detail, alpha)
+        h, w, c = pixels.shape
+        sums = np.rint(pixels * 255).reshape(h // 4, 4, w // 4, 4, c).sum(axis=(1, 3))
+        assert np.array_equal(sums, low * 16), (detail, alpha)
+
+
 def test_a_big_result_shows_drafts_while_dragging_then_the_full_size(
         qtbot, make_window, tmp_path: Path, astronaut_full: np.ndarray) -> None:
     window = make_window(FAST_MODEL)
+    window.panel.consistency_check.setChecked(True)
     photo = tmp_path / "photos" / "big.png"
     photo.parent.mkdir(parents=True, exist_ok=True)
     PILImage.fromarray(np.pad(astronaut_full, ((4, 4), (4, 4), (0, 0)), mode="edge")).save(photo)
@@ -179,6 +196,10 @@ def test_a_big_result_shows_drafts_while_dragging_then_the_full_size(
     assert window.canvas.content_size().width() == 1040  # ... shown at the result's size
     assert window.canvas.after_image().width() == 1040  # then the full one
     assert window.current_setting() == Setting(0.4, 1.0)
+    pixels = window.current_result().image.pixels  # the drafts skip the lock; it does not
+    low = np.rint(kintsugi.open_image(photo).pixels * 255)
+    sums = np.rint(pixels * 255).reshape(520, 2, 520, 2, 3).sum(axis=(1, 3))
+    assert np.array_equal(sums, low * 4)
 
 
 @pytest.mark.slow

@@ -64,14 +64,18 @@ class AltSession:
     read it."""
 
     def __init__(self, source: Any, first: Any, first_id: str, scale: int,
-                 pair: tuple[str, str] | None, provenance: dict[str, str]) -> None:
+                 pair: tuple[str, str] | None, provenance: dict[str, str],
+                 exact: bool = True) -> None:
+        """exact=False: compositions are never locked (the reduced drafts of ``draft``)."""
         self.source = source
         self.first = first
         self.first_id = first_id
         self.scale = scale
         self.pair = pair
         self.provenance = dict(provenance)
+        self.exact = exact
         self._lock = threading.Lock()
+        self._build = threading.RLock()
         self._partner: Any = None  # an Image, possibly holding `first` outside `done`
         self._complete = False
         self._steps: dict[str, Any] = {}
@@ -104,6 +108,7 @@ class AltSession:
             self._partner = image
             self._complete = complete
             self._steps.pop("partner", None)
+            self._steps.pop("mix", None)
 
     def ends(self) -> tuple[Any, Any] | None:
         """(faithful, realistic) results, or None before the partner exists."""
@@ -115,9 +120,9 @@ class AltSession:
 
     # --- composing ----------------------------------------------------------------------
     def draft(self, setting: Setting, mask: np.ndarray | None, max_side: int) -> Any:
-        """A quick look at `setting` while a slider moves: the same composition on the
-        photo and both ends shrunk so the result's longer side is at most `max_side`.
-        The settled value is then composed at full size (``compose``)."""
+        """A quick look at `setting` while a slider moves: the same composition, unlocked,
+        on the photo and both ends shrunk so the result's longer side is at most
+        `max_side`. The settled value is then composed at full size, exactly (``compose``)."""
         reduced = self._reduced(max_side)
         if reduced is None:
             return self.compose(setting, mask)
@@ -137,8 +142,11 @@ class AltSession:
         width, height = max(1, self.source.width // k), max(1, self.source.height // k)
         source = _shrunk_image(self.source, width, height)
         s = self.scale
+        # A draft is a glance, replaced by the exact full-size picture when the slider
+        # settles: it skips the lock (a shrunk result is consistent only in float, and its
+        # lock would be the slow projection at every strength above 1).
         reduced = AltSession(source, _shrunk_image(self.first, width * s, height * s),
-                             self.first_id, s, self.pair, self.provenance)
+                             self.first_id, s, self.pair, self.provenance, exact=False)
         if partner is not None:
             reduced.set_partner(_shrunk_image(partner, width * s, height * s),
                                 self.partner_complete())
@@ -147,36 +155,47 @@ class AltSession:
         return reduced
 
     def compose(self, setting: Setting, mask: np.ndarray | None = None) -> Any:
-        """The alternative at `setting`; `mask` (HxW in [0,1]) replaces the mix per pixel."""
-        import kintsugi
+        """The alternative at `setting`; `mask` (HxW in [0,1]) replaces the mix per pixel.
 
+        Both ends are one photo's results and share its smooth base, so a mix at any detail
+        strength is one composition and one lock (``Alternatives``), not three."""
         ends = self.ends()
         if ends is None:
-            return self._detail("first", self.first, setting.detail)
+            return self._at_end(self.first, setting.detail)
         faithful, realistic = ends
         if mask is None and setting.alpha in (0.0, 1.0):
-            end = realistic if setting.alpha == 1.0 else faithful
-            return self._detail("first" if end is self.first else "partner", end,
-                                setting.detail)
-        a = self._detail("first" if faithful is self.first else "partner", faithful,
-                         setting.detail)
-        b = self._detail("first" if realistic is self.first else "partner", realistic,
-                         setting.detail)
-        return kintsugi.blend(a, b, setting.alpha, mask)
+            return self._at_end(realistic if setting.alpha == 1.0 else faithful, setting.detail)
+        weight = mask if mask is not None else setting.alpha
+        return self._steps_for("mix", faithful, realistic).at(setting.detail, weight)
 
-    def _detail(self, key: str, result: Any, strength: float) -> Any:
-        """adjust_detail, keeping each end's decomposition (so a drag only mixes)."""
+    def _at_end(self, end: Any, strength: float) -> Any:
         if strength == 1.0:
-            return result
-        from kintsugi.engine.alternatives import DetailSteps
+            return end
+        key = "first" if end is self.first else "partner"
+        return self._steps_for(key, end).at(strength)
 
-        with self._lock:
-            steps = self._steps.get(key)
-        if steps is None or steps.result is not result:
-            steps = DetailSteps.compute(self.source, result)
+    def _steps_for(self, key: str, *results: Any) -> Any:
+        """The prepared alternatives of `results` (built once per result; the ends share the
+        photo's base, and the mix shares both ends' parts)."""
+        from kintsugi.engine.alternatives import Alternatives
+
+        with self._build:  # two threads (previews, strip) never build the same twice
+            with self._lock:
+                steps = self._steps.get(key)
+            if steps is not None and all(a is b for a, b in zip(steps.results, results,
+                                                                 strict=True)):
+                return steps
+            if key == "first":
+                steps = Alternatives.of_photo(self.source, self.first, self.exact)
+            elif key == "partner":
+                steps = self._steps_for("first", self.first).with_result(results[0])
+            else:
+                ends = [self._steps_for("first" if r is self.first else "partner", r)
+                        for r in results]
+                steps = ends[0].mixed_with(ends[1])
             with self._lock:
                 self._steps[key] = steps
-        return steps.at(strength)
+            return steps
 
     def provenance_for(self, setting: Setting, brushed: bool) -> dict[str, str]:
         info = dict(self.provenance)
