@@ -15,8 +15,11 @@ is (4 * size)^2 px (size 256: a 1 MP result). Rows:
   partner, whole photo    the partner model on the whole photo
   heal 200x200            kintsugi.heal of a 200x200 px region of the result, factor 2
   lock, 2 MP              the consistency lock alone on a 2 MP result
-Rows owned by other work (left as marked places): DAFI restore vs a further bias value
-(restore session cache); the longest GUI stall while dragging is bench_gui_stall.py's.
+  DAFI restore / further   a tiny random Panini's full restore against a further bias value
+                          from its RestoreSession (bench_restore_session.row; the ratio
+                          measures the cache, a real Panini's generator weighs more: 0.30x)
+  longest GUI stall       bench_gui_stall.py run on this photo size in its own process
+                          (idle reference, detail drag, mix drag; median of 3 rounds)
 
 Figures on the 2-core shared development machine (wall ms, each of two runs; 1 MP result):
                           before (1704981; load 6.4, 4.4)   after (load 2.9, 2.2)
@@ -35,8 +38,12 @@ The same functions old and new in one process, one after the other (load 2.5): d
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -123,14 +130,37 @@ def main() -> None:
     low = np.rint(consistency.pool(big, 2) * 255) / np.float32(255)
     locking, _ = timed(lambda: consistency.lock(big.copy(), low, 2, 8), repeats=3)
     rows.append(("consistency lock alone, 2 MP result (x2)", locking))
-    missing = (float("nan"), float("nan"))
-    rows.append(("DAFI restore vs a further bias value: restore-session work, not measured here", missing))
-    rows.append(("longest GUI stall while dragging a slider: window work, not measured here", missing))
+    rows.extend(_dafi_rows(photo))
+    rows.extend(_stall_rows(args.size))
 
     print(f"\nAlternatives on CPU, {args.threads} threads; ratio = wall time / first result\n")
     print(f"{'step':72}{'wall s':>10}{'CPU s':>10}{'ratio':>9}")
     for name, (wall, cpu) in rows:
         print(f"{name:72}{wall:10.3f}{cpu:10.3f}{wall / first[0]:9.3f}")
+
+
+def _dafi_rows(photo) -> list[tuple[str, tuple[float, float]]]:  # type: ignore[no-untyped-def]
+    """A full restore with a tiny random Panini (the ratio's subject is the cache, not the
+    network) against a further bias value from its RestoreSession (bench_restore_session)."""
+    from bench_restore_session import row
+
+    _name, full, further, ratio = row("panini", "bicubic", photo, rounds=3)
+    return [("DAFI restore (tiny Panini, bicubic background), full", (full, float("nan"))),
+            (f"DAFI further bias value (restore session; {ratio:.2f}x the full restore)",
+             (further, float("nan")))]
+
+
+def _stall_rows(size: int) -> list[tuple[str, tuple[float, float]]]:
+    """bench_gui_stall.py on this photo size, in its own process (it replaces the networks by
+    stand-ins and runs a window): the median over rounds of the longest event-loop stall."""
+    script = Path(__file__).with_name("bench_gui_stall.py")
+    out = subprocess.run([sys.executable, str(script), "--side", str(size), "--rounds", "3",
+                          "--seconds", "2"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}).stdout
+    stalls = {line[:20].strip(): float(line[20:].split()[0]) / 1000
+              for line in out.splitlines() if line.startswith(("idle", "drag"))}
+    return [(f"longest GUI stall: {name} (bench_gui_stall, median of 3 rounds)", (sec, float("nan")))
+            for name, sec in stalls.items()]
 
 
 def _viewport(photo, model):
