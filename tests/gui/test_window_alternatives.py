@@ -222,3 +222,22 @@ def test_the_partner_runs_on_the_visible_part_first(qtbot, make_window, tmp_path
     source = kintsugi.open_image(photo)
     faithful = kintsugi.upscale(source, "rrdn-x4").pixels
     assert np.array_equal(compose(qtbot, window, 1.0, 0.0), faithful)
+
+
+def test_after_a_result_the_strip_is_scrolled_into_view(qtbot, make_window,
+                                                        photo_path: Path) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    window = make_window(FAST_MODEL)
+    window.resize(1280, 560)  # short: the strip starts below the fold
+    open_photo(qtbot, window, photo_path)
+    with qtbot.waitSignal(window.strip_filled, timeout=120_000):
+        assert upscale(qtbot, window) == "ok"
+    viewport = window.findChild(QScrollArea).viewport()
+    strip = window.panel.alternatives.thumbs
+
+    def strip_shown() -> bool:
+        top = strip.mapTo(viewport, QPoint(0, 0)).y()
+        return top >= 0 and top + strip.height() <= viewport.height()
+
+    qtbot.waitUntil(strip_shown, timeout=5_000)

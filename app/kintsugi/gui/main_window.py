@@ -264,6 +264,7 @@ class MainWindow(QMainWindow, RestoreFlow):
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._wheel_guard = WheelGuard(scroll)
+        self._side_scroll = scroll
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -971,6 +972,9 @@ class MainWindow(QMainWindow, RestoreFlow):
             entry.alt = session  # type: ignore[attr-defined]
             entry.setting = session.home()  # type: ignore[attr-defined]
         self._show_alternatives(session)
+        # What comes after a result is choosing among alternatives: on a short screen the
+        # strip sat below the fold (found in a trial at 1280x820), so scroll just enough.
+        QTimer.singleShot(0, self._reveal_alternatives)
         self._clear_alt_brush(compose=False)
         if pair is None:
             self.panel.alternatives.set_pair_available(False, note)
@@ -979,6 +983,11 @@ class MainWindow(QMainWindow, RestoreFlow):
         self.panel.alternatives.set_pair_available(
             False, f"Mix: computing {session.partner_id} for the other end…")
         self._submit_partner(session, self._visible_region(session))
+
+    @Slot()
+    def _reveal_alternatives(self) -> None:
+        if self.panel.alternatives.isVisible():
+            self._side_scroll.ensureWidgetVisible(self.panel.alternatives.thumbs, 0, 8)
 
     def _show_alternatives(self, session: AltSession | None, setting: Setting | None = None
                            ) -> None:
