@@ -9,24 +9,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_restore import tiny_panini, two_faces  # noqa: F401
+from test_restore import two_faces  # noqa: F401
+from test_restore_session import panini_model  # noqa: F401
 
 import kintsugi
 from fixtures.tiny_faces import save_tiny_propulse
-from kintsugi.archs.panini import SPEC
 from kintsugi.archs.propulse import side_outputs
-from kintsugi.archs.stylegan2 import UnitRangeWrapper
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.registry import Model, ModelInfo
+from kintsugi.engine.registry import Model
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(scope="module")
-def panini_model() -> Model:
-    info = ModelInfo(id="tiny-panini", name="tiny", arch="panini", kind="face-restorer", scale=2,
-                     params={"in_size": 32, "out_size": 64, "scale": 2})
-    return Model(info, SPEC, UnitRangeWrapper(tiny_panini()).eval(), torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
