@@ -18,7 +18,6 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,14 +26,7 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageCms
 
-
-def best_of(rounds: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import fastest
 
 
 def photo_12mp() -> np.ndarray:
@@ -93,8 +85,8 @@ def edited_jpeg_rows(folder: Path, rounds: int) -> None:
     for label, edit_of in (("keeping blocks", original), ("re-encoded q92", None)):
         quality = None if edit_of is not None else 92
         out = folder / f"{label.split()[0]}.jpg"
-        seconds = best_of(rounds, lambda o=out, e=edit_of, q=quality: save_image(
-            edit, o, edit_of=e, quality=q))
+        seconds = fastest(lambda o=out, e=edit_of, q=quality: save_image(
+            edit, o, edit_of=e, quality=q), rounds)
         changed = np.any(np.asarray(PILImage.open(out)) != before, axis=2).mean()
         print(f"{label:<24} {seconds:>6.2f} s {changed:>14.2%}")
 
@@ -111,9 +103,9 @@ def main() -> None:
         files = make_files(Path(tmp))
         print(f"{'file':<12} {'open_image':>11} {'bare decode':>12} {'ratio':>6} {'sniff':>9}")
         for kind, path in files.items():
-            ours = best_of(rounds, lambda p=path: open_image(p))
-            bare = best_of(rounds, bare_decode(kind, path))
-            sniffed = best_of(rounds, lambda p=path: sniff(p))
+            ours = fastest(lambda p=path: open_image(p), rounds)
+            bare = fastest(bare_decode(kind, path), rounds)
+            sniffed = fastest(lambda p=path: sniff(p), rounds)
             print(f"{kind:<12} {ours:>9.3f} s {bare:>10.3f} s {ours / bare:>6.2f} {sniffed * 1e3:>6.2f} ms")
         edited_jpeg_rows(Path(tmp), rounds)
 

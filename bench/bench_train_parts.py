@@ -14,10 +14,8 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,14 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median
 
 
 def alignment(folder: Path, size: int) -> tuple[float, float]:
@@ -44,7 +35,7 @@ def alignment(folder: Path, size: int) -> tuple[float, float]:
     start = time.perf_counter()
     align.aligned_faces(files, size, cache)
     first = (time.perf_counter() - start) / len(files)
-    cached = median_seconds(lambda: align.aligned_faces(files, size, cache), 5) / len(files)
+    cached = median(lambda: align.aligned_faces(files, size, cache), 5) / len(files)
     return first, cached
 
 
@@ -55,8 +46,8 @@ def discriminator(size: int, batch: int) -> tuple[float, float]:
     opt = optimizer(disc, 1e-4, (0.0, 0.99), 16)
     real = torch.rand(batch, 3, size, size) * 2 - 1
     fake = torch.rand_like(real) * 2 - 1
-    plain = median_seconds(lambda: train_step(disc, disc, opt, real, fake, gamma=0.0), 7)
-    with_r1 = median_seconds(lambda: train_step(disc, disc, opt, real, fake, gamma=10.0, every=1), 7)
+    plain = median(lambda: train_step(disc, disc, opt, real, fake, gamma=0.0), 7)
+    with_r1 = median(lambda: train_step(disc, disc, opt, real, fake, gamma=10.0, every=1), 7)
     return plain, with_r1
 
 
@@ -72,7 +63,7 @@ def degradation(folder: Path, size: int, batch: int) -> tuple[float, float]:
 
     def run(model: degrade.RealESRGANDegradation) -> float:
         gen = torch.Generator().manual_seed(0)  # the same seed for both; 30 draws each
-        return median_seconds(lambda: model(hr, gen), 30)
+        return median(lambda: model(hr, gen), 30)
 
     return run(lean), run(full)
 
