@@ -17,7 +17,7 @@ is (4 * size)^2 px (size 256: a 1 MP result). Rows:
   lock, 2 MP              the consistency lock alone on a 2 MP result
   DAFI restore / further   a tiny random Panini's full restore against a further bias value
                           from its RestoreSession (bench_restore_session.row; the ratio
-                          measures the cache, a real Panini's generator weighs more: 0.30x)
+                          measures the cache; see bench_restore_session for the backgrounds)
   longest GUI stall       bench_gui_stall.py run on this photo size in its own process
                           (idle reference, detail drag, mix drag; median of 3 rounds)
 

@@ -14,30 +14,25 @@ Photo: scikit-image's astronaut (NASA, public domain), 256 px; background by the
 upscaler (the shipped one the CLI uses) and by bicubic. Best of `--rounds` runs each.
 
     PYTHONPATH=app python bench/bench_restore_session.py [--rounds 3]
+
+Measured on the idle 2-core machine (three runs, this code and the previous stop's alike):
+Panini + bicubic 0.71-0.78, CodeFormer + bicubic 0.65-0.74, Panini + default upscaler
+0.09-0.11. With a bicubic background the re-run generator/decoder is most of the work.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from timing import fastest
+
 PANINI = {"out_size": 256, "style_dim": 64, "n_mlp": 2, "max_channels": 64, "growth": 16, "lce_channels": 32,
           "in_size": 128, "rrdb_channels": 32, "num_rrdbs": 2, "head_channels": (32,), "dre_channels": (32, 32, 64)}
 CODEFORMER = {"nf": 16, "norm_groups": 16, "codebook_size": 256, "dim_embd": 128, "n_layers": 4}
-
-
-def best(fn: Callable[[], Any], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def model(kind: str) -> Any:
@@ -62,12 +57,12 @@ def row(kind: str, background: str | None, photo: Any, rounds: int) -> tuple[str
 
     m = model(kind)
     control = {"bias": 0.3} if kind == "panini" else {"fidelity": 0.8}
-    full = best(lambda: kintsugi.restore(photo, m, background=background, **control), rounds)
+    full = fastest(lambda: kintsugi.restore(photo, m, background=background, **control), rounds)
     session = kintsugi.RestoreSession(photo, m, background=background)
     session.render()  # the first render fills the per-face cache
     value = iter(np.linspace(0.1, 0.9, 100))
     key = next(iter(control))
-    further = best(lambda: session.render(**{key: float(next(value))}), rounds)
+    further = fastest(lambda: session.render(**{key: float(next(value))}), rounds)
     return f"{kind}, background {background or 'default upscaler'}", full, further, further / full
 
 
