@@ -16,6 +16,7 @@ _API = {
     "Metadata": "kintsugi.engine.imageio",
     "open_image": "kintsugi.engine.imageio",
     "save_image": "kintsugi.engine.imageio",
+    "output_format_for": "kintsugi.engine.imageio",
     "read_provenance": "kintsugi.engine.imageio",
     "ModelInfo": "kintsugi.engine.manifest",
     "Model": "kintsugi.engine.registry",

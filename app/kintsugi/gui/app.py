@@ -168,7 +168,7 @@ def run_app(paths: list[str]) -> int:
             window.close()
             app.quit()
             return
-        window.start_background()
+        window.models.start()
         _open_paths(window, paths)
 
     # Background work starts once the window has painted, so it never delays the first frame;
@@ -183,9 +183,9 @@ def _open_paths(window: MainWindow, paths: list[str]) -> None:
     folders = [p for p in existing if p.is_dir()]
     files = [p for p in existing if not p.is_dir()]
     if files:
-        window.open_path(files[0])
+        window.opener.open_path(files[0])
     if folders or len(files) > 1:
-        window.open_batch(str(folders[0] if folders else files[0].parent))
+        window.batch.open(str(folders[0] if folders else files[0].parent))
 
 
 def main() -> int:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtGui import QImage
-
 MAX_RESULTS = 8
 MAX_PIXELS = 80_000_000  # total result pixels kept for undo (the newest is always kept)
 
@@ -20,7 +18,7 @@ MAX_PIXELS = 80_000_000  # total result pixels kept for undo (the newest is alwa
 @dataclass
 class ResultEntry:
     image: Any  # kintsugi Image (full precision, for saving)
-    display: QImage
+    display: Any  # a QImage of it (the history itself needs no Qt)
     heat: Any  # QImage, a Pyramid of it, or None (not computed)
     kind: str  # "upscale" | "restore" | "heal" (the mode that made it)
     model_id: str
@@ -31,6 +29,9 @@ class ResultEntry:
     full_scale: float = 0.0  # deviation drawn at full heat
     seconds: float = 0.0
     preview: bool = False  # a live preview: the next one replaces it instead of piling up
+    pyramid: Any = None  # the display image at several sizes (gui/imaging.Pyramid)
+    alt: Any = None  # the alternatives session of an upscale (engine AltSession)
+    setting: Any = None  # which of its alternatives this is
 
     @property
     def consistency(self) -> bool:
@@ -76,7 +77,7 @@ class ResultHistory:
             self._entries[self._index] = entry
 
     def _pixels(self) -> int:
-        return sum(e.display.width() * e.display.height() for e in self._entries)
+        return sum(e.image.width * e.image.height for e in self._entries)
 
     def current(self) -> ResultEntry | None:
         return self._entries[self._index] if self._index >= 0 else None

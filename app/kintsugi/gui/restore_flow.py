@@ -1,126 +1,78 @@
-"""The window's Restore faces flow: restores, live previews, the alternatives strip, the
-bias brush and Pro-PULSE's side outputs, all rendered from one ``RestoreSession``.
+"""The Faces tab's work: restores, live previews, the bias brush, face outlines and
+Pro-PULSE's side outputs, all rendered from one ``RestoreSession`` per photo (its strips:
+``face_strip.py``).
 
-``RestoreFlow`` is a mixin of ``MainWindow`` (it uses the window's run flow, history and
-canvas). Network work runs on worker threads only:
-- the Restore button and live previews render the session on the window's runners (a
-  preview on the preview runner, where the running task finishes and only the newest
-  waiting one survives; a preview that finds a newer one waiting once the session is
-  ready is dropped before it renders);
-- the strip's thumbnails and the side outputs are rendered one task at a time on the
-  "faces-strip" runner, after the result they belong to is shown.
+Network work runs on worker threads only: the Restore button on this flow's run runner
+(one deliberate run at a time, like every mode); live previews and side outputs on its
+preview runner, where the running task finishes and only the newest waiting one survives
+(a preview that finds a newer one waiting once the session is ready is dropped before it
+renders); face detection, once per photo, on the "faces" runner.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QObject, QRectF, Signal, Slot
 
-from kintsugi.gui.history import ResultHistory
-from kintsugi.gui.imaging import display_array, to_qimage
+from kintsugi.gui.canvas import CompareCanvas
+from kintsugi.gui.document import Document
+from kintsugi.gui.face_strip import FaceStrip
+from kintsugi.gui.history import ResultEntry
+from kintsugi.gui.models import ModelCache
+from kintsugi.gui.panel import SidePanel
 from kintsugi.gui.restore_panel import (
-    STRIP_THUMB,
     Brush,
     PhotoCache,
     RestoreOptions,
     SessionStore,
     brush_from_masks,
-    face_frame,
     run_restore,
 )
+from kintsugi.gui.runs import Made, Output, RunFlow, RunGate, accept, finish
 from kintsugi.gui.worker import Task, TaskRunner
 
 FACE_TOOLS = {"realness": "face-realness", "fidelity": "face-fidelity"}  # canvas map names
 
 
-@dataclasses.dataclass
-class _StripState:
-    basis: Any = None  # what the thumbnails were rendered with, apart from the slider
-    values: list[float] = dataclasses.field(default_factory=list)
-    sides: list[int] = dataclasses.field(default_factory=list)
+class RestoreFlow(RunFlow):
+    """Face restoration of the open photo (see the module doc)."""
 
+    kind = "restore"
+    verb = "Restoring"
+    failed_title = "Restore failed"
 
-class RestoreFlow:
-    """Mixin: the window's face restoration (see the module doc)."""
+    faces_shown = Signal(int)  # face outlines drawn (their number)
 
-    # Provided by MainWindow.
-    panel: Any
-    canvas: Any
-    restore_finished: Any
-    restore_strip_filled: Any
-    side_outputs_filled: Any
-    _source: Any
-    _source_token: int
-    _models: Any
-    _models_loaded: bool
-    _preview_runner: TaskRunner
-    _history: ResultHistory
-    _accept: Callable[..., Any]
-    _start: Callable[..., bool]
-    _show_error: Callable[[str, str], None]
-    _input_image: Callable[[], Any]
-
-    def _init_restore_flow(self) -> None:
+    def __init__(self, document: Document, panel: SidePanel, canvas: CompareCanvas,
+                 models: ModelCache, gate: RunGate, parent: QObject | None = None) -> None:
+        super().__init__(document, panel.restore.run, gate, parent)
+        self._panel = panel
+        self._section = panel.restore
+        self._canvas = canvas
+        self._models = models
+        self.ready = False  # the model list is in
         self._photo_cache = PhotoCache()  # faces and background of the open photo
         self._sessions = SessionStore()  # the restore session of the open photo
         self._preview_serial = 0  # bumps on every preview request: older ones are stale
-        self._face_strip = _StripState()
         self._face_source: Any = None  # what this photo's restores start from
-        self._strip_runner = TaskRunner("faces-strip", self)  # type: ignore[arg-type]
-        self._strip_runner.finished.connect(self._on_face_strip_finished)
-        restore = self.panel.restore
-        restore.strip_chosen.connect(self.choose_restore_strip)
-        restore.side_chosen.connect(self.choose_side_output)
-        restore.tool_changed.connect(lambda _tool: self._sync_face_tool())
-        restore.tools.brush.changed.connect(self._sync_face_tool)
-        restore.brush_clear_requested.connect(self.clear_face_brush)
-        restore.model_combo.currentIndexChanged.connect(lambda _i: self._drop_session())
+        self.strip = FaceStrip(document, self._section, models, self)
+        self.preview_runner = TaskRunner("restore-preview", self)
+        self.preview_runner.finished.connect(self._on_preview_finished)
+        self._faces_runner = TaskRunner("faces", self)
+        self._faces_runner.finished.connect(self._on_faces_found)
+        section = self._section
+        section.strip_chosen.connect(self.choose_strip)
+        section.side_chosen.connect(self.choose_side_output)
+        section.brush_clear_requested.connect(self.clear_brush)
+        section.model_combo.currentIndexChanged.connect(lambda _i: self._drop_session())
+        section.selection_changed.connect(self.show_faces)
+        canvas.face_clicked.connect(self._on_face_clicked)
 
-    def _reset_restore_flow(self) -> None:
-        """A new photo: its own caches and session; the old strip and brush go."""
-        self._strip_runner.cancel()
-        self._photo_cache = PhotoCache()
-        self._sessions = SessionStore()
-        self._face_strip = _StripState()
-        self._face_source = None
-        for name in FACE_TOOLS.values():
-            self.canvas.clear_map(name)
-        self.panel.restore.alt_strip.clear("")
-        self.panel.restore.side_strip.clear("")
-
-    def _drop_session(self) -> None:
-        """The model changed: the session (and its strip) belong to the old one."""
-        self._strip_runner.cancel()
-        self._sessions.drop()
-        self._face_strip = _StripState()
-
-    def restore_runners(self) -> list[TaskRunner]:
-        return [self._strip_runner]
-
-    # ------------------------------------------------------------------ restoring
-    def restore_options(self) -> RestoreOptions:
-        return self.panel.restore.options(self.panel.options().device)
-
-    @Slot()
-    def start_restore(self) -> None:
-        """The Restore button: a session render on the run runner; a new history step."""
-        self._submit_restore(preview=False)
-
-    @Slot()
-    def preview_restore(self) -> None:
-        """A settled slider / seed / brush change: a session render on the preview runner."""
-        self._submit_restore(preview=True)
-
-    def restore_runner(self) -> TaskRunner:
-        return self._preview_runner
-
-    def strip_runner(self) -> TaskRunner:
-        return self._strip_runner
+    def runners(self) -> list[TaskRunner]:
+        return [self.runner, self.preview_runner, self._faces_runner, self.strip.runner]
 
     def photo_cache(self) -> PhotoCache:
         return self._photo_cache
@@ -128,23 +80,57 @@ class RestoreFlow:
     def session_store(self) -> SessionStore:
         return self._sessions
 
+    def options(self) -> RestoreOptions:
+        return self._section.options(self._panel.options().device)
+
+    def _on_opened(self) -> None:
+        """A new photo: its own caches and session; the old strips and brush go."""
+        super()._on_opened()
+        self.preview_runner.cancel()
+        self._faces_runner.cancel()
+        self.strip.reset()
+        self._photo_cache = PhotoCache()
+        self._sessions = SessionStore()
+        self._face_source = None
+        for name in FACE_TOOLS.values():
+            self._canvas.clear_map(name)
+        self._section.alt_strip.clear("")
+        self._section.side_strip.clear("")
+        self._section.show_found("")
+
+    def _drop_session(self) -> None:
+        """The model changed: the session (and its strip) belong to the old one."""
+        self.strip.reset()
+        self._sessions.drop()
+
+    # ------------------------------------------------------------------ restoring
+    @Slot()
+    def start(self) -> None:
+        """The Restore button: a session render on the run runner; a new history step."""
+        self._submit(preview=False)
+
+    @Slot()
+    def preview(self) -> None:
+        """A settled slider / seed / brush change: a session render on the preview runner."""
+        self._submit(preview=True)
+
     def _face_input(self) -> Any:
         """The picture restores start from: the photo (or its healed version), never a
         restore result on screen, even one at the photo's own size (a preview restores
         the photo again, not its last preview)."""
-        entry = self._history.current()
+        entry = self.document.current()
         if entry is None or entry.kind != "restore" or self._face_source is None:
-            self._face_source = self._input_image()
+            self._face_source = self.document.input_image()
         return self._face_source
 
     def face_brush(self) -> Brush | None:
         """The painted bias (None: nothing painted, or the model has no mask to bias)."""
-        if not self.panel.restore.maskable():
+        if not self._section.maskable():
             return None
-        return brush_from_masks(self.canvas.brush_mask(FACE_TOOLS["realness"]),
-                                self.canvas.brush_mask(FACE_TOOLS["fidelity"]))
+        return brush_from_masks(self._canvas.brush_mask(FACE_TOOLS["realness"]),
+                                self._canvas.brush_mask(FACE_TOOLS["fidelity"]))
 
-    def _restore_body(self, opts: RestoreOptions, preview: bool) -> Callable[[Any], Any]:
+    def _body(self, opts: RestoreOptions, preview: bool) -> Callable[[Any], Made]:
         source, cache, models, store = self._face_input(), self._photo_cache, self._models, self._sessions
         brush = self.face_brush()
         stale: Callable[[], bool] | None = None
@@ -152,9 +138,8 @@ class RestoreFlow:
             self._preview_serial += 1
             serial = self._preview_serial
             stale = lambda: serial != self._preview_serial  # noqa: E731 - read on the worker
-        made = _made()
 
-        def body(job: Any) -> Any:
+        def body(job: Any) -> Made:
             import kintsugi
 
             # A render already under way is shown even if a newer value is waiting (the
@@ -166,244 +151,169 @@ class RestoreFlow:
                 model, scale, opts.consistency, **opts.engine_controls(), bias_map=brush is not None,
                 faces=opts.faces, background=opts.background, seed=opts.seed)
             label = "faces restored: " + opts.describe() + (" · brushed" if brush is not None else "")
-            result = made(out, opts.model_id, provenance, label, opts)
-            result.extra_found = found
-            return result
+            return Made(out, opts.model_id, provenance, label, opts, faces_found=found)
 
         return body
 
-    def _submit_restore(self, preview: bool) -> None:
-        if self._source is None or not self._models_loaded:
-            return
-        if not self.panel.restore.selected_model():
+    def _submit(self, preview: bool) -> None:
+        if self.document.source is None or not self.ready or not self._section.selected_model():
             return
         try:
-            opts = self.restore_options()
+            opts = self.options()
         except ValueError as error:
             if preview:
-                self.panel.restore.progress_label.setText(str(error))
+                self._section.progress_label.setText(str(error))
             else:
-                self._show_error("Which faces?", str(error))
+                self.failed.emit("Which faces?", str(error))
             return
-        body = self._restore_body(opts, preview)
+        body = self._body(opts, preview)
         if not preview:
-            self._start("restore", body)
+            self.run(body)
             return
-        source, finish = self._source, _finish()
+        source = self.document.source
 
-        def task(job: Any) -> Any:
+        def task(job: Any) -> Output:
             started = time.monotonic()
             made = body(job)
             return finish(source, made, time.monotonic() - started, heat=True, job=job)
 
         # The running render finishes (a session build is never thrown away); the newest
         # request replaces any waiting one.
-        submitted = self._preview_runner.submit(task, "restore-preview", cancel_running=False)
-        submitted.context.update(token=self._source_token, opts=opts)
-        self.panel.restore.set_progress(0.0, "Previewing…")
+        submitted = self.preview_runner.submit(task, "restore-preview", cancel_running=False)
+        submitted.context.update(token=self.document.token, opts=opts)
+        self._section.set_progress(0.0, "Previewing…")
 
-    def _on_restore_preview_finished(self, task: Task) -> None:
-        section = self.panel.restore
-        status = task.status
-        if task.context.get("token") != self._source_token:
-            status = "cancelled"
-        elif task.ok:
-            self._accept(task.result, "restore", preview=True)
-            section.set_faces_found(int(task.result.made.extra_found))
-            section.set_progress(0.0, f"Preview in {_seconds(task.seconds)}")
-            self._after_restore(task.context["opts"])
-        elif status == "failed":
-            section.set_progress(0.0, "Failed")
-            self._show_error("Restore failed", task.error)
-        self.restore_finished.emit(status)
-
-    def _after_restore(self, opts: RestoreOptions) -> None:
-        """A restore is on screen: fill the strip (or the side outputs) for its session,
-        unless the strip on show was rendered with the same settings."""
-        section = self.panel.restore
-        basis = (self._source_token, dataclasses.replace(opts, bias=0.0, fidelity=None))
-        if basis == self._face_strip.basis:
-            return
-        self._strip_runner.cancel()
-        self._face_strip = _StripState(basis=basis, values=section.strip_values())
-        if section.side_outputs():
-            section.side_strip.clear("Computing the side outputs…")
-            self._submit_sides(0)
-        elif self._face_strip.values:
-            section.alt_strip.clear("Computing alternatives…")
-            self._submit_face_thumb(opts, 0)
-
-    # ------------------------------------------------------------------ the strip
-    def _submit_face_thumb(self, opts: RestoreOptions, index: int) -> None:
-        value = self._face_strip.values[index]
-        section = self.panel.restore
-        # The strip varies the slider only: the same blocks and seed, no brush.
-        wanted = dataclasses.replace(opts, bias=value if section.maskable() else 0.0,
-                                     fidelity=_w(value) if section.weighted() else None)
-        source, cache, models, store = self._face_input(), self._photo_cache, self._models, self._sessions
-
-        def task(job: Any) -> np.ndarray:
-            out, session = store.render(source, wanted, models, cache, job, build=False)
-            job.check()
-            return _thumbnail(out, face_frame(session))
-
-        submitted = self._strip_runner.submit(task, "thumb")
-        submitted.context.update(token=self._source_token, basis=self._face_strip.basis, index=index,
-                                 opts=opts, value=value)
-
-    def _submit_sides(self, index: int) -> None:
-        store = self._sessions
-
-        def task(job: Any) -> tuple[list[int], np.ndarray | None]:
-            session = store.current()
-            sizes = session.side_sizes() if session is not None else []
-            if index >= len(sizes):
-                return sizes, None
-            out = store.side_output(sizes[index], job)
-            return sizes, _thumbnail(out, face_frame(session))
-
-        submitted = self._strip_runner.submit(task, "side")
-        submitted.context.update(token=self._source_token, basis=self._face_strip.basis, index=index)
+    def accepted(self, out: Output, entry: ResultEntry) -> None:
+        self._section.set_faces_found(out.made.faces_found)
+        self.strip.fill(out.made.extra, self._face_input(), self._photo_cache, self._sessions)
 
     @Slot(object)
-    def _on_face_strip_finished(self, task: Task) -> None:
-        if task.context.get("token") != self._source_token or task.context.get("basis") != self._face_strip.basis:
+    def _on_preview_finished(self, task: Task) -> None:
+        if task.tag == "side-output":
+            self._on_side_output(task)
             return
-        section = self.panel.restore
-        strip = section.side_strip if task.tag == "side" else section.alt_strip
-        if task.status == "failed":
-            strip.clear(f"Not available: {task.error}")
-            return
-        if not task.ok:
-            if not self._strip_runner.is_busy():  # its session was replaced, not by a newer strip
-                strip.note.setText("The settings changed: restore again for their alternatives.")
-            return
-        index = task.context["index"]
-        if task.tag == "side":
-            sizes, thumb = task.result
-            self._face_strip.sides = sizes
-            if thumb is not None:
-                size = sizes[index]
-                strip.add_thumbnail(to_qimage(thumb), f"{size} px",
-                                    f"Side output at {size}×{size}: what the block at that "
-                                    "resolution draws")
-            if index + 1 < len(sizes):
-                self._submit_sides(index + 1)
-            else:
-                strip.note.setText("Click one to show it in the photo; Save writes the one on screen."
-                                   if sizes else "This model has no side outputs.")
-                self.side_outputs_filled.emit()
-            return
-        value = task.context["value"]
-        strip.add_thumbnail(to_qimage(task.result), section.strip_label(value), section.strip_tip(value))
-        if index + 1 < len(self._face_strip.values):
-            self._submit_face_thumb(task.context["opts"], index + 1)
-        else:
-            strip.note.setText("Mask bias, fidelity to realness: click one to show it; Save "
-                               "writes the one on screen." if section.maskable() else
-                               "Click one to show it; Save writes the one on screen.")
-            self.restore_strip_filled.emit()
+        section = self._section
+        status = task.status
+        if task.context.get("token") != self.document.token:
+            status = "cancelled"
+        elif task.ok:
+            accept(self.document, task.result, "restore", preview=True)
+            section.set_faces_found(task.result.made.faces_found)
+            section.set_progress(0.0, f"Preview in {_seconds(task.seconds)}")
+            self.strip.fill(task.context["opts"], self._face_input(), self._photo_cache,
+                            self._sessions)
+        elif status == "failed":
+            section.set_progress(0.0, "Failed")
+            self.failed.emit("Restore failed", task.error)
+        self.finished.emit(status)
 
+    # ------------------------------------------------------------------ the strips
     @Slot(int)
-    def choose_restore_strip(self, index: int) -> None:
+    def choose_strip(self, index: int) -> None:
         """Show the strip's alternative `index`: the slider moves there (the brush is
         cleared, as the thumbnail has none) and the session renders it at once."""
-        values = self._face_strip.values
+        values = self.strip.values
         if not 0 <= index < len(values):
             return
-        self.panel.restore.set_bias_quietly(values[index])
-        self.clear_face_brush(preview=False)
-        self.preview_restore()
+        self._section.set_bias_quietly(values[index])
+        self.clear_brush(preview=False)
+        self.preview()
 
     @Slot(int)
     def choose_side_output(self, index: int) -> None:
         """Show Pro-PULSE's side output `index` pasted into the photo (a preview step that
         Save writes, with the side output's size in its provenance)."""
-        sizes = self._face_strip.sides
-        entry = self._history.current()
+        sizes = self.strip.sides
+        entry = self.document.current()
         if not 0 <= index < len(sizes) or entry is None:
             return
-        size, store, source, finish, made = sizes[index], self._sessions, self._source, _finish(), _made()
+        size, store, source = sizes[index], self._sessions, self.document.source
         provenance = {**entry.provenance, "side_output": f"{size} px"}
         label = f"{entry.model_id} · side output {size} px"
 
-        def task(job: Any) -> Any:
+        def task(job: Any) -> Output:
             started = time.monotonic()
             out = store.side_output(size, job)
-            return finish(source, made(out, entry.model_id, provenance, label, entry.options),
+            return finish(source, Made(out, entry.model_id, provenance, label, entry.options),
                           time.monotonic() - started, heat=True, job=job)
 
-        submitted = self._preview_runner.submit(task, "side-output")
-        submitted.context.update(token=self._source_token, size=size)
+        submitted = self.preview_runner.submit(task, "side-output")
+        submitted.context.update(token=self.document.token, size=size)
 
-    def _on_side_output_finished(self, task: Task) -> None:
-        if task.context.get("token") == self._source_token and task.ok:
-            task.result.made.extra_found = 0
-            self._accept(task.result, "restore", preview=True)
-            self.panel.restore.set_progress(0.0, f"Side output {task.context['size']} px")
+    def _on_side_output(self, task: Task) -> None:
+        if task.context.get("token") == self.document.token and task.ok:
+            accept(self.document, task.result, "restore", preview=True)
+            self._section.set_progress(0.0, f"Side output {task.context['size']} px")
         elif task.status == "failed":
-            self._show_error("Side output failed", task.error)
-        self.restore_finished.emit(task.status)
+            self.failed.emit("Side output failed", task.error)
+        self.finished.emit(task.status)
 
-    # ------------------------------------------------------------------ the brush
-    def _sync_face_tool(self) -> None:
-        """In the Faces tab the canvas brush paints the bias maps."""
-        if self.panel.mode() != "restore":
+    # ------------------------------------------------------------------ faces on the canvas
+    def detect_faces(self) -> None:
+        """Outline the photo's faces (detected once per photo, on a worker)."""
+        source, cache = self.document.source, self._photo_cache
+        if source is None or not self.ready:
             return
-        tools = self.panel.restore.tools
-        tool = tools.tool()
-        self.canvas.set_tool(FACE_TOOLS.get(tool, ""), tools.brush.size(), tools.brush.hardness())
-        self.canvas.show_maps(set(FACE_TOOLS.values()) if tool else set())
+        device = self._panel.options().device
 
-    def _on_face_stroke(self, tool: str) -> bool:
-        """A stroke on a face bias map: render it now. False: not a face map."""
-        if tool not in FACE_TOOLS.values():
-            return False
-        self.preview_restore()
-        return True
+        def task(job: Any) -> list[tuple[float, float, float, float]]:
+            faces = cache.find_faces(source.pixels, device)
+            return [(float(f.box[0]), float(f.box[1]), float(f.box[2]), float(f.box[3]))
+                    for f in faces]
+
+        submitted = self._faces_runner.submit(task, "faces")
+        submitted.context.update(token=self.document.token)
+
+    @Slot(object)
+    def _on_faces_found(self, task: Task) -> None:
+        if task.context.get("token") != self.document.token or not task.ok:
+            return
+        self.document.set_faces(task.result)
+        self._section.set_faces_found(len(task.result))
+        self.show_faces()
+        self.faces_shown.emit(len(task.result))
 
     @Slot()
-    def clear_face_brush(self, preview: bool = True) -> None:
-        painted = any(self.canvas.brush_mask(name) is not None for name in FACE_TOOLS.values())
+    def show_faces(self) -> None:
+        """The face outlines, in the Faces tab only, drawn over the picture on show."""
+        source = self.document.source
+        if self._panel.mode() != "restore" or source is None:
+            self._canvas.set_faces([], set())
+            return
+        scale = self._canvas.content_size().width() / max(1, source.width)
+        boxes = [QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
+                 for x0, y0, x1, y1 in self.document.face_boxes]
+        self._canvas.set_faces(boxes, self._section.face_selection(len(boxes)))
+
+    @Slot(int)
+    def _on_face_clicked(self, index: int) -> None:
+        """Include or exclude one face: the selection is what the next restore restores."""
+        chosen = self._section.face_selection(len(self.document.face_boxes))
+        chosen ^= {index}
+        self._section.set_face_selection(sorted(chosen))
+        self.show_faces()
+
+    # ------------------------------------------------------------------ the brush
+    @Slot()
+    def sync_tool(self) -> None:
+        """In the Faces tab the canvas brush paints the bias maps."""
+        tools = self._section.tools
+        tool = tools.tool()
+        self._canvas.set_tool(FACE_TOOLS.get(tool, ""), tools.brush.size(), tools.brush.hardness())
+        self._canvas.show_maps(set(FACE_TOOLS.values()) if tool else set())
+
+    def on_stroke(self, tool: str) -> None:
+        """A stroke on a face bias map: render it now."""
+        if tool in FACE_TOOLS.values():
+            self.preview()
+
+    @Slot()
+    def clear_brush(self, preview: bool = True) -> None:
+        painted = any(self._canvas.brush_mask(name) is not None for name in FACE_TOOLS.values())
         for name in FACE_TOOLS.values():
-            self.canvas.clear_map(name)
+            self._canvas.clear_map(name)
         if preview and painted:
-            self.preview_restore()
-
-
-def _made() -> Any:
-    """The window's result record (imported when used: the window module imports this one)."""
-    from kintsugi.gui.main_window import Made
-
-    return Made
-
-
-def _finish() -> Callable[..., Any]:
-    """The window's worker-side finishing of every mode (display pyramid, deviation map)."""
-    from kintsugi.gui import main_window
-
-    return main_window._finish  # noqa: SLF001 - shared by the window's modes
-
-
-def _w(value: float) -> float:
-    from kintsugi.gui.restore_panel import slider_to_w
-
-    return slider_to_w(value)
-
-
-def _thumbnail(image: Any, frame: tuple[int, int, int, int] | None) -> np.ndarray:
-    """The faces of a result (or all of it) shrunk to a strip thumbnail, display-ready."""
-    import cv2
-
-    pixels = image.pixels
-    if frame is not None:
-        x0, y0, x1, y1 = frame
-        pixels = pixels[y0:y1, x0:x1]
-    height, width = pixels.shape[:2]
-    side = STRIP_THUMB / max(width, height)
-    small = cv2.resize(pixels, (max(1, round(width * side)), max(1, round(height * side))),
-                       interpolation=cv2.INTER_AREA)
-    return display_array(small.reshape(small.shape[0], small.shape[1], -1))
+            self.preview()
 
 
 def _seconds(seconds: float) -> str:

@@ -38,17 +38,14 @@ class Settings:
     last_open_dir: str = ""
     last_save_dir: str = ""
     recent_files: list[str] = field(default_factory=list)
+    # What a photo's work uses and people expect to find again. Per-photo choices (the
+    # save format, which follows each photo's own; the size; the view mode; the deviation
+    # map) are not kept: a next photo or session starts from their defaults.
     model: str = ""  # "" = the engine's default model
-    scale: int = 0  # 0 = the model's native scale
-    consistency: bool = False
     tile: int = 0  # 0 = automatic
     device: str = "auto"
-    save_format: str = "png"
     quality: int = 95
     bit_depth: int = 0  # 0 = same as the input
-    view_mode: str = "split"
-    split: float = 0.5
-    show_deviation: bool = False
     batch_input_dir: str = ""
     batch_output_dir: str = ""
     batch_recursive: bool = True

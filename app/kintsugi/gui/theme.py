@@ -12,6 +12,24 @@ from PySide6.QtWidgets import QApplication
 
 ACCENT = QColor("#d4a23c")  # kintsugi gold
 ACCENT_DARK_TEXT = QColor("#1b1b1b")
+# The window's own touches: hints in the placeholder colour, the gold primary button.
+WINDOW_STYLE = """
+QLabel[role="hint"] { color: palette(placeholder-text); }
+QPushButton#primary {
+    background-color: #d4a23c; color: #1b1b1b; font-weight: 600;
+    border: 1px solid #a8791f; border-radius: 5px; padding: 6px 14px;
+}
+QPushButton#primary:hover { background-color: #e2b552; }
+QPushButton#primary:pressed { background-color: #b8862a; }
+QPushButton#primary:disabled {
+    background-color: palette(button); color: palette(placeholder-text);
+    border: 1px solid palette(mid);
+}
+QGroupBox { font-weight: 600; }
+QGroupBox QLabel, QGroupBox QCheckBox, QGroupBox QComboBox, QGroupBox QPushButton {
+    font-weight: normal;
+}
+"""
 
 
 def system_is_dark(app: QGuiApplication) -> bool:

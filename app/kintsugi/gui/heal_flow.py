@@ -1,0 +1,63 @@
+"""The Heal tab's run: the painted region of the picture on show, healed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Slot
+
+from kintsugi.gui.canvas import CompareCanvas
+from kintsugi.gui.document import Document
+from kintsugi.gui.history import ResultEntry
+from kintsugi.gui.models import ModelCache
+from kintsugi.gui.panel import SidePanel
+from kintsugi.gui.runs import Made, Output, RunFlow, RunGate
+
+
+class HealFlow(RunFlow):
+    kind = "heal"
+    verb = "Healing"
+    failed_title = "Heal failed"
+
+    def __init__(self, document: Document, panel: SidePanel, canvas: CompareCanvas,
+                 models: ModelCache, gate: RunGate, parent: QObject | None = None) -> None:
+        super().__init__(document, panel.heal.run, gate, parent)
+        self._panel = panel
+        self._canvas = canvas
+        self._models = models
+        self.ready = False  # the model list is in
+
+    @Slot()
+    def start(self) -> None:
+        """Heal the painted region of the picture on show (the result, else the photo)."""
+        if self.document.source is None or not self.ready:
+            return
+        mask = self._canvas.brush_mask("heal")
+        if mask is None:
+            self.controls.set_progress(0.0, "Paint over the region to heal first")
+            return
+        entry = self.document.current()
+        image = entry.image if entry is not None else self.document.source
+        base = entry.provenance if entry is not None else {}
+        model_id = entry.model_id if entry is not None else "heal"
+        opts = self._panel.heal.options(self._panel.options().device)
+        models = self._models
+
+        def body(job: Any) -> Made:
+            import kintsugi
+            from kintsugi.engine.heal import default_healer
+
+            # The window's model cache: a second heal does not load the network again.
+            healer = models.get(default_healer(), opts.device)
+            healed = kintsugi.heal(image, mask, model=healer, factor=opts.factor, job=job,
+                                   device=opts.device)
+            provenance = dict(base) or {"software": f"Kintsugi {kintsugi.__version__}",
+                                        "scale": "1"}
+            done = provenance.get("healed", "")
+            provenance["healed"] = (done + "; " if done else "") + f"factor {opts.factor}"
+            return Made(healed, model_id, provenance, opts.describe(), opts)
+
+        self.run(body)
+
+    def accepted(self, out: Output, entry: ResultEntry) -> None:
+        self._canvas.clear_map("heal")
