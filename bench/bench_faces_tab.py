@@ -53,7 +53,7 @@ def timed_preview(window: Any, value: float, renders: list[float]) -> float:
     """Seconds the worker spent on the preview of one new slider value (the session render
     is appended to `renders` by the spy in main)."""
     seconds: list[float] = []
-    runner = window.restore_runner()
+    runner = window.restore.preview_runner
 
     def done(task: Any) -> None:
         if task.ok:
@@ -61,7 +61,7 @@ def timed_preview(window: Any, value: float, renders: list[float]) -> float:
 
     runner.finished.connect(done)
     window.panel.restore.set_bias_quietly(value)
-    window.preview_restore()
+    window.restore.preview()
     while not seconds:
         pump(5)
     runner.finished.disconnect(done)
@@ -90,7 +90,7 @@ def drag_stall(window: Any, seconds: float) -> tuple[float, int]:
     """Longest GUI-thread gap while the bias slider moves one step per 16 ms, and how many
     previews were shown."""
     shown: list[int] = []
-    window.restore_finished.connect(lambda status: shown.append(1) if status == "ok" else None)
+    window.restore.finished.connect(lambda status: shown.append(1) if status == "ok" else None)
     slider = window.panel.restore.bias_slider
     ticks = Ticks()
     value, step = slider.value(), 2
@@ -128,8 +128,8 @@ def main() -> int:
     window = MainWindow(settings=Settings(), dark=True)
     window.resize(1280, 820)
     window.show()
-    window.start_background()
-    wait_for(window.models_ready)
+    window.models.start()
+    wait_for(window.models.ready)
     from skimage import data
 
     path = work / "photo.png"
@@ -138,13 +138,13 @@ def main() -> int:
     section.live_check.setChecked(False)
     section.select_background(args.background)
     window.panel.set_mode("restore")
-    window.open_path(path)
-    wait_for(window.image_loaded)
+    window.opener.open_path(path)
+    wait_for(window.opener.opened)
     t0 = time.perf_counter()
-    window.start_restore()
-    wait_for(window.restore_finished)
+    window.restore.start()
+    wait_for(window.restore.finished)
     first = time.perf_counter() - t0
-    wait_for(window.restore_strip_filled)
+    wait_for(window.restore.strip.filled)
     strip = time.perf_counter() - t0
     result = window.current_result().image
     values = [round(-0.9 + 1.8 * k / max(1, args.values - 1), 2) for k in range(args.values)]
@@ -166,7 +166,7 @@ def main() -> int:
     stall, shown = drag_stall(window, args.seconds)
     a, r, b = statistics.median(further), statistics.median(renders), statistics.median(full)
     print(f"photo {args.side}x{args.side} -> {result.width}x{result.height}, tiny random Panini, "
-          f"background {args.background}, {len(window.session_store().current().faces)} face(s)")
+          f"background {args.background}, {len(window.restore.session_store().current().faces)} face(s)")
     print(f"first restore shown after {first:.2f} s (session built), strip of 5 filled after {strip:.2f} s")
     print(f"{'median of ' + str(len(values)) + ' values':52} {'time':>8} {'/ full':>7}")
     for name, t in (("full kintsugi.restore (the old path, reference)", b),

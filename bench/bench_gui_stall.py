@@ -111,8 +111,8 @@ def drag(window: Any, slider: Any, seconds: float, ticks: Ticks) -> dict[str, An
     """Move `slider` one step per 16 ms, back and forth; the gaps, pictures and settle time."""
     shown: list[float] = []
     on_shown = lambda: shown.append(time.perf_counter())  # noqa: E731
-    window.drafted.connect(on_shown)
-    window.composed.connect(on_shown)
+    window.alternatives.drafted.connect(on_shown)
+    window.alternatives.composed.connect(on_shown)
     low, high = slider.minimum(), slider.maximum()
     value, step = slider.value(), 1
     ticks.start()
@@ -127,13 +127,13 @@ def drag(window: Any, slider: Any, seconds: float, ticks: Ticks) -> dict[str, An
     pictures = len(shown)
     settled_at: list[float] = []
     on_settled = lambda: settled_at.append(time.perf_counter())  # noqa: E731
-    window.composed.connect(on_settled)
+    window.alternatives.composed.connect(on_settled)
     while not settled_at and time.perf_counter() - last_move < 120:
         pump(5)  # the full-size composition of the last value
     settled = (settled_at[0] if settled_at else time.perf_counter()) - last_move
     gaps = ticks.stop()
-    for signal, slot in ((window.drafted, on_shown), (window.composed, on_shown),
-                         (window.composed, on_settled)):
+    for signal, slot in ((window.alternatives.drafted, on_shown), (window.alternatives.composed, on_shown),
+                         (window.alternatives.composed, on_settled)):
         signal.disconnect(slot)
     return {"gaps": gaps, "rate": pictures / seconds, "settle": settled * 1000}
 
@@ -177,20 +177,20 @@ def main() -> int:
     window.resize(1280, 820)
     window.panel.consistency_check.setChecked(args.lock)
     window.show()
-    window.start_background()
-    wait_for(window.models_ready)
+    window.models.start()
+    wait_for(window.models.ready)
     from skimage import data
 
     photo = cv2.resize(data.astronaut(), (args.side, args.side), interpolation=cv2.INTER_CUBIC)
     path = work / "photo.png"
     PILImage.fromarray(photo).save(path)
-    window.open_path(path)
-    wait_for(window.image_loaded)
+    window.opener.open_path(path)
+    wait_for(window.opener.opened)
     t0 = time.perf_counter()
-    window.start_upscale()
-    wait_for(window.upscale_finished)
+    window.upscale.start()
+    wait_for(window.upscale.finished)
     first = time.perf_counter() - t0
-    wait_for(window.strip_filled)
+    wait_for(window.alternatives.strip_filled)
     strip = time.perf_counter() - t0
     while not window.idle():
         pump(10)

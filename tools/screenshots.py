@@ -84,14 +84,14 @@ def alternatives(window, out: Path) -> None:  # type: ignore[no-untyped-def]
         settle(200)  # the partner model and the strip are computed in the background
     box = window.panel.alternatives
     box.set_values(1.0, 0.35)
-    wait_for(window.composed, 300)
+    wait_for(window.alternatives.composed, 300)
     window.set_view_mode(ViewMode.SPLIT)
     window.canvas.fit()
     window.canvas.set_split(0.45)
     window.side_scroll.ensureWidgetVisible(box.strip)
     shoot(window, out / "09-alternatives.png")
     box.set_values(1.8, 0.35)
-    wait_for(window.composed, 300)
+    wait_for(window.alternatives.composed, 300)
     window.canvas.zoom_at(2.0, window.canvas.rect().center().toPointF())
     window.side_scroll.ensureWidgetVisible(box.detail_slider)
     shoot(window, out / "10-detail-slider.png")
@@ -105,8 +105,8 @@ def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
     from kintsugi.gui.canvas import ViewMode
 
     path, (x0, y0, x1, y1) = damaged_portrait(work)
-    window.open_path(path)
-    wait_for(window.image_loaded)
+    window.opener.open_path(path)
+    wait_for(window.opener.opened)
     window.panel.set_mode("heal")
     window.panel.heal.brush.size_slider.setValue(36)
     window.panel.heal.brush.hardness_slider.setValue(70)
@@ -116,8 +116,8 @@ def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
     window.canvas.paint_stroke("heal", points)
     window.canvas.set_split(0.0)  # the whole photo as it is, with the stroke
     shoot(window, out / "11-heal-painted.png")
-    window.start_heal()
-    status = wait_for(window.heal_finished, 600)
+    window.heal.start()
+    status = wait_for(window.heal.finished, 600)
     log.info("heal: %s %s", status, window.last_error())
     window.canvas.actual_size()  # 100%: the true pixels on both sides of the divider
     centre = window.canvas.content_to_widget(QPointF((x0 + x1) / 2, 0)).x()
@@ -126,7 +126,7 @@ def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 def download_dialog(window, out: Path) -> None:  # type: ignore[no-untyped-def]
-    dialog = window.open_download_dialog()
+    dialog = window.models.open_download_dialog()
     dialog.resize(900, 480)
     wait_for(dialog.listed, 60)
     dialog.select("panini-mfr")
@@ -164,16 +164,16 @@ def main() -> int:
              (window.shown_at or time.perf_counter()) - started, "torch" in sys.modules)
     shoot(window, args.out / "01-empty.png")
 
-    window.start_background()
-    wait_for(window.models_ready)
+    window.models.start()
+    wait_for(window.models.ready)
     photo = work / "astronaut.png"
     PILImage.fromarray(np.ascontiguousarray(data.astronaut()[10:170, 150:310])).save(photo)
-    window.open_path(photo)
-    wait_for(window.image_loaded)
+    window.opener.open_path(photo)
+    wait_for(window.opener.opened)
     shoot(window, args.out / "02-photo-open.png")
 
-    window.start_upscale()
-    status = wait_for(window.upscale_finished)
+    window.upscale.start()
+    status = wait_for(window.upscale.finished)
     log.info("upscale: %s %s", status, window.last_error())
     window.set_view_mode(ViewMode.SPLIT)
     window.canvas.fit()
@@ -181,9 +181,9 @@ def main() -> int:
     shoot(window, args.out / "03-split-compare.png")
 
     window.canvas.zoom_at(2.2, window.canvas.rect().center().toPointF())
-    window.act_deviation.setChecked(True)
+    window.action("deviation").setChecked(True)
     shoot(window, args.out / "04-deviation-overlay.png")
-    window.act_deviation.setChecked(False)
+    window.action("deviation").setChecked(False)
 
     window.set_view_mode(ViewMode.SIDE_BY_SIDE)
     window.canvas.fit()
@@ -197,8 +197,8 @@ def main() -> int:
         PILImage.fromarray(np.ascontiguousarray(data.coffee()[y : y + 40, x : x + 40])).save(
             folder / f"photo{i}.png")
     (shots / "damaged.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    window.open_batch(str(shots))
-    dialog = window.batch_dialog()
+    window.batch.open(str(shots))
+    dialog = window.batch.dialog()
     dialog.output_edit.setText(str(work / "out"))
     dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("waifu2x-photo-noise1-x2"))
     dialog.start()
@@ -209,7 +209,7 @@ def main() -> int:
 
     from kintsugi.gui.about import AboutDialog
 
-    about = AboutDialog(window.model_infos(), window)
+    about = AboutDialog(window.models.infos, window)
     about.show()
     shoot(about, args.out / "07-about.png")
     about.close()

@@ -32,6 +32,17 @@ def _config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _discard_unsaved_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A window closed at a test's end with its result unsaved asks Save / Discard / Cancel:
+    answered Discard here (a modal question would wait forever offscreen). Tests of the
+    question itself patch it again."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda *args, **kwargs: QMessageBox.StandardButton.Discard))
+
+
+@pytest.fixture(autouse=True)
 def _no_thread_left(qapp: object) -> Iterator[None]:
     """Autouse and depending only on qapp, so it is torn down after qtbot closed the
     test's windows: by then every worker thread must have been joined."""
@@ -85,8 +96,8 @@ def make_window(qtbot, model_cache: ModelCache, _config_dir: Path):  # type: ign
         qtbot.addWidget(window)
         window.resize(1100, 720)
         window.show()
-        with qtbot.waitSignal(window.models_ready, timeout=120_000):
-            window.start_background()
+        with qtbot.waitSignal(window.models.ready, timeout=120_000):
+            window.models.start()
         return window
 
     return make

@@ -9,11 +9,11 @@ DEFAULT_MODEL = "realesrgan-x4plus"  # the shipped default, used end to end
 
 
 def open_photo(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.image_loaded, timeout=30_000):
-        window.open_path(path)
+    with qtbot.waitSignal(window.opener.opened, timeout=30_000):
+        window.opener.open_path(path)
 
 
 def upscale(qtbot, window, timeout: int = 300_000) -> str:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.upscale_finished, timeout=timeout) as blocker:
-        window.start_upscale()
+    with qtbot.waitSignal(window.upscale.finished, timeout=timeout) as blocker:
+        window.upscale.start()
     return blocker.args[0]

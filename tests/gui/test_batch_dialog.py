@@ -46,8 +46,8 @@ def tree(tmp_path: Path, astronaut_full: np.ndarray) -> Path:
 
 
 def open_dialog(window, root: Path, out: Path, model: str = FAST_MODEL):  # type: ignore[no-untyped-def]
-    window.open_batch(str(root))
-    dialog = window.batch_dialog()
+    window.batch.open(str(root))
+    dialog = window.batch.dialog()
     dialog.output_edit.setText(str(out))
     dialog.recursive_check.setChecked(True)
     dialog.model_combo.setCurrentIndex(dialog.model_combo.findData(model))

@@ -35,13 +35,13 @@ def gap(a: np.ndarray, b: np.ndarray, where: Any = ...) -> float:
 def restored(qtbot, make_window, photo: Path) -> Any:  # type: ignore[no-untyped-def]
     """A window whose first restore (bias 0) is on screen and whose strip is full."""
     window = restore_window(qtbot, make_window, photo)
-    with qtbot.waitSignal(window.restore_strip_filled, timeout=120_000):
+    with qtbot.waitSignal(window.restore.strip.filled, timeout=120_000):
         run(qtbot, window)
     return window
 
 
 def preview(qtbot, window, change) -> np.ndarray:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.restore_finished, timeout=120_000) as blocker:
+    with qtbot.waitSignal(window.restore.finished, timeout=120_000) as blocker:
         change()
     assert blocker.args[0] == "ok", window.last_error()
     return window.current_result().image.pixels.copy()
@@ -70,7 +70,7 @@ def test_a_second_slider_value_reruns_no_cached_stage(qtbot, make_window, model_
                         counting("background", engine_restore.background_pixels))
     monkeypatch.setattr(session_module, "background_pixels",
                         counting("background", session_module.background_pixels))
-    core = model_cache.get(PANINI_ID, window.restore_options().device).net.net
+    core = model_cache.get(PANINI_ID, window.restore.options().device).net.net
     hooks = [core.encoder[0].register_forward_pre_hook(lambda *_: counts.__setitem__("encode", counts["encode"] + 1)),
              core.generator.conv1.register_forward_pre_hook(
                  lambda *_: counts.__setitem__("generator", counts["generator"] + 1))]
@@ -81,7 +81,7 @@ def test_a_second_slider_value_reruns_no_cached_stage(qtbot, make_window, model_
         for hook in hooks:
             hook.remove()
     assert counts == {"detect": 0, "background": 0, "encode": 0, "generator": 1}  # one face
-    assert window.session_store().builds == 1
+    assert window.restore.session_store().builds == 1
     np.testing.assert_allclose(more_real, direct(portrait, bias=0.5), atol=1e-5)
     # Towards realness: closer to the prior-only network (bias +1), further from the
     # input-features-only one (bias -1).
@@ -90,10 +90,10 @@ def test_a_second_slider_value_reruns_no_cached_stage(qtbot, make_window, model_
     assert gap(more_real, photo_side) > gap(first, photo_side)
     # The session goes with the model or the photo it was built for.
     section.model_combo.currentIndexChanged.emit(0)
-    assert window.session_store().current() is None
-    store = window.session_store()
+    assert window.restore.session_store().current() is None
+    store = window.restore.session_store()
     open_photo(qtbot, window, portrait)
-    assert window.session_store() is not store and window.session_store().builds == 0
+    assert window.restore.session_store() is not store and window.restore.session_store().builds == 0
 
 
 def test_stale_preview_requests_are_dropped(qtbot, make_window, panini_imported, portrait,
@@ -110,14 +110,14 @@ def test_stale_preview_requests_are_dropped(qtbot, make_window, panini_imported,
 
     monkeypatch.setattr(session_module.RestoreSession, "render", counting)
     statuses: list[str] = []
-    window.restore_runner().finished.connect(lambda task: statuses.append(task.status))
+    window.restore.preview_runner.finished.connect(lambda task: statuses.append(task.status))
     values = [v / 10 for v in range(-8, 9, 2)]
-    store = window.session_store()
+    store = window.restore.session_store()
     store._lock.acquire()  # noqa: SLF001 - the first request waits in the session, as behind a slow render
     try:
         for value in values:
             section.set_bias_quietly(value)
-            window.preview_restore()
+            window.restore.preview()
         qtbot.wait(50)
     finally:
         store._lock.release()  # noqa: SLF001
@@ -140,15 +140,15 @@ def test_the_strip_fills_and_a_click_shows_and_saves_that_alternative(
     assert "mask bias +1.0" in strip.item(4).toolTip()
     icons = [strip.item(i).icon().pixmap(72, 72).toImage() for i in (0, 4)]
     assert icons[0] != icons[1]  # the thumbnails differ
-    with qtbot.waitSignal(window.restore_finished, timeout=60_000) as blocker:
+    with qtbot.waitSignal(window.restore.finished, timeout=60_000) as blocker:
         rect = strip.visualItemRect(strip.item(4))
         qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args[0] == "ok"
     assert section.bias.value() == 1.0
     shown = window.current_result().image.pixels
     np.testing.assert_allclose(shown, direct(portrait, bias=1.0), atol=1e-5)
-    with qtbot.waitSignal(window.saved, timeout=30_000) as saved:
-        window.save()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as saved:
+        window.saver.save()
     note = kintsugi.read_provenance(Path(saved.args[0]))
     assert note["model"] == PANINI_ID and note["bias"] == "1"
 
@@ -165,7 +165,7 @@ def test_each_block_slider_moves_its_own_block_towards_the_prior(qtbot, make_win
         outs = {}
         for value in (0.5, 1.0):
             section.block_sliders[k].set_value(value)
-            assert window.restore_options().blocks == {k: value}
+            assert window.restore.options().blocks == {k: value}
             outs[value] = run(qtbot, window)
         np.testing.assert_allclose(outs[1.0], direct(portrait, bias_blocks={k: 1.0}), atol=1e-5)
         # More bias on the block: a larger change, towards the prior-only result.
@@ -229,24 +229,24 @@ def test_propulse_side_outputs_fill_a_strip_and_a_click_shows_one(
     section = window.panel.restore
     assert section.selected_model() == PROPULSE_ID
     assert section.sides_box.isVisibleTo(window) and not section.alternatives_box.isVisibleTo(window)
-    with qtbot.waitSignal(window.side_outputs_filled, timeout=120_000):
+    with qtbot.waitSignal(window.restore.strip.sides_filled, timeout=120_000):
         final = run(qtbot, window)
     strip = section.side_strip.strip
     assert [strip.item(i).text() for i in range(strip.count())] == ["32 px"]
-    with qtbot.waitSignal(window.restore_finished, timeout=60_000):
+    with qtbot.waitSignal(window.restore.finished, timeout=60_000):
         qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton,
                          pos=strip.visualItemRect(strip.item(0)).center())
     side = window.current_result().image.pixels
     assert side.shape == final.shape
-    store = window.session_store()
+    store = window.restore.session_store()
     np.testing.assert_allclose(side, store.current().side_output(32).pixels, atol=1e-6)
     changed = np.abs(side - final).max(axis=2)
     background = kintsugi.restore(kintsugi.open_image(portrait), PROPULSE_ID, background="bicubic",
                                   faces=10_000).pixels  # no face restored
     outside = np.abs(final - background).max(axis=2) == 0
     assert changed.max() > 1e-2 and changed[outside].max() < 1e-5  # only where the face is pasted
-    with qtbot.waitSignal(window.saved, timeout=30_000) as saved:
-        window.save()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as saved:
+        window.saver.save()
     note = kintsugi.read_provenance(Path(saved.args[0]))
     assert note["model"] == PROPULSE_ID and note["side_output"] == "32 px"
 
@@ -260,12 +260,12 @@ def test_codeformer_w_rides_the_same_slider_and_strip(qtbot, make_window, data_d
     assert section.bias_title.text() == "Fidelity (CodeFormer w)"
     assert not section.tools.realness_button.isEnabled()  # the brush paints Panini's mask bias
     section.scale_spin.setValue(1)
-    with qtbot.waitSignal(window.restore_strip_filled, timeout=180_000):
+    with qtbot.waitSignal(window.restore.strip.filled, timeout=180_000):
         middle = run(qtbot, window)  # w 0.5
     strip = section.alt_strip.strip
     assert [strip.item(i).text() for i in range(strip.count())] == [
         "w 1.00", "w 0.75", "w 0.50", "w 0.25", "w 0.00"]
-    with qtbot.waitSignal(window.restore_finished, timeout=120_000):
+    with qtbot.waitSignal(window.restore.finished, timeout=120_000):
         qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton,
                          pos=strip.visualItemRect(strip.item(4)).center())
     real = window.current_result().image.pixels

@@ -46,7 +46,7 @@ def test_open_upscale_compare_save_with_the_default_model(
     original_digest = digest(photo_path)
     open_photo(qtbot, window, photo_path)
     assert window.canvas.has_before() and not window.canvas.has_after()
-    assert not window.act_save.isEnabled()
+    assert not window.action("save").isEnabled()
     assert upscale(qtbot, window) == "ok"
     result = window.current_result()
     assert result is not None and (result.image.width, result.image.height) == (192, 192)
@@ -77,8 +77,8 @@ def test_open_upscale_compare_save_with_the_default_model(
     assert np.abs(shown - photo[22:26, 22:26].reshape(-1, 3).mean(0)).max() < 25
 
     # Save: <stem>_x<scale>.png next to the input, with a provenance note.
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.act_save.trigger()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.action("save").trigger()
     saved = Path(blocker.args[0])
     assert saved == photo_path.parent / "face_x4.png"
     written = kintsugi.open_image(saved)
@@ -91,7 +91,7 @@ def test_open_upscale_compare_save_with_the_default_model(
     asked: list[str] = []
     monkeypatch.setattr(window, "_confirm", lambda title, text: asked.append(text) or False)
     before_mtime = saved.stat().st_mtime_ns
-    window.save()
+    window.saver.save()
     qtbot.wait(300)
     assert asked and "face_x4.png" in asked[0]
     assert saved.stat().st_mtime_ns == before_mtime
@@ -133,16 +133,16 @@ def test_cancel_mid_job_leaves_nothing_and_the_window_usable(
     window.panel.tile_combo.setCurrentIndex(window.panel.tile_combo.findData(64))
     files_before = sorted(photo_path.parent.iterdir())
     progress: list[float] = []
-    window.run_runner().progress.connect(lambda f, m: progress.append(f))  # noqa: SLF001
-    with qtbot.waitSignal(window.upscale_finished, timeout=300_000) as blocker:
-        window.start_upscale()
+    window.upscale.runner.progress.connect(lambda f, m: progress.append(f))  # noqa: SLF001
+    with qtbot.waitSignal(window.upscale.finished, timeout=300_000) as blocker:
+        window.upscale.start()
         qtbot.waitUntil(lambda: any(0 < f < 0.9 for f in progress), timeout=120_000)
-        window.act_cancel.trigger()
+        window.action("cancel").trigger()
     assert blocker.args[0] == "cancelled"
     assert window.current_result() is None and not window.canvas.has_after()
-    assert not window.act_save.isEnabled()
+    assert not window.action("save").isEnabled()
     assert sorted(photo_path.parent.iterdir()) == files_before
-    assert not window.is_busy() and window.act_upscale.isEnabled()
+    assert not window.is_busy() and window.action("upscale").isEnabled()
     # Still usable: a fast model finishes afterwards.
     window.panel.select_model(FAST_MODEL)
     assert upscale(qtbot, window) == "ok"
@@ -160,7 +160,7 @@ def test_closing_the_window_mid_upscale_cancels_and_joins(
     PILImage.fromarray(astronaut_full[30:158, 160:288].copy()).save(photo)
     open_photo(qtbot, window, photo)
     window.panel.tile_combo.setCurrentIndex(window.panel.tile_combo.findData(64))
-    window.start_upscale()
+    window.upscale.start()
     qtbot.waitUntil(lambda: window.panel.progress.value() > 0, timeout=120_000)
     assert running_threads()
     window.close()
@@ -204,7 +204,7 @@ def test_scale_option_sets_the_output_size(qtbot, make_window, photo_path: Path)
     assert run_fast(qtbot, window, scale=None).shape[:2] == (96, 96)  # model's own x2
     assert run_fast(qtbot, window, scale=4).shape[:2] == (192, 192)
     assert window.current_result().scale == 4
-    assert window.default_save_path().name == "face_x4.png"
+    assert window.saver.default_path().name == "face_x4.png"
     assert run_fast(qtbot, window, scale=3).shape[:2] == (144, 144)
 
 
@@ -232,7 +232,7 @@ def test_smaller_tiles_cut_the_job_into_more_steps(
     PILImage.fromarray(astronaut_full[100:228, 100:228].copy()).save(photo)
     open_photo(qtbot, window, photo)
     messages: list[str] = []
-    window.run_runner().progress.connect(lambda f, m: messages.append(m))  # noqa: SLF001
+    window.upscale.runner.progress.connect(lambda f, m: messages.append(m))  # noqa: SLF001
     whole = run_fast(qtbot, window, tile="auto")
     assert "tile 1/1" in messages and not any("/4" in m for m in messages)
     messages.clear()
@@ -254,7 +254,7 @@ def test_device_option_reaches_the_engine(qtbot, make_window, photo_path: Path) 
     panel = window.panel
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cuda"))
     with qtbot.waitSignal(window.error_shown, timeout=60_000) as blocker:
-        window.start_upscale()
+        window.upscale.start()
     message = blocker.args[0]
     assert "CUDA" in message and "Traceback" not in message and "\n" not in message
     qtbot.waitUntil(lambda: not window.is_busy())
@@ -272,7 +272,7 @@ def test_deviation_toggle_colours_the_result_side_only(
     canvas.fit()
     x = canvas.divider_x()
     off = grab_rgb(canvas)
-    window.act_deviation.trigger()
+    window.action("deviation").trigger()
     assert window.panel.deviation_check.isChecked() and canvas.overlay_visible()
     on = grab_rgb(canvas)
     left = np.s_[60:-20, x - 150 : x - 20]
@@ -281,7 +281,7 @@ def test_deviation_toggle_colours_the_result_side_only(
     warmer = (on[right][..., 0] - on[right][..., 2]) - (off[right][..., 0] - off[right][..., 2])
     assert warmer.mean() > 2  # the result side turns redder where detail was invented
     window.panel.deviation_check.setChecked(False)
-    assert not window.act_deviation.isChecked()
+    assert not window.action("deviation").isChecked()
     assert np.array_equal(grab_rgb(canvas), off)
 
 
@@ -301,15 +301,15 @@ def test_undo_redo_walks_the_result_history(qtbot, make_window, photo_path: Path
     run_fast(qtbot, window, scale=None)
     run_fast(qtbot, window, scale=4)
     assert window.current_result().scale == 4
-    window.act_undo.trigger()
+    window.action("undo").trigger()
     assert window.current_result().scale == 2 and window.canvas.content_size().width() == 96
-    window.act_undo.trigger()
+    window.action("undo").trigger()
     assert window.current_result() is None and not window.canvas.has_after()
-    assert not window.act_undo.isEnabled() and not window.act_save.isEnabled()
-    window.act_redo.trigger()
+    assert not window.action("undo").isEnabled() and not window.action("save").isEnabled()
+    window.action("redo").trigger()
     assert window.current_result().scale == 2
     run_fast(qtbot, window, scale=3)  # a new result drops the redo branch
-    assert not window.act_redo.isEnabled()
+    assert not window.action("redo").isEnabled()
 
 
 def test_unreadable_file_gives_a_readable_dialog(qtbot, make_window, tmp_path: Path) -> None:
@@ -317,7 +317,7 @@ def test_unreadable_file_gives_a_readable_dialog(qtbot, make_window, tmp_path: P
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a PNG")
     with qtbot.waitSignal(window.error_shown, timeout=30_000) as blocker:
-        window.open_path(bad)
+        window.opener.open_path(bad)
     message = blocker.args[0]
     assert "broken.png" in message and "Traceback" not in message
     assert not window.canvas.has_before()
@@ -331,7 +331,7 @@ def test_saving_over_the_original_is_refused(
     run_fast(qtbot, window)
     original = digest(photo_path)
     with qtbot.waitSignal(window.error_shown, timeout=10_000) as blocker:
-        window.save_to(photo_path)
+        window.saver.save_to(photo_path)
     assert "never overwrites" in blocker.args[0]
     assert digest(photo_path) == original
 
@@ -347,14 +347,14 @@ def test_save_options_quality_and_bit_depth(qtbot, make_window, photo_path: Path
     for quality in (30, 95):
         panel.quality_spin.setValue(quality)
         target = photo_path.parent / f"q{quality}.jpg"
-        with qtbot.waitSignal(window.saved, timeout=30_000):
-            window.save_to(target)
+        with qtbot.waitSignal(window.saver.saved, timeout=30_000):
+            window.saver.save_to(target)
         sizes[quality] = target.stat().st_size
     assert sizes[30] < sizes[95]
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("PNG"))
     panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(16))
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.save()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.saver.save()
     assert Path(blocker.args[0]).name == "face_x4.png"
     assert kintsugi.open_image(blocker.args[0]).bit_depth == 16
 
@@ -364,18 +364,18 @@ def test_paste_and_drop_open_images(qtbot, make_window, photo_path: Path) -> Non
     arr = np.zeros((20, 30, 3), np.uint8)
     arr[:, :, 1] = 200
     QGuiApplication.clipboard().setImage(to_qimage(arr))
-    with qtbot.waitSignal(window.image_loaded, timeout=10_000) as blocker:
-        window.act_paste.trigger()
+    with qtbot.waitSignal(window.opener.opened, timeout=10_000) as blocker:
+        window.action("paste").trigger()
     assert blocker.args[0] == ""
     assert window.canvas.content_size().width() == 30
-    assert window.default_save_path().name == "pasted_x1.png"
+    assert window.saver.default_path().name == "pasted_x1.png"
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo_path))])
     drop = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime,
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     # Offscreen Qt has no drag manager to deliver a synthetic drop; call the handler.
-    with qtbot.waitSignal(window.image_loaded, timeout=10_000) as blocker:
+    with qtbot.waitSignal(window.opener.opened, timeout=10_000) as blocker:
         window.dropEvent(drop)
     assert drop.isAccepted()
     assert blocker.args[0] == str(photo_path)
@@ -406,7 +406,7 @@ def test_about_lists_every_model_with_its_licence(qtbot, make_window) -> None:  
     from kintsugi.gui.about import AboutDialog
 
     window = make_window()
-    dialog = AboutDialog(window.model_infos(), window)
+    dialog = AboutDialog(window.models.infos, window)
     qtbot.addWidget(dialog)
     names = dialog.model_names()
     assert len(names) == len(kintsugi.list_models())
@@ -444,8 +444,8 @@ def test_save_as_adds_the_extension_and_uses_its_format(
         return str(photo_path.parent / "chosen"), filters.split(";;")[0]
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.act_save_as.trigger()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.action("save_as").trigger()
     assert offered == [str(photo_path.parent / "face_x2.png")]
     assert Path(blocker.args[0]) == photo_path.parent / "chosen.png"
     assert window.settings.last_save_dir == str(photo_path.parent)
@@ -461,9 +461,9 @@ def test_every_control_explains_itself(qtbot, make_window) -> None:  # type: ign
     )
 
     window = make_window()
-    window.open_batch()
+    window.batch.open()
     kinds = (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit)
-    for container in (window.panel, window.batch_dialog()):
+    for container in (window.panel, window.batch.dialog()):
         for widget in container.findChildren(QWidget):
             if isinstance(widget, kinds) and widget.isVisibleTo(container):
                 if isinstance(widget.parent(), QComboBox | QAbstractSpinBox):
@@ -480,11 +480,11 @@ def test_command_line_paths_open_a_photo_or_a_batch(
     from kintsugi.gui.app import _open_paths
 
     window = make_window()
-    with qtbot.waitSignal(window.image_loaded, timeout=30_000):
+    with qtbot.waitSignal(window.opener.opened, timeout=30_000):
         _open_paths(window, [str(photo_path)])
-    assert window.batch_dialog() is None
+    assert window.batch.dialog() is None
     _open_paths(window, [str(photo_path.parent)])
-    assert window.batch_dialog().input_edit.text() == str(photo_path.parent)
+    assert window.batch.dialog().input_edit.text() == str(photo_path.parent)
 
 
 def test_a_bug_in_a_slot_becomes_a_one_line_dialog(

@@ -109,8 +109,8 @@ def test_import_adds_the_model_to_the_selector(qtbot, make_window, data_dir, tmp
     path = save_safetensors(tiny_panini(), tmp_path / "downloads" / "my-faces.safetensors")
     monkeypatch.setattr(QFileDialog, "getOpenFileName",
                         staticmethod(lambda *a, **k: (str(path), "")))
-    with qtbot.waitSignal(window.models_changed, timeout=60_000):
-        window.act_import.trigger()
+    with qtbot.waitSignal(window.models.changed, timeout=60_000):
+        window.action("import").trigger()
     section = window.panel.restore
     assert section.model_ids() == ["my-faces"] and section.selected_model() == "my-faces"
     assert window.panel.mode() == "restore" and not section.empty_hint.isVisibleTo(window)
@@ -131,10 +131,10 @@ def test_a_pickle_that_runs_code_is_refused_with_a_dialog(qtbot, make_window, da
     pickle.dump({"state_dict": {"w": torch.zeros(1)}, "x": Sneaky()}, buffer, protocol=2)
     evil.write_bytes(buffer.getvalue())
     with qtbot.waitSignal(window.error_shown, timeout=60_000) as blocker:
-        window.import_model_file(evil)
+        window.models.import_file(evil)
     assert "evil.pth was not imported" in blocker.args[0] and "refuses" in blocker.args[0]
     assert "Traceback" not in blocker.args[0]
-    qtbot.waitUntil(lambda: not window.importer().is_busy(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.models.importer.is_busy(), timeout=10_000)
     assert window.panel.restore.model_ids() == [] and importer.read_manifest() == []
     models = data_dir / "models"
     assert not models.exists() or not [p for p in models.iterdir() if p.suffix != ".toml"]
@@ -145,13 +145,13 @@ def test_download_from_a_local_server_makes_the_model_usable(qtbot, make_window,
     body = official_checkpoint(tmp_path / "panini.pth")
     _Files.files = {"/panini.pth": body}
     window = make_window()
-    dialog = window.open_download_dialog(library_file(tmp_path, file_server, body))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, body))
     qtbot.waitUntil(lambda: dialog.entry_ids() == ["tiny-panini-dl"], timeout=30_000)
     assert dialog.table.item(0, 3).text().startswith("NC · ")
     assert "non-commercial use only" in dialog.details.text()
     assert dialog.table.item(0, 4).text() == f"{file_server}/panini.pth"
     assert dialog.download_button.isEnabled()
-    with qtbot.waitSignal(window.models_changed, timeout=60_000):
+    with qtbot.waitSignal(window.models.changed, timeout=60_000):
         with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:
             dialog.download_button.click()
     assert blocker.args[0] == "ok", dialog.last_error()
@@ -168,7 +168,7 @@ def test_cancel_leaves_no_partial_file(qtbot, make_window, data_dir, tmp_path,
     _Files.files = {"/panini.pth": body}
     _Files.delay = 0.01  # ~3 s for the whole file
     window = make_window()
-    dialog = window.open_download_dialog(library_file(tmp_path, file_server, body))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, body))
     qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=30_000)
     dialog.download_button.click()
     qtbot.waitUntil(lambda: dialog.progress.value() > 20, timeout=30_000)  # bytes are flowing
@@ -202,7 +202,7 @@ licence = "see its page"
 notes = "Kintsugi has no GPEN architecture yet"
 '''
     window = make_window()
-    dialog = window.open_download_dialog(library_file(tmp_path, file_server, b"x", gpen))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, b"x", gpen))
     qtbot.waitUntil(lambda: len(dialog.entry_ids()) == 2, timeout=30_000)
     dialog.select("gpen-test")
     assert not dialog.download_button.isEnabled()
@@ -219,8 +219,8 @@ notes = "Kintsugi has no GPEN architecture yet"
 def test_the_shipped_library_lists_the_official_checkpoints(qtbot, make_window,
                                                             data_dir) -> None:
     window = make_window()
-    window.act_download.trigger()
-    dialog = window.download_dialog()
+    window.action("download").trigger()
+    dialog = window.models.download_dialog()
     assert dialog is not None
     qtbot.waitUntil(lambda: "panini-mfr" in dialog.entry_ids(), timeout=30_000)
     assert {"glean-ffhq-16x", "gpen-bfr-512", "codeformer"} <= set(dialog.entry_ids())
@@ -252,7 +252,7 @@ listed_in = "test"
 licence = "MIT"
 '''
     window = make_window()
-    dialog = window.open_download_dialog(library_file(tmp_path, file_server, body, second))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, body, second))
     qtbot.waitUntil(lambda: len(dialog.entry_ids()) == 2, timeout=30_000)
     dialog.select("tiny-panini-dl")
     with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:
@@ -272,8 +272,8 @@ def test_an_unknown_layout_is_refused_without_pip_advice(qtbot, make_window, dat
     odd = tmp_path / "odd.safetensors"
     save_file({"mystery.weight": torch.zeros(3, 3)}, str(odd))
     with qtbot.waitSignal(window.error_shown, timeout=60_000) as blocker:
-        window.import_model_file(odd)
+        window.models.import_file(odd)
     message = blocker.args[0]
     assert "odd.safetensors was not imported" in message
     assert "pip install" not in message and "Traceback" not in message
-    qtbot.waitUntil(lambda: not window.importer().is_busy(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.models.importer.is_busy(), timeout=10_000)

@@ -108,7 +108,7 @@ def restore_window(qtbot, make_window, photo: Path) -> Any:
 
 
 def run(qtbot, window) -> np.ndarray:
-    with qtbot.waitSignal(window.restore_finished, timeout=120_000) as blocker:
+    with qtbot.waitSignal(window.restore.finished, timeout=120_000) as blocker:
         window.panel.restore.restore_button.click()
     assert blocker.args[0] == "ok", window.last_error()
     return window.current_result().image.pixels.copy()
@@ -123,7 +123,7 @@ def test_without_face_models_the_section_says_how_to_get_one(qtbot, make_window,
     assert section.model_ids() == []
     assert section.empty_hint.isVisibleTo(window) and "import" in section.empty_hint.text().lower()
     assert section.import_button.isVisibleTo(window) and section.download_button.isVisibleTo(window)
-    assert not section.restore_button.isEnabled() and not window.act_restore.isEnabled()
+    assert not section.restore_button.isEnabled() and not window.action("restore").isEnabled()
     assert "&Models" in [a.text() for a in window.menuBar().actions()]
 
 
@@ -161,7 +161,7 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     assert [s.isEnabled() for s in section.block_sliders] == [True, True, True, False, False]
     section.advanced_button.setChecked(True)
     section.block_sliders[0].set_value(1.0)
-    assert window.restore_options().blocks == {0: 1.0}
+    assert window.restore.options().blocks == {0: 1.0}
     coarse = run(qtbot, window)
     assert np.abs(coarse - base).mean() > 1e-4
     section.block_sliders[0].set_value(0.0)
@@ -169,7 +169,7 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     assert section.seed_spin.isEnabled()
     section.another_button.click()
     seed = section.seed_spin.value()
-    assert seed >= 0 and window.restore_options().seed == seed
+    assert seed >= 0 and window.restore.options().seed == seed
     first = run(qtbot, window)
     assert np.abs(first - base).mean() > 1e-4  # new noise, another version
     assert np.array_equal(run(qtbot, window), first)  # the same seed gives the same version
@@ -199,7 +199,7 @@ def test_faces_choice_decides_which_region_changes(qtbot, make_window, panini_im
     assert both[:, :half].max() > 0.05 and both[:, half:].max() > 0.05
     # A bad list is a readable message, not a crash.
     section.faces_edit.setText("left")
-    window.start_restore()
+    window.restore.start()
     assert "0,2" in window.last_error()
 
 
@@ -222,7 +222,7 @@ def test_consistency_colour_match_and_background_controls(qtbot, make_window, pa
     section.color_check.setChecked(True)
 
     section.select_background("waifu2x-photo-x2")
-    assert window.restore_options().background == "waifu2x-photo-x2"
+    assert window.restore.options().background == "waifu2x-photo-x2"
     upscaled = run(qtbot, window)
     corner = np.s_[180:, :60]  # lower-left: far from the face
     assert np.abs(upscaled[corner] - free[corner]).mean() > 1e-3
@@ -244,7 +244,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     monkeypatch.setattr(session_module.RestoreSession, "render", counting)
 
     def settled() -> bool:
-        return not section.preview_pending() and not window.restore_runner().is_busy()
+        return not section.preview_pending() and not window.restore.preview_runner.is_busy()
 
     began = time.monotonic()
     for value in range(-60, 61, 5):  # 25 moves, a drag of ~0.25 s
@@ -264,14 +264,14 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
 
     # A second drag: the faces found for the first preview are reused, and the history
     # keeps one preview step instead of one per value.
-    steps = len(window._history)  # noqa: SLF001
+    steps = len(window.document.history)  # noqa: SLF001
     for value in (-20, -40, -80):
         section.bias_slider.setValue(value)
         qtbot.wait(5)
     qtbot.waitUntil(settled, timeout=120_000)
     assert window.current_result().options.bias == pytest.approx(-0.8)
-    assert window.photo_cache().detections == 1
-    assert len(window._history) == steps  # noqa: SLF001
+    assert window.restore.photo_cache().detections == 1
+    assert len(window.document.history) == steps  # noqa: SLF001
 
 
 def test_session_path_gives_the_same_pixels_as_restore(panini_imported, two_faces,
@@ -297,15 +297,15 @@ def test_restore_result_is_saved_with_its_provenance(qtbot, make_window, panini_
     window = restore_window(qtbot, make_window, portrait)
     window.panel.restore.bias.set_value(0.25)
     run(qtbot, window)
-    target = window.default_save_path()
+    target = window.saver.default_path()
     assert target.name == "portrait_restored_x2.png"
-    with qtbot.waitSignal(window.saved, timeout=30_000):
-        window.save_to(target)
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000):
+        window.saver.save_to(target)
     note = kintsugi.read_provenance(target)
     assert note["operation"] == "restore" and note["model"] == PANINI_ID
     assert note["bias"] == "0.25" and note["background"] == "bicubic"
     assert kintsugi.open_image(target).width == 256
-    window.undo()
+    window.document.undo()
     assert window.current_result() is None  # one restore, one history step
 
 
@@ -324,7 +324,7 @@ def test_bias_is_off_for_models_without_a_mask(qtbot, make_window, data_dir, tmp
     assert not section.advanced_button.isEnabled()
     assert section.seed_spin.isEnabled()  # GLEAN's latent bank draws noise
     section.bias_slider.setValue(80)  # cannot be reached by the user; still never sent
-    assert window.restore_options().bias == 0.0
+    assert window.restore.options().bias == 0.0
     out = run(qtbot, window)
     assert out.shape == (512, 512, 3)  # the tiny GLEAN is x4
 
@@ -341,7 +341,7 @@ def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
     window.panel.restore.live_check.setChecked(False)
     window.panel.restore.select_background("bicubic")
     window.panel.set_mode("restore")
-    with qtbot.waitSignal(window.faces_shown, timeout=120_000) as shown:
+    with qtbot.waitSignal(window.restore.faces_shown, timeout=120_000) as shown:
         open_photo(qtbot, window, two_faces)
     assert shown.args == [2]
     section = window.panel.restore

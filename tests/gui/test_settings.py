@@ -25,17 +25,17 @@ def test_config_dir_follows_the_environment(_config_dir: Path) -> None:
 
 
 def test_round_trip_and_defaults_for_missing_or_bad_values(_config_dir: Path) -> None:
-    settings = Settings(model="realsr-df2k-x4", scale=3, consistency=True, tile=256,
-                        quality=80, recent_files=["/a.png"], split=0.3)
+    settings = Settings(model="realsr-df2k-x4", tile=256, quality=80, recent_files=["/a.png"],
+                        batch_recursive=False)
     save_settings(settings)
     assert load_settings() == settings
     path = _config_dir / "settings.json"
     data = json.loads(path.read_text())
-    data.update(scale="three", quality=True, unknown_key=1, split=1)
+    data.update(tile="big", quality=True, unknown_key=1, batch_recursive=0, scale=3)
     path.write_text(json.dumps(data))
     loaded = load_settings()
-    assert loaded.scale == 0 and loaded.quality == 95  # wrong types fall back to defaults
-    assert loaded.split == 1.0 and loaded.model == "realsr-df2k-x4"
+    assert loaded.tile == 0 and loaded.quality == 95  # wrong types fall back to defaults
+    assert loaded.batch_recursive and loaded.model == "realsr-df2k-x4"
     path.write_text("{ not json")
     assert load_settings() == Settings()
 
@@ -50,15 +50,15 @@ def test_recent_files_are_unique_newest_first_and_capped(tmp_path: Path) -> None
     assert len(set(settings.recent_files)) == MAX_RECENT
 
 
-def test_window_state_and_options_survive_a_restart(
+def test_window_state_and_preferences_survive_a_restart_per_photo_choices_do_not(
     qtbot, make_window, photo_path: Path, _config_dir: Path
 ) -> None:
     from kintsugi.gui.canvas import ViewMode
     from kintsugi.gui.main_window import MainWindow
 
     window = make_window()
-    with qtbot.waitSignal(window.image_loaded, timeout=30_000):
-        window.open_path(photo_path)
+    with qtbot.waitSignal(window.opener.opened, timeout=30_000):
+        window.opener.open_path(photo_path)
     panel = window.panel
     panel.select_model("waifu2x-photo-noise1-x2")
     panel.scale_combo.setCurrentIndex(panel.scale_combo.findData(4))
@@ -68,7 +68,7 @@ def test_window_state_and_options_survive_a_restart(
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
     panel.quality_spin.setValue(70)
     window.set_view_mode(ViewMode.SIDE_BY_SIDE)
-    window.act_deviation.setChecked(True)
+    window.action("deviation").setChecked(True)
     window.resize(760, 560)  # within the offscreen screen (800x600)
     window.close()
     assert (_config_dir / "settings.json").is_file()
@@ -76,15 +76,16 @@ def test_window_state_and_options_survive_a_restart(
     again = MainWindow(models=None, dark=False)
     qtbot.addWidget(again)
     again.show()
-    with qtbot.waitSignal(again.models_ready, timeout=120_000):
-        again.start_background()
+    with qtbot.waitSignal(again.models.ready, timeout=120_000):
+        again.models.start()
     opts = again.panel.options()
     assert opts.model_id == "waifu2x-photo-noise1-x2"
-    assert (opts.scale, opts.tile, opts.device, opts.consistency) == (4, 256, "cpu", True)
-    export = again.panel.export_options()
-    assert (export.format, export.quality) == ("WEBP", 70)
-    assert again.canvas.mode() == ViewMode.SIDE_BY_SIDE
-    assert again.act_deviation.isChecked()
+    assert (opts.tile, opts.device, again.panel.quality_spin.value()) == (256, "cpu", 70)
+    # Chosen for one photo: its size, the lock, the format, the view and the map.
+    assert (opts.scale, opts.consistency) == (None, False)
+    assert again.panel.export_options().format == "PNG"
+    assert again.canvas.mode() == ViewMode.SPLIT
+    assert not again.action("deviation").isChecked()
     assert (again.width(), again.height()) == (760, 560)
     assert again.settings.recent_files == [str(photo_path.resolve())]
     assert again.settings.last_open_dir == str(photo_path.parent)

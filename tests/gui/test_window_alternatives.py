@@ -32,17 +32,17 @@ def upscaled_with_partner(qtbot, make_window, photo: Path, lock: bool = False): 
     window = make_window(DEFAULT_MODEL)
     window.panel.consistency_check.setChecked(lock)
     open_photo(qtbot, window, photo)
-    with qtbot.waitSignal(window.strip_filled, timeout=300_000):
-        with qtbot.waitSignal(window.partner_ready, timeout=300_000) as partner:
+    with qtbot.waitSignal(window.alternatives.strip_filled, timeout=300_000):
+        with qtbot.waitSignal(window.alternatives.partner_ready, timeout=300_000) as partner:
             assert upscale(qtbot, window) == "ok"
     assert partner.args == [True]  # the whole photo is in view: no partial step needed
     return window
 
 
 def compose(qtbot, window, detail: float, alpha: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.composed, timeout=60_000):
+    with qtbot.waitSignal(window.alternatives.composed, timeout=60_000):
         window.panel.alternatives.set_values(detail, alpha)
-    assert window.current_setting() == Setting(detail, alpha)
+    assert window.document.current_setting() == Setting(detail, alpha)
     return window.current_result().image.pixels.copy()
 
 
@@ -73,19 +73,19 @@ def test_mix_ends_are_the_two_results_and_each_slider_moves_the_right_way(
 def test_stale_slider_requests_are_dropped(qtbot, make_window, tiny_photo: Path) -> None:
     window = upscaled_with_partner(qtbot, make_window, tiny_photo)
     statuses: list[str] = []
-    window.preview_runner().finished.connect(lambda task: statuses.append(task.status))
+    window.alternatives.preview_runner.finished.connect(lambda task: statuses.append(task.status))
     box = window.panel.alternatives
     values = [(d / 10, a / 10) for d, a in zip(range(20, 0, -2), range(0, 10), strict=True)]
     for detail, alpha in values:  # a burst: each request supersedes the pending one
         box.set_values(detail, alpha, emit=False)
-        window.compose_alternative()
+        window.alternatives.compose()
     qtbot.waitUntil(window.idle, timeout=60_000)
     # The one already running finishes (the picture keeps up during a drag), the newest
     # is composed, and every request between them is dropped unrun.
     assert len(statuses) == len(values)
     assert statuses.count("ok") <= 2 and statuses[-1] == "ok"
     assert statuses.count("cancelled") >= len(values) - 2
-    assert window.current_setting() == Setting(*values[-1])
+    assert window.document.current_setting() == Setting(*values[-1])
 
 
 def test_the_strip_fills_and_a_click_shows_and_saves_that_alternative(
@@ -94,12 +94,12 @@ def test_the_strip_fills_and_a_click_shows_and_saves_that_alternative(
     strip = window.panel.alternatives.strip
     assert strip.count() == len(strip_settings(True))
     faithful_first = strip.item(0)
-    with qtbot.waitSignal(window.composed, timeout=60_000):
+    with qtbot.waitSignal(window.alternatives.composed, timeout=60_000):
         rect = strip.visualItemRect(faithful_first)
         qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert window.current_setting() == Setting(1.0, 0.0)
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.save()
+    assert window.document.current_setting() == Setting(1.0, 0.0)
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.saver.save()
     saved = Path(blocker.args[0])
     note = kintsugi.read_provenance(saved)
     assert note["model"] == DEFAULT_MODEL and "mix 0.00" in note["alternative"]
@@ -119,7 +119,7 @@ def test_a_brush_stroke_changes_only_pixels_inside_its_feathered_region(
     canvas = window.canvas
     start = canvas.content_to_widget(QPointF(30, 60)).toPoint()
     end = canvas.content_to_widget(QPointF(90, 60)).toPoint()
-    with qtbot.waitSignal(window.composed, timeout=60_000):
+    with qtbot.waitSignal(window.alternatives.composed, timeout=60_000):
         qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
         for x in range(start.x(), end.x(), 4):
             qtbot.mouseMove(canvas, QPoint(x, start.y()))
@@ -141,7 +141,7 @@ def test_without_a_pair_the_mix_says_why_and_detail_still_works(
         qtbot, make_window, photo_path: Path) -> None:
     window = make_window(FAST_MODEL)
     open_photo(qtbot, window, photo_path)
-    with qtbot.waitSignal(window.strip_filled, timeout=120_000):
+    with qtbot.waitSignal(window.alternatives.strip_filled, timeout=120_000):
         assert upscale(qtbot, window) == "ok"
     box = window.panel.alternatives
     assert not box.blend_slider.isEnabled() and not box.realness_button.isEnabled()
@@ -189,13 +189,13 @@ def test_a_big_result_shows_drafts_while_dragging_then_the_full_size(
     open_photo(qtbot, window, photo)
     assert upscale(qtbot, window) == "ok"  # 1040 px: above the draft size
     drafts: list[int] = []
-    window.drafted.connect(lambda: drafts.append(window.canvas.after_image().width()))
-    with qtbot.waitSignal(window.composed, timeout=120_000):
+    window.alternatives.drafted.connect(lambda: drafts.append(window.canvas.after_image().width()))
+    with qtbot.waitSignal(window.alternatives.composed, timeout=120_000):
         window.panel.alternatives.detail_slider.setValue(40)
     assert drafts and drafts[0] < 1040  # a reduced picture first ...
     assert window.canvas.content_size().width() == 1040  # ... shown at the result's size
     assert window.canvas.after_image().width() == 1040  # then the full one
-    assert window.current_setting() == Setting(0.4, 1.0)
+    assert window.document.current_setting() == Setting(0.4, 1.0)
     pixels = window.current_result().image.pixels  # the drafts skip the lock; it does not
     low = np.rint(kintsugi.open_image(photo).pixels * 255)
     sums = np.rint(pixels * 255).reshape(520, 2, 520, 2, 3).sum(axis=(1, 3))
@@ -212,7 +212,7 @@ def test_the_partner_runs_on_the_visible_part_first(qtbot, make_window, tmp_path
     open_photo(qtbot, window, photo)
     window.canvas.zoom_at(16.0, window.canvas.rect().center().toPointF())  # a close look
     stages: list[tuple[bool, str]] = []
-    window.partner_ready.connect(
+    window.alternatives.partner_ready.connect(
         lambda whole: stages.append((whole, window.panel.alternatives.blend_note.text())))
     assert upscale(qtbot, window) == "ok"
     qtbot.waitUntil(lambda: len(stages) == 2, timeout=300_000)
@@ -231,7 +231,7 @@ def test_after_a_result_the_strip_is_scrolled_into_view(qtbot, make_window,
     window = make_window(FAST_MODEL)
     window.resize(1280, 560)  # short: the strip starts below the fold
     open_photo(qtbot, window, photo_path)
-    with qtbot.waitSignal(window.strip_filled, timeout=120_000):
+    with qtbot.waitSignal(window.alternatives.strip_filled, timeout=120_000):
         assert upscale(qtbot, window) == "ok"
     viewport = window.findChild(QScrollArea).viewport()
     strip = window.panel.alternatives.thumbs

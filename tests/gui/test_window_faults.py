@@ -46,15 +46,15 @@ def test_a_second_request_while_busy_never_restarts_the_run(
     window = make_window()
     open_photo(qtbot, window, photo_path)
     finished: list[str] = []
-    window.upscale_finished.connect(finished.append)
-    window.start_upscale()
-    running = window.run_runner().current_task()
+    window.upscale.finished.connect(finished.append)
+    window.upscale.start()
+    running = window.upscale.runner.current_task()
     button = window.panel.upscale_button
     assert "Cancel" in button.text() and button.isEnabled()
-    assert not window.act_upscale.isEnabled()  # Ctrl+Enter does nothing while busy
-    window.start_upscale()  # ... and neither does a direct request
-    window.act_upscale.trigger()
-    assert window.run_runner().current_task() is running and not running.job.cancelled
+    assert not window.action("upscale").isEnabled()  # Ctrl+Enter does nothing while busy
+    window.upscale.start()  # ... and neither does a direct request
+    window.action("upscale").trigger()
+    assert window.upscale.runner.current_task() is running and not running.job.cancelled
     qtbot.waitUntil(lambda: "elapsed" in window.panel.progress_label.text(), timeout=10_000)
     qtbot.waitUntil(lambda: "left" in window.panel.progress_label.text(), timeout=10_000)
     held_upscale.set()
@@ -67,8 +67,8 @@ def test_the_busy_button_cancels(qtbot, make_window, photo_path: Path,
                                  held_upscale: threading.Event) -> None:
     window = make_window()
     open_photo(qtbot, window, photo_path)
-    window.start_upscale()
-    with qtbot.waitSignal(window.upscale_finished, timeout=30_000) as blocker:
+    window.upscale.start()
+    with qtbot.waitSignal(window.upscale.finished, timeout=30_000) as blocker:
         window.panel.upscale_button.click()
     assert blocker.args[0] == "cancelled" and window.current_result() is None
     assert "Upscale" in window.panel.upscale_button.text()
@@ -116,8 +116,8 @@ def test_print_size_sets_scale_and_the_saved_resolution(qtbot, make_window,
     panel.dpi_spin.setValue(120)  # 2 cm at 120 dpi = 94.5 px: x2
     assert panel.chosen_scale() == 2
     assert upscale(qtbot, window) == "ok"
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.save()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.saver.save()
     saved = kintsugi.open_image(blocker.args[0])
     assert saved.width == 96 and saved.metadata.dpi is not None
     assert saved.metadata.dpi[0] == pytest.approx(120, abs=0.5)
@@ -143,7 +143,7 @@ def test_ordinary_errors_are_logged_at_debug_level(qtbot, make_window, tmp_path:
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not a PNG")
     caplog.set_level(logging.DEBUG, logger="kintsugi")
     with qtbot.waitSignal(window.error_shown, timeout=30_000):
-        window.open_path(bad)
+        window.opener.open_path(bad)
     records = [r for r in caplog.records if r.name == "kintsugi.gui.worker"]
     assert records and all(r.levelno == logging.DEBUG for r in records)
 

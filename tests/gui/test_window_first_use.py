@@ -55,7 +55,7 @@ def test_the_upscale_button_is_in_view_and_on_the_toolbar(
     top = button.mapTo(viewport, QPoint(0, 0)).y()
     assert button.isEnabled() and 0 <= top and top + button.height() <= viewport.height()
     toolbar = window.findChild(QToolBar)
-    tool_button = toolbar.widgetForAction(window.act_upscale)
+    tool_button = toolbar.widgetForAction(window.action("upscale"))
     assert tool_button is not None and tool_button.isVisible()
     right = tool_button.mapTo(toolbar, QPoint(tool_button.width(), 0)).x()
     assert right <= toolbar.width()
@@ -72,7 +72,7 @@ def test_opening_another_photo_asks_before_dropping_an_unsaved_result(
     open_photo(qtbot, window, photo_path)
     assert upscale(qtbot, window) == "ok"
     result = window.current_result()
-    window.open_path(photo_path_32)  # Cancel: the result stays
+    window.opener.open_path(photo_path_32)  # Cancel: the result stays
     qtbot.wait(300)
     assert len(asked) == 1 and "face.png" in asked[0]
     assert window.current_result() is result
@@ -90,7 +90,7 @@ def test_quitting_with_an_unsaved_result_asks_and_save_saves(
     assert upscale(qtbot, window) == "ok"
     window.close()  # Cancel: the window stays open
     assert window.isVisible() and answers == [Button.Save]
-    with qtbot.waitSignal(window.saved, timeout=30_000):
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000):
         window.close()  # Save: written, then the window closes
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert (photo_path.parent / "face_x2.png").is_file()
@@ -104,8 +104,8 @@ def test_a_saved_result_closes_without_asking(
     window = make_window()
     open_photo(qtbot, window, photo_path)
     assert upscale(qtbot, window) == "ok"
-    with qtbot.waitSignal(window.saved, timeout=30_000):
-        window.save()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000):
+        window.saver.save()
     window.close()
     assert asked == [] and not window.isVisible()
 
@@ -115,9 +115,9 @@ def test_a_jpeg_is_saved_as_jpeg_by_default(qtbot, make_window, jpeg_path: Path)
     window = make_window()
     open_photo(qtbot, window, jpeg_path)
     assert upscale(qtbot, window) == "ok"
-    assert window.default_save_path().name == "portrait_x2.jpg"
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.save()
+    assert window.saver.default_path().name == "portrait_x2.jpg"
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.saver.save()
     with PILImage.open(blocker.args[0]) as saved:
         assert saved.format == "JPEG"
 
@@ -131,24 +131,24 @@ def test_per_photo_choices_do_not_carry_into_the_next_photo_or_session(
     panel = window.panel
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
     window.set_view_mode(ViewMode.SIDE_BY_SIDE)
-    window.act_deviation.setChecked(True)
+    window.action("deviation").setChecked(True)
     open_photo(qtbot, window, photo_path)  # nothing made: nothing to ask about
     assert panel.export_options().format == "PNG"  # the PNG's own format
     assert window.canvas.mode() == ViewMode.SPLIT
-    assert not window.act_deviation.isChecked() and not window.canvas.overlay_visible()
+    assert not window.action("deviation").isChecked() and not window.canvas.overlay_visible()
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
     window.set_view_mode(ViewMode.SIDE_BY_SIDE)
-    window.act_deviation.setChecked(True)
+    window.action("deviation").setChecked(True)
     window.close()
 
     again = MainWindow(models=None, dark=False)
     qtbot.addWidget(again)
     again.show()
-    with qtbot.waitSignal(again.models_ready, timeout=120_000):
-        again.start_background()
+    with qtbot.waitSignal(again.models.ready, timeout=120_000):
+        again.models.start()
     open_photo(qtbot, again, jpeg_path)
     assert again.panel.export_options().format == "JPEG"
     assert again.canvas.mode() == ViewMode.SPLIT
-    assert not again.act_deviation.isChecked()
+    assert not again.action("deviation").isChecked()
     assert again.panel.selected_model() == FAST_MODEL  # the model choice does persist
     assert kintsugi.open_image(jpeg_path).width == 48

@@ -41,7 +41,7 @@ def paint_and_heal(qtbot, window, y: float) -> np.ndarray:  # type: ignore[no-un
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
     mask = canvas.brush_mask("heal")
     assert mask is not None and mask.max() == 1.0
-    with qtbot.waitSignal(window.heal_finished, timeout=120_000) as blocker:
+    with qtbot.waitSignal(window.heal.finished, timeout=120_000) as blocker:
         window.panel.heal.heal_button.click()
     assert blocker.args[0] == "ok", window.last_error()
     assert canvas.brush_mask("heal") is None  # the stroke is used up
@@ -65,12 +65,12 @@ def test_heal_the_photo_then_undo_and_redo_exactly(qtbot, make_window, face64: P
     assert far.any() and np.array_equal(healed[far], photo[far])  # bit-identical outside
     assert np.abs(healed - photo)[mask > 0.5].mean() > 1e-3  # the painted part changed
     assert window.current_result().provenance["healed"] == "factor 2"
-    window.act_undo.trigger()
+    window.action("undo").trigger()
     assert window.current_result() is None and not window.canvas.has_after()
-    window.act_redo.trigger()
+    window.action("redo").trigger()
     assert np.array_equal(window.current_result().image.pixels, healed)
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.save()
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.saver.save()
     assert Path(blocker.args[0]).name == "face64_healed_x1.png"
 
 
@@ -85,8 +85,8 @@ def test_a_healed_jpeg_saved_as_jpeg_keeps_the_original_blocks(qtbot, make_windo
     open_photo(qtbot, window, photo)
     mask = paint_and_heal(qtbot, window, 64)
     window.panel.quality_spin.setValue(50)  # ignored: the heal keeps the original's quality
-    with qtbot.waitSignal(window.saved, timeout=30_000) as blocker:
-        window.save_to(tmp_path / "healed.jpg")
+    with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
+        window.saver.save_to(tmp_path / "healed.jpg")
     saved = np.asarray(PILImage.open(blocker.args[0]))
     before = np.asarray(PILImage.open(photo))
     # Blocks beyond the feather and one 16 px block of alignment decode exactly as before.
@@ -108,7 +108,7 @@ def test_heal_a_result_and_undo_restores_its_exact_pixels(qtbot, make_window,
     far = outside(mask)
     assert np.array_equal(healed[far], result[far])
     assert not np.array_equal(healed, result)
-    window.act_undo.trigger()
+    window.action("undo").trigger()
     assert np.array_equal(window.current_result().image.pixels, result)
 
 

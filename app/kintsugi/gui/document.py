@@ -8,26 +8,40 @@ face outlines, the painted mix maps) and whether the result on show is saved.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from psygnal import Signal
 
 from kintsugi.gui.history import ResultEntry, ResultHistory
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in photo pixels
 
 
+class Event:
+    """A list of callbacks run in order when the event is emitted (on the caller's thread:
+    the window's, as the document is changed on the GUI thread only)."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., object]] = []
+
+    def connect(self, callback: Callable[..., object]) -> None:
+        self._callbacks.append(callback)
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
 class Document:
     """One photo and its results (see the module doc)."""
 
-    opened = Signal()  # a new photo replaced the old one (and its results)
-    result_changed = Signal(object)  # the entry on show, None for the original alone
-    unsaved_changed = Signal(bool)
-    faces_changed = Signal()  # the photo's face outlines were found
-
     def __init__(self) -> None:
+        self.opened = Event()  # a new photo replaced the old one (and its results)
+        self.result_changed = Event()  # (entry): the entry on show, None for the original
+        self.unsaved_changed = Event()  # (bool)
+        self.faces_changed = Event()  # the photo's face outlines were found
         self.source: Any = None  # kintsugi Image of the original
         self.path: Path | None = None  # None: pasted
         self.display: np.ndarray | None = None  # the original, display-ready (8-bit RGB/RGBA)

@@ -47,13 +47,14 @@ VIEW_ACTIONS = {"split": ViewMode.SPLIT, "side_by_side": ViewMode.SIDE_BY_SIDE,
                 "before": ViewMode.BEFORE, "after": ViewMode.AFTER}
 SCREEN_SHARE = 0.9  # a first window covers this much of the screen
 MIN_SIZE = QSize(1024, 700)  # where the panel's main action is in view without scrolling
+FRAME = QSize(16, 48)  # room left for the window's title bar and borders
 
 
 def first_size(available: QRect) -> QSize:
     """The size of a window opened for the first time: most of the screen, at least the
-    size the panel was laid out for, never more than the screen."""
+    size the panel was laid out for, never more than the screen has room for."""
     wanted = QSize(round(available.width() * SCREEN_SHARE), round(available.height() * SCREEN_SHARE))
-    return wanted.expandedTo(MIN_SIZE).boundedTo(available.size())
+    return wanted.expandedTo(MIN_SIZE).boundedTo(available.size() - FRAME)
 
 
 class MainWindow(QMainWindow):
@@ -466,8 +467,10 @@ class MainWindow(QMainWindow):
         else:
             available = self.screen().availableGeometry()
             size = first_size(available)
-            self.setGeometry(QRect(available.topLeft(), size).translated(
-                (available.width() - size.width()) // 2, (available.height() - size.height()) // 2))
+            self.resize(size)
+            # move() places the frame: centred, with its title bar on the screen.
+            room = available.size() - size - FRAME
+            self.move(available.x() + room.width() // 2, available.y() + room.height() // 2)
         self.panel.apply_options(0, False, s.tile, s.device)
         self.panel.apply_export("PNG", s.quality, s.bit_depth)
         self.set_view_mode(ViewMode.SPLIT)

@@ -38,9 +38,9 @@ class Settings:
     last_open_dir: str = ""
     last_save_dir: str = ""
     recent_files: list[str] = field(default_factory=list)
-    # What a photo's work uses and people expect to find again. Per-photo choices (the
-    # save format, which follows each photo's own; the size; the view mode; the deviation
-    # map) are not kept: a next photo or session starts from their defaults.
+    # What people expect to find again. Choices made for one photo are not kept (the save
+    # format, which follows each photo's own; the size and the consistency lock; the view
+    # mode and the deviation map): a next session starts from their defaults.
     model: str = ""  # "" = the engine's default model
     tile: int = 0  # 0 = automatic
     device: str = "auto"
@@ -55,11 +55,9 @@ class Settings:
 
 
 def _coerce(default: Any, value: Any) -> Any:
-    """``value`` if it has the default's type (ints accepted for floats), else the default."""
+    """``value`` if it has the default's type, else the default."""
     if isinstance(default, bool):
         return value if isinstance(value, bool) else default
-    if isinstance(default, float):
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
     if isinstance(default, int):
         return value if isinstance(value, int) and not isinstance(value, bool) else default
     if isinstance(default, str):
