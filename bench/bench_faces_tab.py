@@ -79,7 +79,7 @@ def spy_renders(renders: list[float]) -> None:
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         out = real(self, *args, **kwargs)
-        if QThread.currentThread().objectName() == "kintsugi-preview":
+        if QThread.currentThread().objectName() == "kintsugi-restore-preview":
             renders.append(time.perf_counter() - started)
         return out
 

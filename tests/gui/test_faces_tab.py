@@ -104,7 +104,7 @@ def test_stale_preview_requests_are_dropped(qtbot, make_window, panini_imported,
     real = session_module.RestoreSession.render
 
     def counting(self: Any, bias: float = 0.0, **kwargs: Any) -> Any:
-        if QThread.currentThread().objectName() == "kintsugi-preview":
+        if QThread.currentThread().objectName() == "kintsugi-restore-preview":
             rendered.append(bias)
         return real(self, bias, **kwargs)
 

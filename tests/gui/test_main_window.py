@@ -15,7 +15,7 @@ from gui_helpers import DEFAULT_MODEL, FAST_MODEL, open_photo, upscale
 from PIL import Image as PILImage
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 import kintsugi
 from kintsugi.gui.canvas import ViewMode
@@ -89,7 +89,8 @@ def test_open_upscale_compare_save_with_the_default_model(
 
     # Saving again asks before replacing; "No" leaves the file alone.
     asked: list[str] = []
-    monkeypatch.setattr(window, "_confirm", lambda title, text: asked.append(text) or False)
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda parent, title, text, *args: asked.append(text) or QMessageBox.StandardButton.No))
     before_mtime = saved.stat().st_mtime_ns
     window.saver.save()
     qtbot.wait(300)

@@ -237,7 +237,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     real = session_module.RestoreSession.render
 
     def counting(self: Any, bias: float = 0.0, **kwargs: Any) -> Any:
-        if QThread.currentThread().objectName() == "kintsugi-preview":  # not the strip's
+        if QThread.currentThread().objectName() == "kintsugi-restore-preview":  # not the strip's
             started.append(bias)
         return real(self, bias, **kwargs)
 
