@@ -85,7 +85,7 @@ def alternatives(window, out: Path) -> None:  # type: ignore[no-untyped-def]
     box = window.panel.alternatives
     box.set_values(1.0, 0.35)
     wait_for(window.alternatives.composed, 300)
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
     window.canvas.fit()
     window.canvas.set_split(0.45)
     window.side_scroll.ensureWidgetVisible(box.strip)
@@ -110,7 +110,7 @@ def heal(window, work: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
     window.panel.set_mode("heal")
     window.panel.heal.brush.size_slider.setValue(36)
     window.panel.heal.brush.hardness_slider.setValue(70)
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
     window.canvas.fit()
     points = [QPointF(x, y) for y in range(y0 + 10, y1 - 6, 16) for x in (x0 + 10, x1 - 10)]
     window.canvas.paint_stroke("heal", points)
@@ -175,7 +175,7 @@ def main() -> int:
     window.upscale.start()
     status = wait_for(window.upscale.finished)
     log.info("upscale: %s %s", status, window.last_error())
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
     window.canvas.fit()
     window.canvas.set_split(0.45)
     shoot(window, args.out / "03-split-compare.png")
@@ -185,10 +185,10 @@ def main() -> int:
     shoot(window, args.out / "04-deviation-overlay.png")
     window.action("deviation").setChecked(False)
 
-    window.set_view_mode(ViewMode.SIDE_BY_SIDE)
+    window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.canvas.fit()
     shoot(window, args.out / "05-side-by-side.png")
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
 
     shots = work / "shoot"
     (shots / "beach").mkdir(parents=True)
@@ -218,7 +218,7 @@ def main() -> int:
 
     # The light palette, as on a system in light mode.
     window.set_dark(apply_theme(app, dark=False))
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
     window.canvas.fit()
     shoot(window, args.out / "08-light-theme.png")
     window.set_dark(apply_theme(app, dark=not args.light))

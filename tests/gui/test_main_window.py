@@ -54,7 +54,7 @@ def test_open_upscale_compare_save_with_the_default_model(
 
     # Compare: left of the divider is the original, right of it the result.
     canvas = window.canvas
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
     canvas.fit()
     canvas.set_split(0.5)
     split = grab_rgb(canvas)
@@ -269,7 +269,7 @@ def test_deviation_toggle_colours_the_result_side_only(
     open_photo(qtbot, window, photo_path)
     run_fast(qtbot, window, model="waifu2x-photo-x2")
     canvas = window.canvas
-    window.set_view_mode(ViewMode.SPLIT)
+    window.view.set_mode(ViewMode.SPLIT)
     canvas.fit()
     x = canvas.divider_x()
     off = grab_rgb(canvas)
@@ -382,7 +382,7 @@ def test_paste_and_drop_open_images(qtbot, make_window, photo_path: Path) -> Non
     assert blocker.args[0] == str(photo_path)
     assert window.canvas.content_size().width() == 48
     assert window.settings.recent_files[0] == str(photo_path.resolve())
-    window._fill_recent_menu()  # noqa: SLF001 - what aboutToShow does
+    window.recent_menu.fill()  # what aboutToShow does
     assert window.recent_menu.actions()[0].text() == "face.png"
 
 

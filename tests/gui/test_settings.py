@@ -67,7 +67,7 @@ def test_window_state_and_preferences_survive_a_restart_per_photo_choices_do_not
     panel.consistency_check.setChecked(True)
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
     panel.quality_spin.setValue(70)
-    window.set_view_mode(ViewMode.SIDE_BY_SIDE)
+    window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.action("deviation").setChecked(True)
     window.resize(760, 560)  # within the offscreen screen (800x600)
     window.close()

@@ -130,14 +130,14 @@ def test_per_photo_choices_do_not_carry_into_the_next_photo_or_session(
     open_photo(qtbot, window, jpeg_path)
     panel = window.panel
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
-    window.set_view_mode(ViewMode.SIDE_BY_SIDE)
+    window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.action("deviation").setChecked(True)
     open_photo(qtbot, window, photo_path)  # nothing made: nothing to ask about
     assert panel.export_options().format == "PNG"  # the PNG's own format
     assert window.canvas.mode() == ViewMode.SPLIT
     assert not window.action("deviation").isChecked() and not window.canvas.overlay_visible()
     panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
-    window.set_view_mode(ViewMode.SIDE_BY_SIDE)
+    window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.action("deviation").setChecked(True)
     window.close()
 

@@ -268,6 +268,13 @@ class AltFlow(QObject):
         submitted = self.preview_runner.submit(task, "compose", cancel_running=False)
         submitted.context.update(token=self.document.token, session=session, setting=setting)
 
+    @Slot()
+    def compose_with_map(self) -> None:
+        """The deviation map was turned on: an alternative composed without it, again with it."""
+        entry = self.document.current()
+        if entry is not None and entry.heat is None and entry.alt is not None:
+            self.compose_full()
+
     @Slot(object)
     def _on_preview_finished(self, task: Task) -> None:
         if not (task.ok and self._is_current(task)):

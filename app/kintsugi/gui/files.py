@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QImage
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from kintsugi.gui.document import Document
 from kintsugi.gui.imaging import display_array, qimage_to_array
@@ -121,6 +121,36 @@ class PhotoOpener(QObject):
         self.document.open(image, None, display_array(image.pixels, image.alpha))
         self.status.emit("Pasted image", 4000)
         self.opened.emit("")
+
+
+class RecentMenu(QMenu):
+    """File > Open Recent: the photos opened last, newest first."""
+
+    def __init__(self, opener: PhotoOpener, settings: Settings, parent: QWidget) -> None:
+        super().__init__("Open &Recent", parent)
+        self._opener = opener
+        self._settings = settings
+        self.aboutToShow.connect(self.fill)
+        self.fill()
+
+    @Slot()
+    def fill(self) -> None:
+        self.clear()
+        recent = self._settings.recent_files
+        for path in recent:
+            act = self.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.setStatusTip(path)
+            act.triggered.connect(lambda _checked=False, p=path: self._opener.open_path(p))
+        if not recent:
+            self.addAction("No recent photos").setEnabled(False)
+            return
+        self.addSeparator()
+        self.addAction("Clear list").triggered.connect(self._clear)
+
+    @Slot()
+    def _clear(self) -> None:
+        self._settings.recent_files = []
 
 
 class ResultSaver(QObject):

@@ -26,6 +26,8 @@ class HealFlow(RunFlow):
         self._canvas = canvas
         self._models = models
         self.ready = False  # the model list is in
+        panel.heal.heal_requested.connect(self.start)
+        panel.heal.clear_requested.connect(lambda: canvas.clear_map("heal"))
 
     @Slot()
     def start(self) -> None:

@@ -23,11 +23,12 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from kintsugi.gui import actions as table
-from kintsugi.gui.alt_flow import MIX_TOOLS, AltFlow
+from kintsugi.gui.alt_flow import AltFlow
 from kintsugi.gui.batch_flow import BatchFlow
+from kintsugi.gui.brushes import BrushRouter
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
 from kintsugi.gui.document import Document
-from kintsugi.gui.files import PhotoOpener, ResultSaver
+from kintsugi.gui.files import PhotoOpener, RecentMenu, ResultSaver
 from kintsugi.gui.heal_flow import HealFlow
 from kintsugi.gui.history import ResultEntry
 from kintsugi.gui.icons import app_icon, icon
@@ -40,11 +41,11 @@ from kintsugi.gui.restore_flow import RestoreFlow
 from kintsugi.gui.runs import RunGate, duration
 from kintsugi.gui.settings import Settings, load_settings, save_settings
 from kintsugi.gui.theme import WINDOW_STYLE
+from kintsugi.gui.unsaved import UnsavedGuard
 from kintsugi.gui.upscale_flow import UpscaleFlow
+from kintsugi.gui.view import VIEW_ACTIONS, ViewSync
 from kintsugi.gui.worker import TaskRunner
 
-VIEW_ACTIONS = {"split": ViewMode.SPLIT, "side_by_side": ViewMode.SIDE_BY_SIDE,
-                "before": ViewMode.BEFORE, "after": ViewMode.AFTER}
 SCREEN_SHARE = 0.9  # a first window covers this much of the screen
 MIN_SIZE = QSize(1024, 700)  # where the panel's main action is in view without scrolling
 FRAME = QSize(16, 48)  # room left for the window's title bar and borders
@@ -70,7 +71,6 @@ class MainWindow(QMainWindow):
         self._dark = dark
         self._last_error = ""
         self._message_box: QMessageBox | None = None
-        self._after_save: Callable[[], object] | None = None  # what "Save" in the unsaved question resumes
         self.document = Document()
         self.canvas = CompareCanvas()
         self.canvas.set_dark(dark)
@@ -85,9 +85,11 @@ class MainWindow(QMainWindow):
         self.restore = RestoreFlow(self.document, self.panel, self.canvas, cache, gate, self)
         self.heal = HealFlow(self.document, self.panel, self.canvas, cache, gate, self)
         self.run_flows = (self.upscale, self.restore, self.heal)
+        self.brushes = BrushRouter(self.canvas, self.panel, self.alternatives, self.restore, self)
         self.batch = BatchFlow(self.panel, self._settings, lambda: self.models.infos, self)
-        self.opener = PhotoOpener(self.document, self._settings, self._may_drop_result, self)
         self.saver = ResultSaver(self.document, self.panel, self._settings, self._confirm, self)
+        self.unsaved = UnsavedGuard(self.document, self.saver, self)
+        self.opener = PhotoOpener(self.document, self._settings, self.unsaved.may_drop, self)
 
         self.setWindowTitle("Kintsugi")
         self.setWindowIcon(app_icon())
@@ -96,15 +98,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.side.split_with(self.canvas))
         self.actions_by_id = table.build_actions(self, self._handlers())
         self.menus = table.build_menus(self, self.actions_by_id)
-        self.recent_menu = self.menus["File"].addMenu("Open &Recent")
+        self.recent_menu = RecentMenu(self.opener, self._settings, self)
         self.menus["File"].insertMenu(self.actions_by_id["paste"], self.recent_menu)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._fill_recent_menu()
         self.toolbar = table.build_toolbar(self, self.actions_by_id)
         self._image_label = QLabel("")
-        self._zoom_label = QLabel("")
+        zoom_label = QLabel("")
         self.statusBar().addPermanentWidget(self._image_label)
-        self.statusBar().addPermanentWidget(self._zoom_label)
+        self.statusBar().addPermanentWidget(zoom_label)
+        self.view = ViewSync(self.canvas, self.panel, self.actions_by_id, zoom_label, self)
+        self.view.map_wanted.connect(self.alternatives.compose_with_map)
         self.statusBar().showMessage("Loading models in the background…")
         self._wire_panel()
         self._wire_flows()
@@ -114,14 +116,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ wiring
     def _handlers(self) -> dict[str, Callable[..., Any]]:
-        views = {key: (lambda _checked=False, m=mode: self.set_view_mode(m))
+        views = {key: (lambda _checked=False, m=mode: self.view.set_mode(m))
                  for key, mode in VIEW_ACTIONS.items()}
         return {
             "open": self.opener.open_dialog, "paste": self.opener.paste,
             "save": self.saver.save, "save_as": self.saver.save_as, "batch": self.batch.open,
             "quit": self.close, "undo": self.document.undo, "redo": self.document.redo,
             "fit": self.canvas.fit, "actual": self.canvas.actual_size,
-            "toggle": self.canvas.toggle_before_after, "deviation": self._set_deviation_visible,
+            "toggle": self.canvas.toggle_before_after,
+            "deviation": lambda visible: self.view.set_deviation_visible(visible),
             "upscale": self.upscale.start, "restore": self.restore.start,
             "heal": self.heal.start, "cancel": self.cancel_run,
             "import": self.models.import_dialog, "download": self.models.open_download_dialog,
@@ -132,30 +135,16 @@ class MainWindow(QMainWindow):
         return self.actions_by_id[action_id]
 
     def _wire_panel(self) -> None:
-        panel, canvas = self.panel, self.canvas
-        panel.upscale_requested.connect(self.upscale.start)
+        panel = self.panel
         panel.save_requested.connect(self.saver.save)
         panel.save_as_requested.connect(self.saver.save_as)
-        panel.deviation_check.toggled.connect(self._set_deviation_visible)
         panel.mode_changed.connect(self._on_tab_changed)
-        panel.split_slider.valueChanged.connect(lambda value: canvas.set_split(value / 1000.0))
-        restore, heal, alt = panel.restore, panel.heal, panel.alternatives
-        restore.restore_requested.connect(self.restore.start)
-        restore.preview_requested.connect(self.restore.preview)
+        restore, heal = panel.restore, panel.heal
         restore.import_requested.connect(self.models.import_dialog)
         restore.download_requested.connect(self.models.open_download_dialog)
         restore.model_combo.currentIndexChanged.connect(lambda _i: self.update_actions())
-        heal.heal_requested.connect(self.heal.start)
-        heal.clear_requested.connect(lambda: canvas.clear_map("heal"))
         for cancel in (panel.cancel_requested, restore.cancel_requested, heal.cancel_requested):
             cancel.connect(self.cancel_run)
-        for tool_signal in (heal.brush.changed, alt.tool_changed, alt.brush.changed,
-                            restore.tool_changed, restore.tools.brush.changed):
-            tool_signal.connect(self._sync_tool)
-        canvas.split_changed.connect(self._on_split_changed)
-        canvas.zoom_changed.connect(lambda zoom: self._zoom_label.setText(f"{zoom * 100:.0f}%"))
-        canvas.mode_changed.connect(self._on_view_mode_changed)
-        canvas.stroke_finished.connect(self._on_stroke)
 
     def _wire_flows(self) -> None:
         for flow in self.run_flows:
@@ -171,9 +160,6 @@ class MainWindow(QMainWindow):
         self.alternatives.started.connect(lambda: QTimer.singleShot(0, self._reveal_alternatives))
         self.models.ready.connect(self._on_models_ready)
         self.models.changed.connect(self._on_models_ready)
-        self.saver.saved.connect(self._on_saved)
-        self.saver.failed.connect(self._forget_after_save)
-        self.saver.declined.connect(self._forget_after_save)
 
     def _wire_document(self) -> None:
         self.document.opened.connect(self._on_photo_opened)
@@ -249,8 +235,8 @@ class MainWindow(QMainWindow):
         self.panel.set_source_size(image.width, image.height)
         self.panel.apply_export(document.save_format(), self.panel.quality_spin.value(),
                                 self.panel.depth_combo.currentData() or 0)
-        self.set_view_mode(ViewMode.SPLIT)
-        self._set_deviation_visible(False)
+        self.view.set_mode(ViewMode.SPLIT)
+        self.view.set_deviation_visible(False)
         channels = "gray" if image.is_gray else "RGB"
         alpha = " + alpha" if image.alpha is not None else ""
         self._image_label.setText(
@@ -294,93 +280,14 @@ class MainWindow(QMainWindow):
     def _on_tab_changed(self, mode: str) -> None:
         if mode == "restore":
             self.restore.detect_faces()
-        self._sync_tool()
+        self.brushes.sync()
         self.restore.show_faces()
         self.update_actions()
-
-    @Slot()
-    def _sync_tool(self) -> None:
-        """The canvas brush follows the tab: Heal paints the heal map, Upscale the mix
-        maps, Faces the bias maps."""
-        mode, canvas = self.panel.mode(), self.canvas
-        if mode == "heal":
-            brush = self.panel.heal.brush
-            canvas.set_tool("heal", brush.size(), brush.hardness())
-            canvas.show_maps({"heal"})
-        elif mode == "upscale":
-            alt = self.panel.alternatives
-            tool = alt.tool() if alt.isVisible() else ""
-            canvas.set_tool(tool, alt.brush.size(), alt.brush.hardness())
-            canvas.show_maps(set(MIX_TOOLS) if tool else set())
-        else:
-            self.restore.sync_tool()
-
-    @Slot(str)
-    def _on_stroke(self, tool: str) -> None:
-        self.restore.on_stroke(tool)
-        self.alternatives.on_stroke(tool)
 
     @Slot()
     def _reveal_alternatives(self) -> None:
         if self.panel.alternatives.isVisible():
             self.side_scroll.ensureWidgetVisible(self.panel.alternatives.thumbs, 0, 8)
-
-    # ------------------------------------------------------------------ view
-    def set_view_mode(self, mode: ViewMode) -> None:
-        self.canvas.set_mode(mode)
-        self._on_view_mode_changed(mode.value)
-
-    @Slot(str)
-    def _on_view_mode_changed(self, value: str) -> None:
-        key = next(key for key, mode in VIEW_ACTIONS.items() if mode.value == value)
-        self.actions_by_id[key].setChecked(True)
-
-    @Slot(bool)
-    def _set_deviation_visible(self, visible: bool) -> None:
-        for widget in (self.actions_by_id["deviation"], self.panel.deviation_check):
-            if widget.isChecked() != visible:
-                widget.blockSignals(True)
-                widget.setChecked(visible)
-                widget.blockSignals(False)
-        self.canvas.set_overlay_visible(visible)
-        entry = self.document.current()
-        if visible and entry is not None and entry.heat is None and entry.alt is not None:
-            self.alternatives.compose_full()  # composed with the map hidden: again with it
-
-    @Slot(float)
-    def _on_split_changed(self, fraction: float) -> None:
-        slider = self.panel.split_slider
-        slider.blockSignals(True)
-        slider.setValue(round(fraction * 1000))
-        slider.blockSignals(False)
-
-    # ------------------------------------------------------------------ unsaved results
-    def _may_drop_result(self, resume: Callable[[], object]) -> bool:
-        """Whether the result on show may go (another photo, quitting): nothing unsaved,
-        or the user said Discard. Save writes it first, then `resume`s what was asked."""
-        if not self.document.unsaved:
-            return True
-        buttons = QMessageBox.StandardButton
-        answer = QMessageBox.question(
-            self, "Save the result?",
-            f"The result made from {self.document.name} is not saved. Save it first?",
-            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
-        if answer == buttons.Discard:
-            return True
-        if answer == buttons.Save:
-            self._after_save = resume
-            self.saver.save()
-        return False
-
-    @Slot(str)
-    def _on_saved(self, _path: str) -> None:
-        resume, self._after_save = self._after_save, None
-        if resume is not None:
-            resume()
-
-    @Slot()
-    def _forget_after_save(self) -> None:
-        self._after_save = None
 
     # ------------------------------------------------------------------ dialogs
     def _confirm(self, title: str, text: str) -> bool:
@@ -439,25 +346,6 @@ class MainWindow(QMainWindow):
             self.opener.open_qimage(mime.imageData())
             event.acceptProposedAction()
 
-    @Slot()
-    def _fill_recent_menu(self) -> None:
-        menu, recent = self.recent_menu, self._settings.recent_files
-        menu.clear()
-        for path in recent:
-            act = menu.addAction(Path(path).name)
-            act.setToolTip(path)
-            act.setStatusTip(path)
-            act.triggered.connect(lambda _checked=False, p=path: self.opener.open_path(p))
-        if not recent:
-            menu.addAction("No recent photos").setEnabled(False)
-            return
-        menu.addSeparator()
-        menu.addAction("Clear list").triggered.connect(self._clear_recent)
-
-    @Slot()
-    def _clear_recent(self) -> None:
-        self._settings.recent_files = []
-
     # ------------------------------------------------------------------ settings
     def _apply_settings(self) -> None:
         """What persists: the window's place, the model, tiles and device, save quality."""
@@ -473,7 +361,7 @@ class MainWindow(QMainWindow):
             self.move(available.x() + room.width() // 2, available.y() + room.height() // 2)
         self.panel.apply_options(0, False, s.tile, s.device)
         self.panel.apply_export("PNG", s.quality, s.bit_depth)
-        self.set_view_mode(ViewMode.SPLIT)
+        self.view.set_mode(ViewMode.SPLIT)
 
     def save_settings(self) -> None:
         s = self._settings
@@ -518,7 +406,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         """Ask about an unsaved result; then cancel running work and wait for every worker
         thread before the window goes."""
-        if not self._may_drop_result(self.close):
+        if not self.unsaved.may_drop(self.close):
             event.ignore()
             return
         self.batch.stop()

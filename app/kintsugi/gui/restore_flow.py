@@ -64,6 +64,8 @@ class RestoreFlow(RunFlow):
         self._faces_runner = TaskRunner("faces", self)
         self._faces_runner.finished.connect(self._on_faces_found)
         section = self._section
+        section.restore_requested.connect(self.start)
+        section.preview_requested.connect(self.preview)
         section.strip_chosen.connect(self.choose_strip)
         section.side_chosen.connect(self.choose_side_output)
         section.brush_clear_requested.connect(self.clear_brush)

@@ -27,6 +27,7 @@ class UpscaleFlow(RunFlow):
         self._panel = panel
         self._models = models
         self.ready = False  # the model list is in
+        panel.upscale_requested.connect(self.start)
 
     @Slot()
     def start(self) -> None:
