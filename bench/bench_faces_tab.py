@@ -175,6 +175,8 @@ def main() -> int:
         print(f"{name:52} {t * 1000:5.0f} ms {t / b:6.2f}x")
     print(f"GUI thread while dragging the bias slider {args.seconds:g} s with live preview: "
           f"longest stall {stall:.1f} ms (idle reference {idle:.1f} ms), {shown} previews shown")
+    # Nothing here is worth keeping: close without the "save the result?" question.
+    window.document.mark_saved(window.current_result())
     window.close()
     del app
     return 0

@@ -225,6 +225,8 @@ def main() -> int:
 
     heal(window, work, args.out)
     download_dialog(window, args.out)
+    # Nothing here is worth keeping: close without the "save the result?" question.
+    window.document.mark_saved(window.current_result())
     window.close()
     return 0
 
