@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from kintsugi.gui import actions as table
@@ -68,7 +68,6 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._settings_path = settings_path
         self._settings = settings if settings is not None else load_settings(settings_path)
-        self._dark = dark
         self._last_error = ""
         self._message_box: QMessageBox | None = None
         self.document = Document()
@@ -131,7 +130,7 @@ class MainWindow(QMainWindow):
             "about": self.show_about, **views,
         }
 
-    def action(self, action_id: str) -> Any:
+    def action(self, action_id: str) -> QAction:
         return self.actions_by_id[action_id]
 
     def _wire_panel(self) -> None:
@@ -382,7 +381,6 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ look
     def set_dark(self, dark: bool) -> None:
         """Follow a light/dark switch made while the window is open."""
-        self._dark = dark
         self.canvas.set_dark(dark)
         # Style-sheeted widgets keep the palette they were polished with; re-setting the
         # sheet re-polishes them (and the batch dialog, a child) with the new palette.
