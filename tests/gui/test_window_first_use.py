@@ -43,6 +43,19 @@ def test_the_first_window_uses_the_screen(qtbot, model_cache) -> None:  # type: 
     assert window.width() >= 0.8 * screen.width() and window.height() >= 0.8 * screen.height()
 
 
+@pytest.mark.parametrize(("screen", "expected"), [
+    ((1280, 820), (1152, 738)),  # the trial's screen: it opened at 853x524
+    ((1920, 1080), (1728, 972)),  # it opened at 1015x524
+    ((1024, 768), (1008, 700)),  # 1024x700 at least, as far as the screen has room
+])
+def test_a_first_window_takes_most_of_the_screen(screen, expected) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QRect
+
+    from kintsugi.gui.layout import first_size
+
+    assert first_size(QRect(0, 0, *screen)).toTuple() == expected
+
+
 @pytest.mark.parametrize("size", [(1024, 700), (1280, 820)])
 def test_the_upscale_button_is_in_view_and_on_the_toolbar(
         qtbot, make_window, photo_path: Path, size: tuple[int, int]) -> None:

@@ -1,13 +1,35 @@
-"""The window's right-hand column: the side panel in a scroll area, with its Save box
-pinned underneath so it stays in view however tall the mode's page grows."""
+"""The window's layout: where a first window opens, and its right-hand column (the side
+panel in a scroll area, with its Save box pinned underneath so it stays in view however
+tall the mode's page grows)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtWidgets import QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from kintsugi.gui.panel import SidePanel
 from kintsugi.gui.widgets import WheelGuard
+
+SCREEN_SHARE = 0.9  # a first window covers this much of the screen
+MIN_SIZE = QSize(1024, 700)  # where the panel's main action is in view without scrolling
+FRAME = QSize(16, 48)  # room left for the window's title bar and borders
+
+
+def first_size(available: QRect) -> QSize:
+    """The size of a window opened for the first time: most of the screen, at least the
+    size the panel was laid out for, never more than the screen has room for."""
+    wanted = QSize(round(available.width() * SCREEN_SHARE), round(available.height() * SCREEN_SHARE))
+    return wanted.expandedTo(MIN_SIZE).boundedTo(available.size() - FRAME)
+
+
+def place_first(window: QWidget) -> None:
+    """A window with no saved place: sized by first_size, centred on its screen."""
+    available = window.screen().availableGeometry()
+    size = first_size(available)
+    window.resize(size)
+    # move() places the frame: centred, with its title bar on the screen.
+    room = available.size() - size - FRAME
+    window.move(available.x() + room.width() // 2, available.y() + room.height() // 2)
 
 
 class SideColumn(QWidget):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
@@ -33,7 +33,7 @@ from kintsugi.gui.heal_flow import HealFlow
 from kintsugi.gui.history import ResultEntry
 from kintsugi.gui.icons import app_icon, icon
 from kintsugi.gui.imaging import to_qimage
-from kintsugi.gui.layout import SideColumn
+from kintsugi.gui.layout import SideColumn, place_first
 from kintsugi.gui.models import ModelCache
 from kintsugi.gui.models_flow import ModelsFlow
 from kintsugi.gui.panel import SidePanel
@@ -45,17 +45,6 @@ from kintsugi.gui.unsaved import UnsavedGuard
 from kintsugi.gui.upscale_flow import UpscaleFlow
 from kintsugi.gui.view import VIEW_ACTIONS, ViewSync
 from kintsugi.gui.worker import TaskRunner
-
-SCREEN_SHARE = 0.9  # a first window covers this much of the screen
-MIN_SIZE = QSize(1024, 700)  # where the panel's main action is in view without scrolling
-FRAME = QSize(16, 48)  # room left for the window's title bar and borders
-
-
-def first_size(available: QRect) -> QSize:
-    """The size of a window opened for the first time: most of the screen, at least the
-    size the panel was laid out for, never more than the screen has room for."""
-    wanted = QSize(round(available.width() * SCREEN_SHARE), round(available.height() * SCREEN_SHARE))
-    return wanted.expandedTo(MIN_SIZE).boundedTo(available.size() - FRAME)
 
 
 class MainWindow(QMainWindow):
@@ -352,12 +341,7 @@ class MainWindow(QMainWindow):
         if s.geometry:
             self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode()))
         else:
-            available = self.screen().availableGeometry()
-            size = first_size(available)
-            self.resize(size)
-            # move() places the frame: centred, with its title bar on the screen.
-            room = available.size() - size - FRAME
-            self.move(available.x() + room.width() // 2, available.y() + room.height() // 2)
+            place_first(self)
         self.panel.apply_options(0, False, s.tile, s.device)
         self.panel.apply_export("PNG", s.quality, s.bit_depth)
         self.view.set_mode(ViewMode.SPLIT)
