@@ -29,8 +29,9 @@ PROJECT = "kintsugi"
 
 
 def build_requirements() -> list[str]:
+    """The build backend, and what hatchling asks for when it builds an editable install."""
     with open(ROOT / "pyproject.toml", "rb") as fh:
-        return list(tomllib.load(fh)["build-system"]["requires"])
+        return [*tomllib.load(fh)["build-system"]["requires"], "editables"]
 
 
 def lock(name: str, extras: str) -> None:
