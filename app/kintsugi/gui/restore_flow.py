@@ -72,6 +72,7 @@ class RestoreFlow(RunFlow):
         section.model_combo.currentIndexChanged.connect(lambda _i: self._drop_session())
         section.selection_changed.connect(self.show_faces)
         canvas.face_clicked.connect(self._on_face_clicked)
+        document.faces_changed.connect(self.show_faces)
 
     def runners(self) -> list[TaskRunner]:
         return [self.runner, self.preview_runner, self._faces_runner, self.strip.runner]
@@ -270,9 +271,8 @@ class RestoreFlow(RunFlow):
     def _on_faces_found(self, task: Task) -> None:
         if task.context.get("token") != self.document.token or not task.ok:
             return
-        self.document.set_faces(task.result)
         self._section.set_faces_found(len(task.result))
-        self.show_faces()
+        self.document.set_faces(task.result)  # the outlines follow (show_faces)
         self.faces_shown.emit(len(task.result))
 
     @Slot()
