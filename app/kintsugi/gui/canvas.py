@@ -53,6 +53,9 @@ class ViewMode(enum.Enum):
     AFTER = "after"
 
 
+_SINGLE = (ViewMode.BEFORE, ViewMode.AFTER)  # one whole picture, no comparison
+
+
 class CompareCanvas(QWidget):
     """Paints the original and the result under one zoom/pan transform."""
 
@@ -75,6 +78,7 @@ class CompareCanvas(QWidget):
         self._overlay_image: QImage | None = None
         self._overlay_visible = False
         self._mode = ViewMode.SPLIT
+        self._compare_mode = ViewMode.SPLIT  # where Space returns after original and result
         self._split = 0.5
         self._zoom = 1.0
         self._offset = QPointF(0.0, 0.0)  # pane position of the content's top-left corner
@@ -234,6 +238,8 @@ class CompareCanvas(QWidget):
             return
         center = self._content_at_pane_center()
         self._mode = mode
+        if mode not in _SINGLE:
+            self._compare_mode = mode
         if self._fit_mode:
             self.fit()
         else:
@@ -242,8 +248,17 @@ class CompareCanvas(QWidget):
         self.update()
 
     def toggle_before_after(self) -> None:
-        """Space: whole original <-> whole result (from split or side by side: the original)."""
-        self.set_mode(ViewMode.AFTER if self._mode == ViewMode.BEFORE else ViewMode.BEFORE)
+        """Space: from a comparison the whole original, then the whole result, then back to
+        the comparison it started from (split or side by side)."""
+        following = {ViewMode.BEFORE: ViewMode.AFTER, ViewMode.AFTER: self._compare_mode}
+        self.set_mode(following.get(self._mode, ViewMode.BEFORE))
+
+    def shown_label(self) -> str:
+        """What a single view shows ("Original" / "Result"); "" for the comparisons, whose
+        panes carry their own labels, and before there is a result to tell apart."""
+        if self._after is None or self._mode not in _SINGLE:
+            return ""
+        return "Original" if self._mode == ViewMode.BEFORE else "Result"
 
     def split(self) -> float:
         return self._split
@@ -303,9 +318,19 @@ class CompareCanvas(QWidget):
         self.update()
 
     def pan_by(self, dx: float, dy: float) -> None:
-        self._offset += QPointF(dx, dy)
-        self._fit_mode = False
-        self.update()
+        """Move the picture, but never off-centre along a side it fits in, nor so far that
+        an empty band opens where there is more picture (at fit zoom a drag moves nothing)."""
+        offset = self._clamped(self._offset + QPointF(dx, dy))
+        if offset != self._offset:
+            self._offset = offset
+            self._fit_mode = False
+            self.update()
+
+    def _clamped(self, offset: QPointF) -> QPointF:
+        pane = self._pane_rect(0)
+        content = self.content_size()
+        return QPointF(_pan_range(offset.x(), pane.width(), content.width() * self._zoom),
+                       _pan_range(offset.y(), pane.height(), content.height() * self._zoom))
 
     def content_to_widget(self, point: QPointF, pane_index: int = 0) -> QPointF:
         pane = self._pane_rect(pane_index)
@@ -366,6 +391,8 @@ class CompareCanvas(QWidget):
             painter.end()
             return
         self._paint_images(painter)
+        if self.shown_label():
+            self._paint_label(painter, self.rect(), self.shown_label(), Qt.AlignmentFlag.AlignLeft)
         for index in (0, 1) if self._side_by_side() else (0,):
             self._paint_marks(painter, self._pane_rect(index))
         painter.end()
@@ -623,3 +650,10 @@ class CompareCanvas(QWidget):
                     (event.size().height() - old.height()) / 2.0,
                 ) * (0.5 if self._side_by_side() else 1.0)
         super().resizeEvent(event)
+
+
+def _pan_range(offset: float, pane: float, extent: float) -> float:
+    """One axis of a pan: centred when the picture fits the pane, else kept covering it."""
+    if extent <= pane:
+        return (pane - extent) / 2.0
+    return min(max(offset, pane - extent), 0.0)
