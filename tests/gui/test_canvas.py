@@ -258,3 +258,25 @@ def test_twenty_megapixel_result_paints_fast(canvas: CompareCanvas) -> None:
     # Resampling all 20 MP per paint takes seconds; drawing the visible part takes ms.
     assert max(timings) < 0.25, timings
 
+
+
+def test_a_finished_stroke_is_outlined_so_the_picture_shows_under_it(
+        canvas: CompareCanvas) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 40))
+    canvas.set_mode(ViewMode.AFTER)
+    canvas.fit()  # 7.5 screen px per picture px
+    canvas.set_tool("realness", size=10, hardness=0.5)
+    canvas.show_maps({"realness"})
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, QPointF(140, 150), True)
+    send_mouse(canvas, QEvent.Type.MouseMove, QPointF(260, 150), True)
+    stroking = canvas.grab().toImage()
+    assert not close(rgb_at(stroking, 200, 150), BLUE, tol=20)  # tinted while drawn
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, QPointF(260, 150), False)
+    shot = canvas.grab().toImage()
+    assert close(rgb_at(shot, 200, 150), BLUE)  # the middle of the stroke: the picture
+    column = [rgb_at(shot, 200, y) for y in range(150, 200)]
+    edge = [y for y, rgb in zip(range(150, 200), column, strict=True) if not close(rgb, BLUE)]
+    # Half strength is 3/4 of the radius out (hardness 0.5): 5 px * 3/4 * 7.5 = 28 screen px.
+    assert edge and all(abs(y - 178) <= 5 for y in edge), edge  # one picture px is 7.5
+    assert canvas.brush_mask("realness") is not None

@@ -40,6 +40,7 @@ WHEEL_STEP = 1.2  # zoom factor per wheel notch
 _DIVIDER_GRAB_PX = 8  # how close to the divider a press grabs it instead of panning
 _PANE_GAP = 2  # pixels between the two side-by-side panes
 _CLICK_SLOP = 4  # a press and release this close is a click (a face), not a pan
+_STROKE_TINT = 0.3  # opacity of a map's colour while a stroke is being drawn
 # Painted brush maps: colour on screen (the map's meaning is its alpha).
 BRUSH_COLOURS = {"realness": QColor(255, 150, 40), "fidelity": QColor(60, 160, 255),
                  "heal": QColor(80, 220, 120), "face-realness": QColor(255, 150, 40),
@@ -182,6 +183,12 @@ class CompareCanvas(QWidget):
         for point in points:
             painted.dab_line(previous, point, size, hardness)
             previous = point
+        self.update()
+
+    def _trace(self, name: str) -> None:
+        painted = self._maps.get(name)
+        if painted is not None:
+            painted.trace()
         self.update()
 
     def _map(self, name: str) -> PaintedMap | None:
@@ -426,14 +433,9 @@ class CompareCanvas(QWidget):
         painter.setClipRect(pane)
         for name in sorted(self._shown_maps):
             painted = self._maps.get(name)
-            if painted is None or not painted.painted:
-                continue
-            painter.save()
-            painter.setOpacity(0.45)
-            painter.translate(origin)
-            painter.scale(self._zoom, self._zoom)
-            painter.drawImage(QPointF(0, 0), painted.image)
-            painter.restore()
+            if painted is not None and painted.painted:
+                self._paint_map(painter, origin, painted, stroking=self._drag == "paint"
+                                and name == self._tool)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         for index, box in enumerate(self._faces):
             chosen = index in self._face_selected
@@ -444,6 +446,26 @@ class CompareCanvas(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect, 4, 4)
             painter.drawText(rect.topLeft() + QPointF(4, -4), str(index))
+        painter.restore()
+
+    def _paint_map(self, painter: QPainter, origin: QPointF, painted: PaintedMap,
+                   stroking: bool) -> None:
+        """A map's outline, so the picture under it shows what the strokes do; while a
+        stroke is drawn, a light tint too, where the outline is not traced yet."""
+        painter.save()
+        painter.translate(origin)
+        painter.scale(self._zoom, self._zoom)
+        if stroking:
+            painter.setOpacity(_STROKE_TINT)
+            painter.drawImage(QPointF(0, 0), painted.image)
+            painter.setOpacity(1.0)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for colour, width in ((QColor(0, 0, 0, 160), 3.0), (painted.colour, 1.5)):
+            pen = QPen(colour, width)
+            pen.setCosmetic(True)  # screen pixels wide at any zoom
+            painter.setPen(pen)
+            painter.drawPath(painted.outline)
         painter.restore()
 
     def _paint_checker(self, painter: QPainter, layer: Pyramid, clip: QRect, pane: QRect) -> None:
@@ -616,6 +638,7 @@ class CompareCanvas(QWidget):
         drag, self._drag = self._drag, None
         pos = event.position()
         if drag == "paint":
+            self._trace(self._tool)
             self.stroke_finished.emit(self._tool)
         elif drag == "pan" and (pos - self._press_pos).manhattanLength() <= _CLICK_SLOP:
             self._click_face(pos)
