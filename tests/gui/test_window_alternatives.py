@@ -115,7 +115,7 @@ def test_a_brush_stroke_changes_only_pixels_inside_its_feathered_region(
     box = window.panel.alternatives
     box.realness_button.click()
     assert window.canvas.tool() == "realness"
-    box.brush.size_slider.setValue(30)
+    box.brush.set_size(30)
     canvas = window.canvas
     start = canvas.content_to_widget(QPointF(30, 60)).toPoint()
     end = canvas.content_to_widget(QPointF(90, 60)).toPoint()

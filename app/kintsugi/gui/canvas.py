@@ -171,6 +171,18 @@ class CompareCanvas(QWidget):
         self._maps.pop(name, None)
         self.update()
 
+    def take_map(self, name: str) -> PaintedMap | None:
+        """Remove a map and hand it over (to be put back by ``put_map``)."""
+        painted = self._maps.pop(name, None)
+        self.update()
+        return painted
+
+    def put_map(self, name: str, painted: PaintedMap | None) -> None:
+        """Show a map taken earlier again, if it still fits the picture on screen."""
+        if painted is not None and painted.image.size() == self.content_size():
+            self._maps[name] = painted
+            self.update()
+
     def paint_stroke(self, name: str, points: list[QPointF], size: float | None = None,
                      hardness: float | None = None) -> None:
         """Paint a stroke through content-coordinate `points` (the mouse does the same)."""

@@ -924,7 +924,11 @@ class MainWindow(QMainWindow, RestoreFlow):
             self.panel.restore.set_faces_found(int(out.made.extra_found))  # type: ignore[attr-defined]
             self._after_restore(out.made.extra)
         elif mode == "heal":
-            self.canvas.clear_map("heal")
+            # The stroke is used up, but kept with the heal: undo brings it back, so another
+            # factor can be tried without painting again.
+            entry = self._history.current()
+            if entry is not None:
+                entry.heal_map = self.canvas.take_map("heal")
 
     # ------------------------------------------------------------------ upscaling
     def upscale_options(self) -> UpscaleOptions:
@@ -1322,12 +1326,18 @@ class MainWindow(QMainWindow, RestoreFlow):
     @Slot()
     def undo(self) -> None:
         if self._history.can_undo():
+            undone = self._history.current()
             self._show_entry(self._history.undo())
+            if undone is not None:
+                self.canvas.put_map("heal", undone.heal_map)
 
     @Slot()
     def redo(self) -> None:
         if self._history.can_redo():
-            self._show_entry(self._history.redo())
+            entry = self._history.redo()
+            self._show_entry(entry)
+            if entry is not None and entry.heal_map is not None:
+                self.canvas.clear_map("heal")  # that stroke is healed again
 
     @Slot(str)
     def _on_mode_changed_panel(self, mode: str) -> None:
