@@ -28,6 +28,7 @@ DETAIL_STEPS = 100  # slider units per 1.0 of detail strength (0..2)
 BLEND_STEPS = 100  # slider units per 1.0 of alpha (0 = fidelity, 1 = realness)
 THUMB = 72  # strip thumbnail side in px
 SETTLE_MS = 30  # a drag is composed at most this often
+_VALUE_ROLE = Qt.ItemDataRole.UserRole + 1  # a thumbnail's values, as the controls give them
 
 
 def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
@@ -85,11 +86,22 @@ class ThumbStrip(QWidget):
         self.strip.clear()
         self.note.setText(note)
 
-    def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
+    def add_thumbnail(self, thumb: QImage, label: str, tip: str, value: object = None) -> None:
+        """value: what the thumbnail shows (the controls' values), for ``mark``."""
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), label)
         item.setToolTip(tip)
         item.setData(Qt.ItemDataRole.UserRole, self.strip.count())
+        item.setData(_VALUE_ROLE, value)
         self.strip.addItem(item)
+
+    def mark(self, value: object) -> None:
+        """Highlight the thumbnail of `value`, or none: the highlight says what is on
+        screen, so it follows the controls, not the last click."""
+        self.strip.clearSelection()
+        for row in range(self.strip.count()):
+            item = self.strip.item(row)
+            if value is not None and item.data(_VALUE_ROLE) == value:
+                item.setSelected(True)
 
     def count(self) -> int:
         return self.strip.count()
@@ -250,8 +262,13 @@ class AlternativesBox(QGroupBox):
     def clear_strip(self, note: str = "") -> None:
         self.thumbs.clear(note)
 
-    def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
-        self.thumbs.add_thumbnail(thumb, label, tip)
+    def add_alternative(self, thumb: QImage, detail: float, alpha: float | None) -> None:
+        """A thumbnail of the strip; alpha None when there is no mix (one model's result)."""
+        values = (round(detail * DETAIL_STEPS), round((1.0 if alpha is None else alpha)
+                                                       * BLEND_STEPS))
+        self.thumbs.add_thumbnail(thumb, alternative_label(detail, alpha),
+                                  alternative_tip(detail, alpha), values)
+        self.thumbs.mark(self._slider_values())
 
     def strip_count(self) -> int:
         return self.thumbs.count()
@@ -266,3 +283,20 @@ class AlternativesBox(QGroupBox):
     def _show_values(self) -> None:
         self.detail_value.setText(f"{self.detail():.2f}")
         self.blend_value.setText(f"{self.alpha():.2f}")
+        self.thumbs.mark(self._slider_values())
+
+    def _slider_values(self) -> tuple[int, int]:
+        return self.detail_slider.value(), self.blend_slider.value()
+
+
+def alternative_label(detail: float, alpha: float | None) -> str:
+    """A thumbnail's caption, in the sliders' own names and values."""
+    lines = [] if alpha is None else [f"Mix {alpha:.2f}"]
+    if alpha is None or detail != 1.0:
+        lines.append(f"Detail {detail:.1f}")
+    return "\n".join(lines)
+
+
+def alternative_tip(detail: float, alpha: float | None) -> str:
+    mix = "" if alpha is None else f"Mix {alpha:.2f} (0 faithful, 1 realistic), "
+    return f"{mix}Detail {detail:.2f} (1 = as the network made it): click to show it"

@@ -44,7 +44,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kintsugi.gui.alternatives import AltSession, Setting, brush_mix, pair_for, strip_settings
+from kintsugi.gui.alternatives import (
+    AltSession,
+    Setting,
+    brush_mix,
+    mix_note,
+    pair_for,
+    strip_settings,
+)
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
 from kintsugi.gui.history import ResultEntry, ResultHistory
 from kintsugi.gui.icons import app_icon, icon
@@ -942,6 +949,7 @@ class MainWindow(QMainWindow, RestoreFlow):
         if not opts.model_id:
             return
         source, cache = self._input_image(), self._models
+        name = self._model_names().get(opts.model_id, opts.model_id)
 
         def body(job: Any) -> Made:
             import kintsugi
@@ -959,7 +967,7 @@ class MainWindow(QMainWindow, RestoreFlow):
             scale = out.width // source.width
             provenance = kintsugi.provenance_for(model, scale, opts.consistency)
             lock = " · consistency lock" if opts.consistency else ""
-            return Made(out, opts.model_id, provenance, opts.model_id + lock, opts)
+            return Made(out, opts.model_id, provenance, name + lock, opts)
 
         self._start("upscale", body)
 
@@ -967,8 +975,7 @@ class MainWindow(QMainWindow, RestoreFlow):
     def _start_alternatives(self, out: Output) -> None:
         """A new upscale result: its alternatives session, the partner, then the strip."""
         made = out.made
-        known = {info.id for info in self._model_infos}
-        pair, note = pair_for(made.model_id, out.scale, known)
+        pair, note = pair_for(made.model_id, out.scale, self._model_names())
         session = AltSession(self._input_image(), made.image, made.model_id, out.scale, pair,
                              made.provenance)
         entry = self._history.current()
@@ -1006,8 +1013,11 @@ class MainWindow(QMainWindow, RestoreFlow):
 
     def _pair_note(self, session: AltSession) -> str:
         assert session.pair is not None
-        done = "" if session.partner_complete() else " (visible part; the rest follows)"
-        return f"Mix: {session.pair[0]} (faithful) ↔ {session.pair[1]} (realistic){done}"
+        return mix_note(session.pair, self._model_names(), session.partner_complete())
+
+    def _model_names(self) -> dict[str, str]:
+        """Each listed model's one name in the window, by id."""
+        return {info.id: info.name for info in self._model_infos}
 
     def _visible_region(self, session: AltSession) -> tuple[int, int, int, int] | None:
         """The visible part of the photo in photo pixels, when it is small enough to be
@@ -1104,8 +1114,8 @@ class MainWindow(QMainWindow, RestoreFlow):
             return
         setting = task.context["setting"]
         box = self.panel.alternatives
-        box.add_thumbnail(to_qimage(task.result), _strip_label(setting, session),
-                          setting.describe(session.pair))
+        box.add_alternative(to_qimage(task.result), setting.detail,
+                            setting.alpha if session.pair else None)
         index = task.context["index"] + 1
         if index < len(self._strip):
             self._submit_thumbnail(session, index)
@@ -1168,13 +1178,15 @@ class MainWindow(QMainWindow, RestoreFlow):
         setting, mask = self._alt_request(session)
         heat = self.canvas.overlay_visible()
         source = session.source
+        label = (f"{self._model_names().get(session.first_id, session.first_id)} · "
+                 f"{setting.caption(session.pair is not None)}")
 
         def task(job: Any) -> Output:
             started = time.monotonic()
             image = session.compose(setting, mask)
             job.check()  # a newer setting is waiting: drop this one
             made = Made(image, session.first_id, session.provenance_for(setting, mask is not None),
-                        f"{session.first_id} · {setting.describe(session.pair)}")
+                        label)
             return _finish(source, made, time.monotonic() - started, heat=heat, job=job)
 
         submitted = self._preview_runner.submit(task, "compose", cancel_running=False)
@@ -1627,12 +1639,6 @@ def _finish(source: Any, made: Made, seconds: float, heat: bool, job: Any) -> Ou
         job.check()
     pyramid = Pyramid.from_array(display_array(out.pixels, out.alpha))
     return Output(made, pyramid, heat_image, full, max(1, out.width // source.width), seconds)
-
-
-def _strip_label(setting: Setting, session: AltSession) -> str:
-    if session.pair is None:
-        return f"detail {setting.detail:g}"
-    return f"{setting.alpha:.0%} real" + ("" if setting.detail == 1 else f" ·{setting.detail:g}")
 
 
 def _duration(seconds: float) -> str:

@@ -730,9 +730,9 @@ class RestorePanel(QWidget):
         if count == 0:
             text = "No face found in this photo"
         elif count == 1:
-            text = "1 face found (number 0)"
+            text = "1 face found"
         else:
-            text = f"{count} faces found, numbered 0–{count - 1} from the left"
+            text = f"{count} faces found (each one's number is on the photo)"
         self.show_found(text)
 
     def show_found(self, text: str) -> None:

@@ -1,0 +1,40 @@
+"""The Upscale tab's alternatives box: the strip's highlight says what the sliders show."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from kintsugi.gui.alt_panel import AlternativesBox
+from kintsugi.gui.alternatives import strip_settings
+
+pytestmark = pytest.mark.gui
+
+
+def highlighted(box: AlternativesBox) -> list[str]:
+    return [item.text() for item in box.strip.selectedItems()]
+
+
+def test_the_strip_highlight_follows_the_sliders(qtbot) -> None:  # type: ignore[no-untyped-def]
+    box = AlternativesBox()
+    qtbot.addWidget(box)
+    box.set_pair_available(True, "")
+    box.setVisible(True)
+    thumb = QImage(8, 8, QImage.Format.Format_RGB32)
+    thumb.fill(Qt.GlobalColor.gray)
+    for setting in strip_settings(paired=True):
+        box.add_alternative(thumb, setting.detail, setting.alpha)
+    assert highlighted(box) == ["Mix 1.00"]  # the sliders start at the realistic result
+    first = box.strip.item(0)
+    qtbot.mouseClick(box.strip.viewport(), Qt.MouseButton.LeftButton,
+                     pos=box.strip.visualItemRect(first).center())
+    box.set_values(1.0, 0.0)  # what the window does for a click on the strip
+    assert highlighted(box) == ["Mix 0.00"]
+    box.blend_slider.setValue(100)  # dragging Mix to 1.00
+    assert highlighted(box) == ["Mix 1.00"]
+    box.blend_slider.setValue(40)  # a value no thumbnail shows
+    assert highlighted(box) == []
+    box.detail_slider.setValue(50)
+    box.blend_slider.setValue(50)
+    assert highlighted(box) == ["Mix 0.50\nDetail 0.5"]
