@@ -101,6 +101,10 @@ class RunControls(QObject):
         self.label = QLabel("")
         self.label.setProperty("role", "hint")
         self.label.setWordWrap(True)
+        for idle in (self.progress, self.cancel_button):  # shown only while a run is busy
+            policy = idle.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)  # hiding them must not move the panel
+            idle.setSizePolicy(policy)
         self.set_busy(False)
 
     def add_to(self, layout: QVBoxLayout) -> None:
@@ -121,6 +125,8 @@ class RunControls(QObject):
     def set_busy(self, busy: bool) -> None:
         self.busy = busy
         self.cancel_button.setEnabled(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
         if busy:
             self.button.setText("  Cancel")
             self.button.setIcon(tinted("cancel", "#1b1b1b"))
