@@ -81,3 +81,25 @@ def test_the_panel_keeps_still_when_the_result_line_wraps(qtbot) -> None:  # typ
     qtbot.wait(20)
     assert line.heightForWidth(line.width()) > line.fontMetrics().lineSpacing()  # it wraps
     assert panel.alternatives.y() == below
+
+
+def test_help_lists_the_windows_shortcuts_and_says_how_to(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QDialog, QLabel, QTableWidget
+
+    window = make_window()
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    entries = [a.text() for a in help_menu.actions()]
+    assert entries[:2] == ["&How to use Kintsugi", "&Keyboard shortcuts"]
+    window.act_fit.setShortcuts(["Ctrl+9"])  # the list is read from the actions as they are
+    help_menu.actions()[1].trigger()
+    dialog = window.findChildren(QDialog)[-1]
+    table = dialog.findChild(QTableWidget)
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert rows["Toggle original / result"] == "Space"
+    assert rows["Fit to window"] == "Ctrl+9"
+    assert rows["Shrink the brush"] == "[" and rows["Grow the brush"] == "]"
+    assert rows["Zoom in or out at the pointer"] == "Mouse wheel"
+    dialog.close()
+    help_menu.actions()[0].trigger()
+    how_to = window.findChildren(QDialog)[-1].findChild(QLabel).text()
+    assert "Upscale" in how_to and "Ctrl+O" in how_to and "Space" in how_to

@@ -57,9 +57,9 @@ class ThumbStrip(QWidget):
     chosen = Signal(int)  # an index into the strip
 
     def __init__(self, tip: str, thumb: int = THUMB, cell: int | None = None,
-                 parent: QWidget | None = None) -> None:
+                 lines: int = 1, parent: QWidget | None = None) -> None:
         """thumb: icon side; cell: fixed item width (so a known number of items fits the
-        panel's width), None to size items by their labels."""
+        panel's width), None to size items by their labels; lines: of the longest label."""
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -72,7 +72,7 @@ class ThumbStrip(QWidget):
         self.strip.setIconSize(QSize(thumb, thumb))
         if cell is not None:
             self.strip.setGridSize(QSize(cell, thumb + 22))
-        self.strip.setFixedHeight(thumb + 34)
+        self.strip.setFixedHeight(thumb + 34 + (lines - 1) * self.fontMetrics().lineSpacing())
         self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.strip.setToolTip(tip)
         self.strip.itemClicked.connect(self._on_clicked)
@@ -211,7 +211,7 @@ class AlternativesBox(QGroupBox):
         blend_row.addWidget(self.blend_slider, 1)
         blend_row.addWidget(self.blend_value)
         self.thumbs = ThumbStrip("Ready-made alternatives, computed in the background: click one "
-                                 "to show it; Save writes the one on screen")
+                                 "to show it; Save writes the one on screen", lines=2)
         self.thumbs.chosen.connect(self.strip_chosen)
         self.strip, self.strip_note = self.thumbs.strip, self.thumbs.note
         self.tools = BrushTools("Paint where to take more of the realistic result",

@@ -29,6 +29,7 @@ DEFAULT_HARDNESS = 50  # percent of the radius painted at full strength
 MIN_SIZE, MAX_SIZE = 1, 400
 SIZE_STEPS = 1000  # slider positions from MIN_SIZE to MAX_SIZE
 KEY_STEP = 1.15  # [ and ] shrink and grow the brush by this factor (1 px at least)
+_OUTLINE_SLACK = 0.8  # px a map's drawn outline may stray from its pixel edge
 
 
 def size_at(position: int) -> int:
@@ -76,8 +77,10 @@ class BrushControls(QWidget):
         form.addRow("Brush", self._row(self.size_slider, self.size_spin))
         form.addRow("Hardness", self._row(self.hardness_slider, self._hard_label))
         # Window-wide but only while these controls are visible (their tab is open).
-        for key, factor in (("[", 1 / KEY_STEP), ("]", KEY_STEP)):
+        for key, factor, what in (("[", 1 / KEY_STEP, "Shrink the brush"),
+                                  ("]", KEY_STEP, "Grow the brush")):
             shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setWhatsThis(what)  # its line in Help > Keyboard shortcuts
             shortcut.activated.connect(lambda f=factor: self.scale_size(f))
 
     @staticmethod
@@ -169,8 +172,10 @@ class PaintedMap:
         contours, _ = cv2.findContours(inside, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         outline = QPainterPath()
         for contour in contours:
+            # Straightened: the pixel staircase scallops the outline when zoomed in.
+            points = cv2.approxPolyDP(contour, _OUTLINE_SLACK, True)[:, 0]
             # Contour points are pixel indices; the pixels' centres are half a pixel in.
-            outline.addPolygon(QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in contour[:, 0]]))
+            outline.addPolygon(QPolygonF([QPointF(x + 0.5, y + 0.5) for x, y in points]))
             outline.closeSubpath()
         self.outline = outline
 

@@ -53,6 +53,7 @@ from kintsugi.gui.alternatives import (
     strip_settings,
 )
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
+from kintsugi.gui.help import add_help_actions
 from kintsugi.gui.history import ResultEntry, ResultHistory
 from kintsugi.gui.icons import app_icon, icon
 from kintsugi.gui.imaging import (
@@ -386,7 +387,8 @@ class MainWindow(QMainWindow, RestoreFlow):
         self.act_actual = a("&Actual size (100%)", self.canvas.actual_size, ["1"], "zoom-100",
                             "One result pixel per screen pixel")
         self.act_toggle = a("&Toggle original / result", self.toggle_before_after, ["Space"],
-                            None, "Show the whole original, then the whole result")
+                            None, "Show the whole original, then the whole result, then "
+                            "the comparison again")
         self.act_upscale = a("&Upscale", self.start_upscale, ["Ctrl+Return", "Ctrl+Enter"],
                              "upscale", "Upscale the photo with the chosen method")
         self.act_cancel = a("&Cancel", self.cancel_run, ["Esc"], "cancel",
@@ -460,6 +462,7 @@ class MainWindow(QMainWindow, RestoreFlow):
         models_menu.addAction(self.act_import)
         models_menu.addAction(self.act_download)
         help_menu = bar.addMenu("&Help")
+        add_help_actions(self, help_menu)
         help_menu.addAction(self.act_about)
 
     def _build_toolbar(self) -> None:
