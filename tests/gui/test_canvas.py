@@ -280,3 +280,13 @@ def test_a_finished_stroke_is_outlined_so_the_picture_shows_under_it(
     # Half strength is 3/4 of the radius out (hardness 0.5): 5 px * 3/4 * 7.5 = 28 screen px.
     assert edge and all(abs(y - 178) <= 5 for y in edge), edge  # one picture px is 7.5
     assert canvas.brush_mask("realness") is not None
+
+
+def test_a_stroke_painted_by_code_is_outlined_too(canvas: CompareCanvas) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 40))
+    canvas.paint_stroke("heal", [QPointF(10, 20), QPointF(30, 20)], size=8, hardness=1.0)
+    painted = canvas.brush_map("heal")
+    assert painted is not None and not painted.outline.isEmpty()
+    box = painted.outline.boundingRect()
+    assert 5 <= box.left() <= 7 and 33 <= box.right() <= 35  # 4 px beyond each end

@@ -195,6 +195,8 @@ class CompareCanvas(QWidget):
         for point in points:
             painted.dab_line(previous, point, size, hardness)
             previous = point
+        if self._drag != "paint":  # a mouse stroke is outlined once, when it ends
+            painted.trace()
         self.update()
 
     def _trace(self, name: str) -> None:
