@@ -38,3 +38,26 @@ def test_the_strip_highlight_follows_the_sliders(qtbot) -> None:  # type: ignore
     box.detail_slider.setValue(50)
     box.blend_slider.setValue(50)
     assert highlighted(box) == ["Mix 0.50\nDetail 0.5"]
+
+
+def test_the_faces_strip_highlight_follows_its_slider(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from kintsugi.gui.restore_panel import STRIP_VALUES, RestorePanel
+
+    panel = RestorePanel()
+    qtbot.addWidget(panel)
+    strip = panel.alt_strip
+    thumb = QImage(8, 8, QImage.Format.Format_RGB32)
+    thumb.fill(Qt.GlobalColor.gray)
+    for value in STRIP_VALUES:  # as the window fills it, one by one, in order
+        strip.add_thumbnail(thumb, f"{value:+.1f}", "")
+
+    def shown() -> list[str]:
+        return [item.text() for item in strip.strip.selectedItems()]
+
+    assert shown() == ["+0.0"]  # the slider starts at 0
+    panel.bias.set_value(1.0)
+    assert shown() == ["+1.0"]
+    panel.bias.set_value(0.3)
+    assert shown() == []
+    panel.set_bias_quietly(-0.5)  # a click on the strip moves the slider quietly
+    assert shown() == ["-0.5"]

@@ -76,6 +76,7 @@ class ThumbStrip(QWidget):
         self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.strip.setToolTip(tip)
         self.strip.itemClicked.connect(self._on_clicked)
+        self._marked: object = None  # what ``mark`` last asked to highlight
         self.note = QLabel("")
         self.note.setProperty("role", "hint")
         self.note.setWordWrap(True)
@@ -87,21 +88,23 @@ class ThumbStrip(QWidget):
         self.note.setText(note)
 
     def add_thumbnail(self, thumb: QImage, label: str, tip: str, value: object = None) -> None:
-        """value: what the thumbnail shows (the controls' values), for ``mark``."""
+        """value: what the thumbnail shows (the controls' values), for ``mark``; by default
+        its place in the strip."""
+        key = self.strip.count() if value is None else value
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), label)
         item.setToolTip(tip)
         item.setData(Qt.ItemDataRole.UserRole, self.strip.count())
-        item.setData(_VALUE_ROLE, value)
+        item.setData(_VALUE_ROLE, key)
         self.strip.addItem(item)
+        item.setSelected(self._marked is not None and key == self._marked)
 
     def mark(self, value: object) -> None:
-        """Highlight the thumbnail of `value`, or none: the highlight says what is on
-        screen, so it follows the controls, not the last click."""
-        self.strip.clearSelection()
+        """Highlight the thumbnail of `value` (also one added later), or none: the highlight
+        says what is on screen, so it follows the controls, not the last click."""
+        self._marked = value
         for row in range(self.strip.count()):
             item = self.strip.item(row)
-            if value is not None and item.data(_VALUE_ROLE) == value:
-                item.setSelected(True)
+            item.setSelected(value is not None and item.data(_VALUE_ROLE) == value)
 
     def count(self) -> int:
         return self.strip.count()
@@ -228,6 +231,7 @@ class AlternativesBox(QGroupBox):
         layout.addWidget(self.thumbs)
         layout.addWidget(self.tools)
         self.set_pair_available(False, "")
+        self._show_values()
         self.setVisible(False)
 
     # --- values -----------------------------------------------------------------------
@@ -268,7 +272,6 @@ class AlternativesBox(QGroupBox):
                                                        * BLEND_STEPS))
         self.thumbs.add_thumbnail(thumb, alternative_label(detail, alpha),
                                   alternative_tip(detail, alpha), values)
-        self.thumbs.mark(self._slider_values())
 
     def strip_count(self) -> int:
         return self.thumbs.count()
