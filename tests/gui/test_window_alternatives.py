@@ -62,6 +62,8 @@ def test_mix_ends_are_the_two_results_and_each_slider_moves_the_right_way(
     source = kintsugi.open_image(tiny_photo)
     faithful = kintsugi.upscale(source, "rrdn-x4").pixels
     assert np.array_equal(compose(qtbot, window, 1.0, 0.0), faithful)
+    line = window.panel.result_info.text()  # the models by the names the list gives them
+    assert "Real-ESRGAN x4plus · Mix 0.00 · Detail 1.00" in line and "realesrgan" not in line
     assert np.array_equal(compose(qtbot, window, 1.0, 1.0), first)
     real = [deviation_mean(tiny_photo, compose(qtbot, window, 1.0, a)) for a in (0.0, 0.5, 1.0)]
     assert real[0] < real[1] < real[2]  # more realness, more invented
