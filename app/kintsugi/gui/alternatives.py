@@ -49,7 +49,7 @@ def pair_for(model_id: str, scale: int, names: dict[str, str]
     names: the installed models' names by id (the line names models as the window does)."""
     pair = PAIRS.get(scale)
     if pair is None:
-        offered = ", ".join(f"×{s} ({_name(a, names)} and {_name(b, names)})"
+        offered = "; ".join(f"×{s}: {_name(a, names)} with {_name(b, names)}"
                             for s, (a, b) in PAIRS.items())
         return None, (f"Mix: no faithful and realistic model pair at ×{scale}; "
                       f"offered at {offered}.")
