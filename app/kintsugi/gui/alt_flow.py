@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QSize, QTimer, Signal, Slot
 
-from kintsugi.gui.alternatives import AltSession, Setting, brush_mix, pair_for, strip_settings
+from kintsugi.gui.alternatives import (
+    AltSession,
+    Setting,
+    brush_mix,
+    mix_note,
+    pair_for,
+    strip_settings,
+)
 from kintsugi.gui.canvas import CompareCanvas
 from kintsugi.gui.document import Document
 from kintsugi.gui.history import ResultEntry
@@ -52,7 +59,7 @@ class AltFlow(QObject):
         self._box = panel.alternatives
         self._canvas = canvas
         self._models = models
-        self.known_models: set[str] = set()  # the upscalers a partner may be chosen from
+        self.names: dict[str, str] = {}  # the installed upscalers' names by id
         self._strip: list[Setting] = []
         self.partner_runner = TaskRunner("alternatives", self)  # partner model, strip
         self.preview_runner = TaskRunner("preview", self)  # sliders and brush: newest wins
@@ -80,7 +87,7 @@ class AltFlow(QObject):
     def begin(self, out: Output, entry: ResultEntry) -> None:
         """A new upscale result: its alternatives session, the partner, then the strip."""
         made = out.made
-        pair, note = pair_for(made.model_id, out.scale, self.known_models)
+        pair, note = pair_for(made.model_id, out.scale, self.names)
         session = AltSession(self.document.input_image(), made.image, made.model_id, out.scale,
                              pair, made.provenance)
         entry.alt, entry.setting = session, session.home()
@@ -102,7 +109,7 @@ class AltFlow(QObject):
         setting = setting or session.home()
         self._box.set_values(setting.detail, setting.alpha, emit=False)
         if session.pair is not None and session.has_partner():
-            self._box.set_pair_available(True, _pair_note(session))
+            self._box.set_pair_available(True, self._mix_note(session))
 
     def _visible_region(self, session: AltSession) -> tuple[int, int, int, int] | None:
         """The visible part of the photo in photo pixels, when it is small enough to be
@@ -190,7 +197,7 @@ class AltFlow(QObject):
             self._on_thumbnail(session, task)
 
     def _on_partner(self, session: AltSession, complete: bool) -> None:
-        self._box.set_pair_available(True, _pair_note(session))
+        self._box.set_pair_available(True, self._mix_note(session))
         self.partner_ready.emit(complete)
         if self._box.alpha() != session.home().alpha or self.document.masks:
             self.compose()  # the user moved the slider meanwhile
@@ -201,8 +208,8 @@ class AltFlow(QObject):
 
     def _on_thumbnail(self, session: AltSession, task: Task) -> None:
         setting = task.context["setting"]
-        self._box.add_thumbnail(to_qimage(task.result), _strip_label(setting, session),
-                                setting.describe(session.pair))
+        self._box.add_alternative(to_qimage(task.result), setting.detail,
+                                  setting.alpha if session.pair else None)
         index = task.context["index"] + 1
         if index < len(self._strip):
             self._submit_thumbnail(session, index)
@@ -256,17 +263,23 @@ class AltFlow(QObject):
         setting, mask = self._request(session)
         heat = self._canvas.overlay_visible()
         source = session.source
+        label = (f"{self.names.get(session.first_id, session.first_id)} · "
+                 f"{setting.caption(session.pair is not None)}")
 
         def task(job: Any) -> Output:
             started = time.monotonic()
             image = session.compose(setting, mask)
             job.check()  # a newer setting is waiting: drop this one
             made = Made(image, session.first_id, session.provenance_for(setting, mask is not None),
-                        f"{session.first_id} · {setting.describe(session.pair)}")
+                        label)
             return finish(source, made, time.monotonic() - started, heat=heat, job=job)
 
         submitted = self.preview_runner.submit(task, "compose", cancel_running=False)
         submitted.context.update(token=self.document.token, session=session, setting=setting)
+
+    def _mix_note(self, session: AltSession) -> str:
+        assert session.pair is not None
+        return mix_note(session.pair, self.names, session.partner_complete())
 
     @Slot()
     def compose_with_map(self) -> None:
@@ -308,14 +321,3 @@ class AltFlow(QObject):
         if compose and had:
             self.compose()
 
-
-def _pair_note(session: AltSession) -> str:
-    assert session.pair is not None
-    done = "" if session.partner_complete() else " (visible part; the rest follows)"
-    return f"Mix: {session.pair[0]} (faithful) ↔ {session.pair[1]} (realistic){done}"
-
-
-def _strip_label(setting: Setting, session: AltSession) -> str:
-    if session.pair is None:
-        return f"detail {setting.detail:g}"
-    return f"{setting.alpha:.0%} real" + ("" if setting.detail == 1 else f" ·{setting.detail:g}")

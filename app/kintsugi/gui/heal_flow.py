@@ -62,4 +62,21 @@ class HealFlow(RunFlow):
         self.run(body)
 
     def accepted(self, out: Output, entry: ResultEntry) -> None:
-        self._canvas.clear_map("heal")
+        # The stroke is used up, but kept with the heal: undo brings it back, so another
+        # factor can be tried without painting again.
+        entry.heal_map = self._canvas.take_map("heal")
+
+    @Slot()
+    def undo(self) -> None:
+        """Undo; undoing a heal shows its painted stroke again."""
+        undone = self.document.current()
+        self.document.undo()
+        if undone is not None:
+            self._canvas.put_map("heal", undone.heal_map)
+
+    @Slot()
+    def redo(self) -> None:
+        self.document.redo()
+        entry = self.document.current()
+        if entry is not None and entry.heal_map is not None:
+            self._canvas.clear_map("heal")  # that stroke is healed again

@@ -32,6 +32,7 @@ class ResultEntry:
     pyramid: Any = None  # the display image at several sizes (gui/imaging.Pyramid)
     alt: Any = None  # the alternatives session of an upscale (engine AltSession)
     setting: Any = None  # which of its alternatives this is
+    heal_map: Any = None  # a heal's painted stroke (a PaintedMap): undo shows it again
 
     @property
     def consistency(self) -> bool:

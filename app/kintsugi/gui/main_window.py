@@ -23,6 +23,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 
 from kintsugi.gui import actions as table
+from kintsugi.gui import help as help_dialogs
 from kintsugi.gui.alt_flow import AltFlow
 from kintsugi.gui.batch_flow import BatchFlow
 from kintsugi.gui.brushes import BrushRouter
@@ -109,14 +110,15 @@ class MainWindow(QMainWindow):
         return {
             "open": self.opener.open_dialog, "paste": self.opener.paste,
             "save": self.saver.save, "save_as": self.saver.save_as, "batch": self.batch.open,
-            "quit": self.close, "undo": self.document.undo, "redo": self.document.redo,
+            "quit": self.close, "undo": self.heal.undo, "redo": self.heal.redo,
             "fit": self.canvas.fit, "actual": self.canvas.actual_size,
             "toggle": self.canvas.toggle_before_after,
             "deviation": lambda visible: self.view.set_deviation_visible(visible),
             "upscale": self.upscale.start, "restore": self.restore.start,
             "heal": self.heal.start, "cancel": self.cancel_run,
             "import": self.models.import_dialog, "download": self.models.open_download_dialog,
-            "about": self.show_about, **views,
+            "about": self.show_about, "how_to": lambda: help_dialogs.show_how_to(self),
+            "shortcuts": lambda: help_dialogs.show_shortcuts(self), **views,
         }
 
     def action(self, action_id: str) -> QAction:
@@ -207,7 +209,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_models_ready(self) -> None:
-        self.alternatives.known_models = {info.id for info in self.models.infos}
+        names = {info.id: info.name for info in self.models.infos}
+        self.alternatives.names = self.upscale.names = names
         for flow in self.run_flows:
             flow.ready = True
         self.update_actions()

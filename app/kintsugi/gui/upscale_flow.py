@@ -27,6 +27,7 @@ class UpscaleFlow(RunFlow):
         self._panel = panel
         self._models = models
         self.ready = False  # the model list is in
+        self.names: dict[str, str] = {}  # the upscalers' names by id: the result line uses them
         panel.upscale_requested.connect(self.start)
 
     @Slot()
@@ -37,6 +38,7 @@ class UpscaleFlow(RunFlow):
         if not opts.model_id:
             return
         source, cache = self.document.input_image(), self._models
+        name = self.names.get(opts.model_id, opts.model_id)
 
         def body(job: Any) -> Made:
             import kintsugi
@@ -54,7 +56,7 @@ class UpscaleFlow(RunFlow):
             scale = out.width // source.width
             provenance = kintsugi.provenance_for(model, scale, opts.consistency)
             lock = " · consistency lock" if opts.consistency else ""
-            return Made(out, opts.model_id, provenance, opts.model_id + lock, opts)
+            return Made(out, opts.model_id, provenance, name + lock, opts)
 
         self.run(body)
 
