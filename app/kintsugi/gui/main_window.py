@@ -2,6 +2,7 @@
 document and the flows; it does no work itself.
 
 - ``document.py``: the photo, its results and undo history, what is selected (no Qt);
+  ``document_view.py`` shows it (canvas, result line, title);
 - one flow per kind of work, each with its own worker thread: ``upscale_flow.py``,
   ``alt_flow.py`` (the alternatives of an upscale), ``restore_flow.py`` (faces),
   ``heal_flow.py``, ``batch_flow.py``; ``files.py`` opens and saves, ``models_flow.py``
@@ -29,17 +30,17 @@ from kintsugi.gui.batch_flow import BatchFlow
 from kintsugi.gui.brushes import BrushRouter
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
 from kintsugi.gui.document import Document
+from kintsugi.gui.document_view import DocumentView
 from kintsugi.gui.files import PhotoOpener, RecentMenu, ResultSaver
 from kintsugi.gui.heal_flow import HealFlow
 from kintsugi.gui.history import ResultEntry
 from kintsugi.gui.icons import app_icon, icon
-from kintsugi.gui.imaging import to_qimage
 from kintsugi.gui.layout import SideColumn, place_first
 from kintsugi.gui.models import ModelCache
 from kintsugi.gui.models_flow import ModelsFlow
 from kintsugi.gui.panel import SidePanel
 from kintsugi.gui.restore_flow import RestoreFlow
-from kintsugi.gui.runs import RunGate, duration
+from kintsugi.gui.runs import RunGate
 from kintsugi.gui.settings import Settings, load_settings, save_settings
 from kintsugi.gui.theme import WINDOW_STYLE
 from kintsugi.gui.unsaved import UnsavedGuard
@@ -90,16 +91,18 @@ class MainWindow(QMainWindow):
         self.recent_menu = RecentMenu(self.opener, self._settings, self)
         self.menus["File"].insertMenu(self.actions_by_id["paste"], self.recent_menu)
         self.toolbar = table.build_toolbar(self, self.actions_by_id)
-        self._image_label = QLabel("")
+        image_label = QLabel("")
         zoom_label = QLabel("")
-        self.statusBar().addPermanentWidget(self._image_label)
+        self.statusBar().addPermanentWidget(image_label)
         self.statusBar().addPermanentWidget(zoom_label)
         self.view = ViewSync(self.canvas, self.panel, self.actions_by_id, zoom_label, self)
         self.view.map_wanted.connect(self.alternatives.compose_with_map)
+        self.document_view = DocumentView(self.document, self, self.canvas, self.panel, self.view,
+                                          self.alternatives, self.restore, image_label)
+        self.document_view.shown.connect(self.update_actions)
         self.statusBar().showMessage("Loading models in the background…")
         self._wire_panel()
         self._wire_flows()
-        self._wire_document()
         self._apply_settings()
         self._on_tab_changed(self.panel.mode())
 
@@ -150,11 +153,6 @@ class MainWindow(QMainWindow):
         self.alternatives.started.connect(lambda: QTimer.singleShot(0, self._reveal_alternatives))
         self.models.ready.connect(self._on_models_ready)
         self.models.changed.connect(self._on_models_ready)
-
-    def _wire_document(self) -> None:
-        self.document.opened.connect(self._on_photo_opened)
-        self.document.result_changed.connect(self._show_entry)
-        self.document.unsaved_changed.connect(lambda _unsaved: self._update_title())
 
     # ------------------------------------------------------------------ state
     def update_actions(self) -> None:
@@ -216,53 +214,6 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     # ------------------------------------------------------------------ the document
-    def _on_photo_opened(self) -> None:
-        """Another photo: its picture, its name, and the per-photo choices back to their
-        defaults (its own format; split view; no deviation map)."""
-        document = self.document
-        image = document.source
-        assert document.display is not None
-        self.canvas.set_before(to_qimage(document.display))
-        self.panel.set_source_size(image.width, image.height)
-        self.panel.apply_export(document.save_format(), self.panel.quality_spin.value(),
-                                self.panel.depth_combo.currentData() or 0)
-        self.view.set_mode(ViewMode.SPLIT)
-        self.view.set_deviation_visible(False)
-        channels = "gray" if image.is_gray else "RGB"
-        alpha = " + alpha" if image.alpha is not None else ""
-        self._image_label.setText(
-            f"{image.width}×{image.height} · {channels}{alpha} · {image.bit_depth}-bit")
-        self._update_title()
-        if self.panel.mode() == "restore":
-            self.restore.detect_faces()
-
-    def _update_title(self) -> None:
-        if self.document.source is None:
-            self.setWindowTitle("Kintsugi")
-            return
-        mark = " •" if self.document.unsaved else ""
-        self.setWindowTitle(f"{self.document.name}{mark} — Kintsugi")
-
-    def _show_entry(self, entry: ResultEntry | None) -> None:
-        panel = self.panel
-        if entry is None:
-            self.canvas.set_after(None)
-            panel.result_info.setText("")
-            panel.legend_scale.setText("")
-            self.alternatives.show(None)
-        else:
-            self.canvas.set_after(entry.pyramid if entry.pyramid is not None else entry.display,
-                                  entry.heat)
-            panel.result_info.setText(
-                f"Result: {entry.image.width}×{entry.image.height} · ×{entry.scale} · "
-                f"{entry.label} · {duration(entry.seconds)}")
-            panel.legend_scale.setText(
-                f"Yellow = {entry.full_scale * 255:.0f}/255 or more away from the original"
-                if entry.heat is not None else "")
-            self.alternatives.show(entry.alt, entry.setting)
-        self.restore.show_faces()
-        self.update_actions()
-
     def current_result(self) -> ResultEntry | None:
         return self.document.current()
 
