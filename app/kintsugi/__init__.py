@@ -30,6 +30,7 @@ _API = {
     "RestoreSession": "kintsugi.engine.session",
     "adjust_detail": "kintsugi.engine.alternatives",
     "blend": "kintsugi.engine.alternatives",
+    "DEFAULT_MIX": "kintsugi.engine.alternatives",
     "heal": "kintsugi.engine.heal",
     "provenance_for": "kintsugi.engine.pipeline",
     "Job": "kintsugi.engine.job",

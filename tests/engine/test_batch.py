@@ -76,6 +76,8 @@ def test_bad_files_are_reported_and_the_rest_processed(tree, tmp_path):
     failed = {src.name: msg for src, msg in summary.failed}
     assert set(failed) == {"empty.png", "random.jpg", "truncated.png", "huge.png"}
     assert "60000" in failed["huge.png"]
+    assert failed["truncated.png"].endswith("is truncated: its image data ends early (the end "
+                                            "of the file is missing)")
     assert summary.done == 3 and not summary.cancelled
     assert all("\n" not in msg for msg in failed.values())
     # Nothing was written for the failures, and no temp files were left anywhere.

@@ -112,14 +112,47 @@ class Sneaky:
         return (print, ("this would run on load",))
 
 
-def test_pickle_that_runs_code_is_refused(tmp_path) -> None:
+@pytest.mark.parametrize("protocol", [2, 4])  # 2 names a global inline, 4 from pushed strings
+def test_pickle_that_runs_code_is_refused_and_named(tmp_path, protocol) -> None:
     path = tmp_path / "evil.pth"
     buffer = io.BytesIO()
-    pickle.dump({"state_dict": {"w": torch.zeros(1)}, "x": Sneaky()}, buffer, protocol=2)
+    pickle.dump({"state_dict": {"w": torch.zeros(1)}, "x": Sneaky()}, buffer, protocol=protocol)
     path.write_bytes(buffer.getvalue())
-    with pytest.raises(ModelError, match="refuses to load it"):
+    with pytest.raises(ModelError, match=r"references .*builtins\.print, code that would run on "
+                                         "loading; Kintsugi refuses to load it"):
         importer.import_model(path)
     assert importer.read_manifest() == []
+
+
+def test_random_bytes_are_not_a_model_file_and_say_what_they_start_with(tmp_path) -> None:
+    # The trial's fake_face.pth: torch's safe loader calls these bytes an unsafe pickle.
+    path = tmp_path / "fake_face.pth"
+    path.write_bytes(b"\x8f\x3a\x11\xc2" + bytes(range(256)) * 16)
+    with pytest.raises(ModelError) as raised:
+        importer.import_model(path)
+    assert str(raised.value) == ("fake_face.pth is not a valid model file: not a zip archive or a "
+                                 "pickle (it starts with bytes 8f 3a 11 c2 00 01 02 03)")
+
+
+@pytest.mark.parametrize(("content", "found"), [
+    (b"\x80\x02\xa9" + bytes(64), r"pickle data is damaged \(at position 2, opcode b'\\xa9' unknown\)"),
+    (b"", r"not a zip archive or a pickle \(it is empty\)"),
+])
+def test_damaged_pickles_are_not_model_files(tmp_path, content, found) -> None:
+    path = tmp_path / "broken.pth"
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="broken.pth is not a valid model file: .*" + found):
+        importer.import_model(path)
+
+
+def test_zip_that_is_not_a_checkpoint_says_so(tmp_path) -> None:
+    import zipfile
+
+    path = tmp_path / "photos.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.txt", "hello")
+    with pytest.raises(ModelError, match="photos.pth is not a valid model file: .*without the data.pkl"):
+        importer.import_model(path)
 
 
 def test_unknown_layout_without_spandrel_names_what_it_would_need(tmp_path, monkeypatch) -> None:

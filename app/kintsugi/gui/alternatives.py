@@ -115,6 +115,13 @@ class AltSession:
         """The setting that shows the first result unchanged."""
         return Setting(1.0, 1.0 if self.first_is_realness or self.pair is None else 0.0)
 
+    def start(self) -> Setting:
+        """The setting a new result opens at: the engine's default mix where there is a pair
+        (shown once the partner is ready), else the first result unchanged."""
+        import kintsugi
+
+        return Setting(1.0, kintsugi.DEFAULT_MIX) if self.pair is not None else self.home()
+
     def has_partner(self) -> bool:
         with self._lock:
             return self._partner is not None

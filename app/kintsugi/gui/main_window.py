@@ -1009,7 +1009,7 @@ class MainWindow(QMainWindow, RestoreFlow):
         box.setVisible(session is not None)
         if session is None:
             return
-        setting = setting or session.home()
+        setting = setting or session.start()
         box.set_values(setting.detail, setting.alpha, emit=False)
         if session.pair is not None and session.has_partner():
             box.set_pair_available(True, self._pair_note(session))
