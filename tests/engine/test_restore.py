@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from fixtures.random_weights import gentle_random
 from kintsugi.archs import ArchSpec, detect_arch
 from kintsugi.archs import gan_layouts as L
 from kintsugi.archs.glean import GLEAN
@@ -31,16 +32,6 @@ GEN = {"out_size": 64, "style_dim": 16, "n_mlp": 2, "max_channels": 8, "growth":
 PANINI = {**GEN, "lce_channels": 8, "in_size": 32, "rrdb_channels": 8, "num_rrdbs": 1,
           "head_channels": (8,), "dre_channels": (8, 8, 16)}
 GLEAN_TINY = {**GEN, "in_size": 16, "rrdb_channels": 8, "num_rrdbs": 1, "decoder_channels": 8}
-
-
-def gentle_random(net: nn.Module, seed: int) -> nn.Module:
-    """Random biases and noise strengths too (zero-initialised ones would hide wiring bugs)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("bias") or p.abs().max() == 0:
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return net.eval()
 
 
 def tiny_panini(seed: int = 0) -> Panini:

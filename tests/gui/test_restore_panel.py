@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import kintsugi
+from fixtures.random_weights import gentle_random
 from kintsugi.engine import importer
 from kintsugi.engine import session as session_module
 from kintsugi.engine.consistency import pool
@@ -34,16 +35,6 @@ PANINI: dict[str, Any] = {**GEN, "lce_channels": 8, "in_size": 32, "rrdb_channel
 GLEAN_TINY: dict[str, Any] = {**GEN, "in_size": 16, "rrdb_channels": 8, "num_rrdbs": 1, "decoder_channels": 8}
 PANINI_ID = "tiny-panini-gui"
 GLEAN_ID = "tiny-glean-gui"
-
-
-def gentle_random(net: nn.Module, seed: int) -> nn.Module:
-    """Random biases and noise strengths too: zero-initialised ones would hide the seed."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("bias") or p.abs().max() == 0:
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return net.eval()
 
 
 def tiny_panini(seed: int = 0) -> nn.Module:
