@@ -24,8 +24,10 @@ from kintsugi.engine.consistency import pool
 from kintsugi.engine.errors import Cancelled, KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job
+from kintsugi.engine.provenance import restore_note
 from kintsugi.engine.registry import Model, ModelInfo, load_model
-from kintsugi.engine.restore import find_faces, restore, restore_provenance
+from kintsugi.engine.restore import find_faces, restore
+from kintsugi.engine.spec import Controls, RestoreSpec
 
 torch.set_num_threads(2)
 GEN = {"out_size": 64, "style_dim": 16, "n_mlp": 2, "max_channels": 8, "growth": 8}
@@ -354,8 +356,9 @@ def test_gray_photo_stays_gray_and_alpha_is_kept(two_faces) -> None:
 
 
 def test_provenance_records_the_controls(panini) -> None:
-    info = restore_provenance(panini, 2, True, bias=0.25, bias_blocks={1: -0.5}, bias_map=True,
-                              faces=[0, 2], background="bicubic", seed=7)
+    spec = RestoreSpec(panini, faces=[0, 2], background="bicubic", consistency=True)
+    controls = Controls(bias=0.25, bias_blocks={1: -0.5}, bias_map=np.zeros((2, 2)), seed=7)
+    info = restore_note(spec, controls, 2)
     assert info["bias"] == "0.25" and info["bias_blocks"] == "1=-0.5" and info["seed"] == "7"
     assert info["faces"] == "0,2" and info["background"] == "bicubic" and info["consistency"] == "on"
 
@@ -385,15 +388,15 @@ def test_official_mmediting_checkpoint_loads_by_path(tmp_path, kind) -> None:
 
 
 def test_known_faces_and_a_ready_background_give_the_same_result(two_faces, panini) -> None:
-    from kintsugi.engine.restore import background_pixels
+    from kintsugi.engine.face_runner import background_pixels
 
     small = Image.from_array(cv2.resize(two_faces.to_uint(8), (160, 112), interpolation=cv2.INTER_AREA))
     plain = restore(small, panini, background="bicubic", bias=0.4)
     scale = plain.width // small.width
     ready = background_pixels(small, scale, "bicubic")
     faces = find_faces(small.pixels)
-    reused = restore(small, panini, background=ready, known_faces=faces, bias=0.4)
+    reused = restore(small, panini, upscaled=ready, known_faces=faces, bias=0.4)
     np.testing.assert_allclose(reused.pixels, plain.pixels, atol=1e-6)
     assert np.array_equal(ready, background_pixels(small, scale, "bicubic"))  # not painted on
     with pytest.raises(KintsugiError, match="does not match"):
-        restore(small, panini, background=ready[:-1], known_faces=faces)
+        restore(small, panini, upscaled=ready[:-1], known_faces=faces)

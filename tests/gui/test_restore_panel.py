@@ -23,8 +23,8 @@ from fixtures.random_weights import gentle_random
 from kintsugi.engine import importer
 from kintsugi.engine import session as session_module
 from kintsugi.engine.consistency import pool
+from kintsugi.engine.photo_sessions import PhotoCache, SessionStore, run_restore
 from kintsugi.gui import restore_panel
-from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
 
 pytestmark = pytest.mark.gui
 torch.set_num_threads(2)
@@ -271,11 +271,13 @@ def test_session_path_gives_the_same_pixels_as_restore(panini_imported, two_face
 
     image = kintsugi.open_image(two_faces)
     model = model_cache.get(PANINI_ID)
-    opts = RestoreOptions(model_id=PANINI_ID, bias=0.4, bias_blocks=((1, -0.5),), seed=7,
-                          faces=[1], background="bicubic", consistency=True, color_match=False)
+    spec = kintsugi.RestoreSpec(PANINI_ID, faces=[1], background="bicubic", consistency=True,
+                                color_match=False)
+    controls = kintsugi.Controls(bias=0.4, bias_blocks=((1, -0.5),), seed=7)
     cache, store = PhotoCache(), SessionStore()
-    cached, _model, scale, found = run_restore(image, opts, model_cache, cache, store, Job())
-    again = run_restore(image, opts, model_cache, cache, store, Job())[0]
+    cached, _model, scale, found = run_restore(image, spec, controls, "auto", model_cache, cache,
+                                               store, Job())
+    again = run_restore(image, spec, controls, "auto", model_cache, cache, store, Job())[0]
     direct = kintsugi.restore(image, model, bias=0.4, bias_blocks={1: -0.5}, seed=7, faces=[1],
                               background="bicubic", consistency=True, color_match=False)
     np.testing.assert_allclose(cached.pixels, direct.pixels, atol=1e-6)
@@ -396,8 +398,7 @@ def test_a_fidelity_weight_model_gets_the_same_slider_labelled_w(qtbot) -> None:
     assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity (CodeFormer w)"
     assert not panel.advanced_button.isEnabled() and not panel.seed_spin.isEnabled()
     panel.bias.set_value(-1.0)
-    assert panel.options().fidelity == 1.0 and panel.options().bias == 0.0
+    assert panel.options().controls.fidelity == 1.0 and panel.options().controls.bias == 0.0
     panel.bias.set_value(1.0)
-    assert panel.options().fidelity == 0.0
-    assert panel.options().engine_controls()["fidelity"] == 0.0
+    assert panel.options().controls.fidelity == 0.0
     assert "w 0.00" in panel.options().describe()

@@ -1,4 +1,5 @@
-"""Alternatives of one upscale result, composed on worker threads (no Qt here).
+"""Alternatives of one upscale result, composed on worker threads: the window's session
+beside the restore session (kintsugi.engine.session).
 
 A session holds what does not change while the sliders move: the photo, the first result,
 the partner model's result (the other end of the fidelity <-> realness mix) and each end's
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from kintsugi.engine.provenance import alternative_note
 
 # The mixes offered: (faithful end, realistic end) at a scale. RRDN is PSNR-oriented and
 # invents no texture; Real-ESRGAN x4plus invents texture. Weight interpolation between
@@ -198,12 +201,10 @@ class AltSession:
             return steps
 
     def provenance_for(self, setting: Setting, brushed: bool) -> dict[str, str]:
-        info = dict(self.provenance)
-        if setting != self.home() or brushed:
-            info["alternative"] = setting.describe(self.pair)
-            if brushed:
-                info["alternative"] += ", brushed mix"
-        return info
+        if setting == self.home() and not brushed:
+            return dict(self.provenance)
+        chosen = setting.describe(self.pair) + (", brushed mix" if brushed else "")
+        return alternative_note(self.provenance, chosen)
 
 
 def brush_mix(alpha: float, realness: np.ndarray | None, fidelity: np.ndarray | None
