@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ import
 __version__ = "0.1.0"
 
 # The public API, and the one door the shells (kintsugi.cli, kintsugi.gui) use into the engine
-# (docs/adr/0010-one-engine-facade.md): name -> module that defines it, imported on first use.
+# (docs/adr/0006-one-engine-facade.md): name -> module that defines it, imported on first use.
 _API = {
     # images and their files
     "Image": "kintsugi.engine.imageio",

@@ -425,7 +425,7 @@ class Restorer(_Work):
         return {**super().__getstate__(), "_spec": None, "_controls": self.options.controls}
 
     def prepare(self) -> Model:
-        from kintsugi.engine.registry import load_model
+        from kintsugi.engine.registry import Model, load_model
 
         if self._model is not None:
             return self._model
@@ -434,7 +434,7 @@ class Restorer(_Work):
         assert spec is not None
         if not spec.model:
             raise KintsugiError("restoring needs a face model (see `kintsugi models list`)")
-        model = load_model(spec.model, opts.device)
+        model = spec.model if isinstance(spec.model, Model) else load_model(spec.model, opts.device)
         if opts.side_outputs is not None and not (model.caps.side_outputs and spec.aligned):
             raise KintsugiError(f"side outputs need a model that draws them (Pro-PULSE), on aligned "
                                 f"face crops (--faces aligned); {model.info.id} is {model.info.arch}")
