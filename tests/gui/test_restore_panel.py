@@ -152,7 +152,7 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     assert [s.isEnabled() for s in section.block_sliders] == [True, True, True, False, False]
     section.advanced_button.setChecked(True)
     section.block_sliders[0].set_value(1.0)
-    assert window.restore_options().blocks == {0: 1.0}
+    assert window.restore_options().controls.blocks == {0: 1.0}
     coarse = run(qtbot, window)
     assert np.abs(coarse - base).mean() > 1e-4
     section.block_sliders[0].set_value(0.0)
@@ -160,7 +160,7 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     assert section.seed_spin.isEnabled()
     section.another_button.click()
     seed = section.seed_spin.value()
-    assert seed >= 0 and window.restore_options().seed == seed
+    assert seed >= 0 and window.restore_options().controls.seed == seed
     first = run(qtbot, window)
     assert np.abs(first - base).mean() > 1e-4  # new noise, another version
     assert np.array_equal(run(qtbot, window), first)  # the same seed gives the same version
@@ -213,7 +213,7 @@ def test_consistency_colour_match_and_background_controls(qtbot, make_window, pa
     section.color_check.setChecked(True)
 
     section.select_background("waifu2x-photo-x2")
-    assert window.restore_options().background == "waifu2x-photo-x2"
+    assert window.restore_options().spec.background == "waifu2x-photo-x2"
     upscaled = run(qtbot, window)
     corner = np.s_[180:, :60]  # lower-left: far from the face
     assert np.abs(upscaled[corner] - free[corner]).mean() > 1e-3
@@ -227,10 +227,10 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     started: list[float] = []
     real = session_module.RestoreSession.render
 
-    def counting(self: Any, bias: float = 0.0, **kwargs: Any) -> Any:
+    def counting(self: Any, controls: Any, **kwargs: Any) -> Any:
         if QThread.currentThread().objectName() == "kintsugi-preview":  # not the strip's
-            started.append(bias)
-        return real(self, bias, **kwargs)
+            started.append(controls.bias)
+        return real(self, controls, **kwargs)
 
     monkeypatch.setattr(session_module.RestoreSession, "render", counting)
 
@@ -248,7 +248,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     assert len(started) < 25 / 2
     assert started[-1] == pytest.approx(0.6)
     result = window.current_result()
-    assert result.options.bias == pytest.approx(0.6) and result.preview
+    assert result.options.controls.bias == pytest.approx(0.6) and result.preview
     direct = kintsugi.restore(kintsugi.open_image(portrait), PANINI_ID, bias=0.6,
                               background="bicubic")
     np.testing.assert_allclose(result.image.pixels, direct.pixels, atol=1e-5)
@@ -260,7 +260,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
         section.bias_slider.setValue(value)
         qtbot.wait(5)
     qtbot.waitUntil(settled, timeout=120_000)
-    assert window.current_result().options.bias == pytest.approx(-0.8)
+    assert window.current_result().options.controls.bias == pytest.approx(-0.8)
     assert window.photo_cache().detections == 1
     assert len(window._history) == steps  # noqa: SLF001
 
@@ -317,7 +317,7 @@ def test_bias_is_off_for_models_without_a_mask(qtbot, make_window, data_dir, tmp
     assert not section.advanced_button.isEnabled()
     assert section.seed_spin.isEnabled()  # GLEAN's latent bank draws noise
     section.bias_slider.setValue(80)  # cannot be reached by the user; still never sent
-    assert window.restore_options().bias == 0.0
+    assert window.restore_options().controls.bias == 0.0
     out = run(qtbot, window)
     assert out.shape == (512, 512, 3)  # the tiny GLEAN is x4
 
@@ -362,7 +362,7 @@ def test_default_background_photo_scale_and_aligned_crop(
         qtbot, make_window, panini_imported, portrait, tmp_path, astronaut_full) -> None:
     window = make_window()
     section = window.panel.restore
-    assert section.options().background is None  # the default upscaler, as on the CLI
+    assert section.options().spec.background is None  # the default upscaler, as on the CLI
     assert "Default upscaler" in section.background_combo.currentText()
     section.live_check.setChecked(False)
     section.select_background("bicubic")

@@ -85,6 +85,11 @@ class RestoreOptions:
     def model_id(self) -> str:
         return str(self.spec.model)
 
+    @property
+    def consistency(self) -> bool:
+        """Read by the history, as every mode's options record has it."""
+        return self.spec.consistency
+
     def at(self, bias: float, fidelity: float | None) -> RestoreOptions:
         """The same choice with the slider at another value."""
         return replace(self, controls=replace(self.controls, bias=bias, fidelity=fidelity))
