@@ -58,7 +58,13 @@ if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ import
         run_restore,
     )
     from kintsugi.engine.pipeline import deviation_map, upscale
-    from kintsugi.engine.provenance import alternative_note, heal_note, restore_note, upscale_note
+    from kintsugi.engine.provenance import (
+        alternative_note,
+        heal_note,
+        restore_note,
+        side_output_note,
+        upscale_note,
+    )
     from kintsugi.engine.registry import Model, load_model
     from kintsugi.engine.restore import find_faces, restore
     from kintsugi.engine.session import RestoreSession
@@ -136,6 +142,7 @@ _API = {
     "restore_note": "kintsugi.engine.provenance",
     "alternative_note": "kintsugi.engine.provenance",
     "heal_note": "kintsugi.engine.provenance",
+    "side_output_note": "kintsugi.engine.provenance",
     # batches
     "BatchOptions": "kintsugi.engine.batch",
     "BatchItem": "kintsugi.engine.batch",

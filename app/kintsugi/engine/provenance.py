@@ -45,6 +45,11 @@ def alternative_note(first: Mapping[str, str], alternative: str) -> Note:
     return {**first, "alternative": alternative}
 
 
+def side_output_note(first: Mapping[str, str], size: int) -> Note:
+    """The first result's note, shown as one of its side outputs (Pro-PULSE)."""
+    return {**first, "side_output": f"{size} px"}
+
+
 def heal_note(healer: str, factor: int, feather: int, earlier: Mapping[str, str] | None = None) -> Note:
     """A heal by model `healer`. `earlier`: the note of the picture healed (a result in the
     window); it is kept, one line, under "healed_from", so a heal of an upscale still says

@@ -32,7 +32,9 @@ FaceSelection = str | int | Sequence[int] | None
 # A model id, a weights file, or a loaded model (which then is not loaded again).
 ModelRef = Union["Model", str, Path]
 
-MIN_TILE = 16  # px; smaller tiles spend most of their time on overlap
+# px: a smaller tile spends most of its time on overlap (out of memory, the tiler halves a
+# tile down to tiling.MIN_TILE on its own)
+SMALLEST_TILE = 16
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class TilePolicy:
 
     @classmethod
     def parse(cls, value: TilePolicy | int | str | None) -> TilePolicy:
-        """"auto" (or None) or a whole number of px, at least MIN_TILE; one error for all."""
+        """"auto" (or None) or a whole number of px, at least SMALLEST_TILE; one error for all."""
         if isinstance(value, TilePolicy):
             return value
         if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
@@ -127,8 +129,8 @@ class TilePolicy:
             side = int(value)
         except ValueError:
             side = 0
-        if side < MIN_TILE or str(side) != str(value).strip():
-            raise KintsugiError(f"tile must be auto or a size of at least {MIN_TILE} px, not {value!r}")
+        if side < SMALLEST_TILE or str(side) != str(value).strip():
+            raise KintsugiError(f"tile must be auto or a size of at least {SMALLEST_TILE} px, not {value!r}")
         return cls(side)
 
     @property

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Slot
 
-from kintsugi import Brush, PhotoCache, SessionStore, brush_from_masks, face_frame, run_restore
+from kintsugi import (
+    Brush,
+    PhotoCache,
+    SessionStore,
+    brush_from_masks,
+    face_frame,
+    run_restore,
+    side_output_note,
+)
 from kintsugi.gui.history import ResultHistory
 from kintsugi.gui.imaging import display_array, to_qimage
 from kintsugi.gui.restore_panel import STRIP_THUMB, RestoreOptions
@@ -318,7 +326,7 @@ class RestoreFlow:
         if not 0 <= index < len(sizes) or entry is None:
             return
         size, store, source, finish, made = sizes[index], self._sessions, self._source, _finish(), _made()
-        provenance = {**entry.provenance, "side_output": f"{size} px"}
+        provenance = side_output_note(entry.provenance, size)
         label = f"{entry.model_id} · side output {size} px"
 
         def task(job: Any) -> Any:
