@@ -9,7 +9,7 @@ import pytest
 import kintsugi
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.provenance import heal_note, restore_note, upscale_note
-from kintsugi.engine.spec import Controls, RestoreSpec, TilePolicy, spec_and_controls
+from kintsugi.engine.spec import Controls, RestoreSpec, TilePolicy, as_spec, spec_and_controls
 
 
 def test_a_spec_keys_a_cache_whatever_form_its_faces_came_in() -> None:
@@ -33,6 +33,8 @@ def test_settings_by_name_fill_the_spec_and_the_controls() -> None:
     assert spec == RestoreSpec("glean", faces=(1,)) and controls == Controls(bias=0.3, seed=7)
     with pytest.raises(TypeError, match="strength"):
         spec_and_controls("glean", None, {"strength": 1})
+    with pytest.raises(TypeError, match="bias"):  # a session is built for a spec only
+        as_spec("glean", {"bias": 0.3})
 
 
 @pytest.mark.parametrize("value", ["auto", None, " AUTO "])

@@ -46,7 +46,7 @@ from kintsugi.engine.face_runner import (
 from kintsugi.engine.imageio.image import Image, as_rgb
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, load_model
-from kintsugi.engine.spec import Controls, ModelRef, RestoreSpec, spec_and_controls
+from kintsugi.engine.spec import Controls, ModelRef, RestoreSpec, as_spec
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class RestoreSession:
                  upscaled: np.ndarray | None = None, job: Job | None = None,
                  **settings: Any) -> None:
         job = ensure_job(job)
-        spec, _none = spec_and_controls(spec, None, settings)
+        spec = as_spec(spec, settings)
         self.spec = spec
         self.image = image
         self.model = spec.model if isinstance(spec.model, Model) else load_model(spec.model, device)

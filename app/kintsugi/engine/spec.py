@@ -95,21 +95,19 @@ class Controls:
         return self.bias != 0.0 or bool(self.blocks) or self.has_map
 
 
+def as_spec(spec: RestoreSpec | ModelRef, settings: Mapping[str, Any]) -> RestoreSpec:
+    """`spec` (or just its model) with `settings` naming its fields (TypeError on others)."""
+    return replace(spec if isinstance(spec, RestoreSpec) else RestoreSpec(spec), **settings)
+
+
 def spec_and_controls(spec: RestoreSpec | ModelRef, controls: Controls | None,
                       settings: Mapping[str, Any]) -> tuple[RestoreSpec, Controls]:
     """The pair a restore call describes: `spec` (or just its model) and `controls`, with
     `settings` naming fields of either, so that ``restore(image, "panini-mfr", bias=0.3)``
     needs neither record spelled out."""
-    if not isinstance(spec, RestoreSpec):
-        spec = RestoreSpec(spec)
-    ours = {f.name for f in fields(RestoreSpec)}
     theirs = {f.name for f in fields(Controls)}
-    unknown = set(settings) - ours - theirs
-    if unknown:
-        raise TypeError(f"unknown restore setting(s): {', '.join(sorted(unknown))}")
-    spec = replace(spec, **{k: v for k, v in settings.items() if k in ours})
     controls = replace(controls or Controls(), **{k: v for k, v in settings.items() if k in theirs})
-    return spec, controls
+    return as_spec(spec, {k: v for k, v in settings.items() if k not in theirs}), controls
 
 
 @dataclass(frozen=True)
