@@ -5,7 +5,8 @@ What is restored is a RestoreSpec, the values of one render are Controls
 (kintsugi.engine.spec); restore(image, spec, controls) or, shorter, restore(image, model,
 bias=0.3, faces=[0]) with fields of either by name.
 
-Controls (each changes the result, see tests/engine/test_restore.py):
+The settings (each changes the result, see tests/engine/test_restore.py); the spec's are
+faces, background, scale, consistency and colour matching, the rest are Controls:
 - bias / bias_blocks / bias_map: Panini's mask bias (+ = more GAN prior / realness,
   - = more of the input / fidelity). Models without a mask refuse a bias rather than
   ignore it. The map is in photo coordinates and follows each face into aligned space.
@@ -25,7 +26,6 @@ The work is done by :class:`kintsugi.engine.session.RestoreSession`; one restore
 session rendered once. The face network's forward pass checks for cancel inside, before
 every sub-module, so closing the window answers within a fraction of a generator pass.
 """
-
 
 from __future__ import annotations
 
