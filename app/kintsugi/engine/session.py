@@ -206,10 +206,10 @@ class RestoreSession:
     # -- Pro-PULSE side outputs ---------------------------------------------------------
     def side_sizes(self) -> list[int]:
         """Resolutions of the model's side outputs (Pro-PULSE: 32 .. out/2), else []."""
-        from kintsugi.archs.propulse import ProPULSE
-
-        core = self.runner.core
-        return list(core.side_res) if isinstance(core, ProPULSE) else []
+        if not self.model.caps.side_outputs:
+            return []
+        core: Any = self.runner.core
+        return list(core.side_res)
 
     def side_output(self, size: int, job: Job | None = None) -> Image:
         """The photo with each chosen face drawn by the side output of resolution `size`
