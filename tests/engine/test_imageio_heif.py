@@ -46,7 +46,8 @@ def phone_photo(folder: Path, fmt: str, upright: np.ndarray, orientation: int) -
     writes them); Pillow's AVIF keeps it as an EXIF tag. Either way a viewer shows
     `upright`.
     """
-    heif_support.heif_available()  # registers pillow-heif's writer with Pillow
+    if fmt == "HEIF":
+        assert heif_support.heif_writable()  # registers pillow-heif's writer with Pillow
     path = folder / f"IMG_0001.{EXT[fmt]}"
     stored = make_images.stored_for_orientation(upright, orientation)
     PILImage.fromarray(stored).save(
@@ -138,18 +139,46 @@ def test_alpha_survives_and_16_bit_is_refused(tmp_path: Path, fmt: str) -> None:
         save_image(Image.from_array(rgba), tmp_path / f"b.{EXT[fmt]}", bit_depth=16)
 
 
-def test_without_pillow_heif_heic_is_refused_saying_how_to_get_it(
+def test_without_any_heif_plugin_heic_is_refused_saying_how_to_get_it(
     tmp_path: Path, upright: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = phone_photo(tmp_path, "HEIF", upright, 1)
-    monkeypatch.setattr(heif_support, "_registered", False)
-    with pytest.raises(UnsupportedFormatError, match=r"IMG_0001.heic: .*kintsugi\[heif\]"):
+    monkeypatch.setattr(heif_support, "_registered", "")
+    monkeypatch.setattr(heif_support, "_tried", True)
+    with pytest.raises(UnsupportedFormatError, match=r"IMG_0001.heic: .*pi-heif"):
         open_image(path)
     assert sniff(path) is None
     with pytest.raises(ImageWriteError, match=r"kintsugi\[heif\]"):
         save_image(Image.from_array(upright), tmp_path / "out.heic")
     # AVIF needs nothing optional
     assert imageio.sniff(phone_photo(tmp_path, "AVIF", upright, 1)) == "AVIF"
+
+
+def test_the_default_install_reads_heic_with_pi_heif_and_refuses_to_write_it(
+    tmp_path: Path, upright: np.ndarray
+) -> None:
+    """pillow-heif (GPL encoder) blocked, as in an install without the heif extra: the
+    decode-only pi-heif opens an iPhone-style photo, and writing HEIC says what to add."""
+    pytest.importorskip("pi_heif")
+    heic = phone_photo(tmp_path, "HEIF", upright, 6)
+    code = (
+        "import sys; sys.modules['pillow_heif'] = None\n"  # import pillow_heif now fails
+        "from kintsugi.engine.imageio import Image, open_image, save_image\n"
+        f"image = open_image({str(heic)!r})\n"
+        "print(image.metadata.source_format, image.height, image.width, 'pi_heif' in sys.modules)\n"
+        "try:\n"
+        f"    save_image(Image.from_array(image.to_uint(8)), {str(tmp_path / 'out.heic')!r})\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, 'kintsugi[heif]' in str(exc))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": APP}, capture_output=True, text=True
+    )
+    h, w = upright.shape[:2]
+    assert out.stdout.split() == ["HEIF", str(h), str(w), "True", "ImageWriteError", "True"], (
+        out.stdout + out.stderr
+    )
+    assert not (tmp_path / "out.heic").exists()
 
 
 def test_pillow_heif_is_loaded_only_for_a_heif_file(tmp_path: Path, upright: np.ndarray) -> None:

@@ -82,6 +82,36 @@ def test_before_and_after_modes_and_space_toggle(canvas: CompareCanvas) -> None:
     assert close(rgb_at(shot, 150, 150), BLUE) and close(rgb_at(shot, 250, 150), BLUE)
 
 
+@pytest.mark.parametrize("compare", [ViewMode.SPLIT, ViewMode.SIDE_BY_SIDE])
+def test_space_returns_to_the_comparison_it_started_from(canvas: CompareCanvas,
+                                                         compare: ViewMode) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 40))
+    canvas.set_mode(compare)
+    seen = []
+    for _ in range(4):
+        canvas.toggle_before_after()
+        seen.append(canvas.mode())
+    assert seen == [ViewMode.BEFORE, ViewMode.AFTER, compare, ViewMode.BEFORE]
+
+
+def test_a_single_view_says_which_picture_it_shows(canvas: CompareCanvas) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 40))
+    canvas.set_dark(False)  # a light background, which the badge's dark chip stands out on
+    canvas.fit()
+    corner = (24, 20)  # inside the badge's chip, left of the centred picture
+    canvas.set_mode(ViewMode.AFTER)
+    assert canvas.shown_label() == "Result"
+    with_badge = rgb_at(canvas.grab().toImage(), *corner)
+    canvas.set_mode(ViewMode.BEFORE)
+    assert canvas.shown_label() == "Original"
+    canvas.set_after(None)  # nothing to tell apart: no badge
+    assert canvas.shown_label() == ""
+    plain = rgb_at(canvas.grab().toImage(), *corner)
+    assert sum(with_badge) < sum(plain) - 100  # the dark chip is drawn
+
+
 def gradient(width: int, height: int) -> np.ndarray:
     x = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
     y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
@@ -131,14 +161,19 @@ def send_mouse(widget: CompareCanvas, kind: QEvent.Type, pos: QPointF, pressed: 
     QApplication.sendEvent(widget, event)
 
 
+def drag(canvas: CompareCanvas, start: QPointF, end: QPointF) -> None:
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, start, True)
+    send_mouse(canvas, QEvent.Type.MouseMove, end, True)
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, end, False)
+
+
 def test_drag_pans_and_dragging_the_divider_moves_it(canvas: CompareCanvas) -> None:
     canvas.set_before(solid(RED, 10, 10))
     canvas.set_after(solid(BLUE, 40, 40))
     canvas.fit()
+    canvas.zoom_at(3.0, QPointF(200, 150))  # the picture is larger than the view
     offset = canvas.offset()
-    send_mouse(canvas, QEvent.Type.MouseButtonPress, QPointF(100, 100), True)
-    send_mouse(canvas, QEvent.Type.MouseMove, QPointF(130, 90), True)
-    send_mouse(canvas, QEvent.Type.MouseButtonRelease, QPointF(130, 90), False)
+    drag(canvas, QPointF(100, 100), QPointF(130, 90))
     assert canvas.offset() - offset == QPointF(30, -10)
     assert canvas.split() == 0.5  # panning leaves the divider alone
     x = canvas.divider_x()
@@ -146,6 +181,19 @@ def test_drag_pans_and_dragging_the_divider_moves_it(canvas: CompareCanvas) -> N
     send_mouse(canvas, QEvent.Type.MouseMove, QPointF(300, 150), True)
     send_mouse(canvas, QEvent.Type.MouseButtonRelease, QPointF(300, 150), False)
     assert canvas.split() == pytest.approx(0.75)
+
+
+def test_at_fit_zoom_a_drag_keeps_the_picture_centred(canvas: CompareCanvas) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 30))
+    canvas.fit()
+    centred = canvas.offset()
+    drag(canvas, QPointF(100, 100), QPointF(160, 40))
+    assert canvas.offset() == centred
+    canvas.zoom_at(4.0, QPointF(200, 150))  # zoomed in: a pan stops where the picture ends
+    drag(canvas, QPointF(100, 100), QPointF(2100, 2100))
+    assert canvas.offset() == QPointF(0, 0)
+    assert canvas.content_to_widget(QPointF(0, 0)) == QPointF(0, 0)
 
 
 def test_fit_and_actual_size(canvas: CompareCanvas) -> None:
@@ -210,3 +258,35 @@ def test_twenty_megapixel_result_paints_fast(canvas: CompareCanvas) -> None:
     # Resampling all 20 MP per paint takes seconds; drawing the visible part takes ms.
     assert max(timings) < 0.25, timings
 
+
+
+def test_a_finished_stroke_is_outlined_so_the_picture_shows_under_it(
+        canvas: CompareCanvas) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 40))
+    canvas.set_mode(ViewMode.AFTER)
+    canvas.fit()  # 7.5 screen px per picture px
+    canvas.set_tool("realness", size=10, hardness=0.5)
+    canvas.show_maps({"realness"})
+    send_mouse(canvas, QEvent.Type.MouseButtonPress, QPointF(140, 150), True)
+    send_mouse(canvas, QEvent.Type.MouseMove, QPointF(260, 150), True)
+    stroking = canvas.grab().toImage()
+    assert not close(rgb_at(stroking, 200, 150), BLUE, tol=20)  # tinted while drawn
+    send_mouse(canvas, QEvent.Type.MouseButtonRelease, QPointF(260, 150), False)
+    shot = canvas.grab().toImage()
+    assert close(rgb_at(shot, 200, 150), BLUE)  # the middle of the stroke: the picture
+    column = [rgb_at(shot, 200, y) for y in range(150, 200)]
+    edge = [y for y, rgb in zip(range(150, 200), column, strict=True) if not close(rgb, BLUE)]
+    # Half strength is 3/4 of the radius out (hardness 0.5): 5 px * 3/4 * 7.5 = 28 screen px.
+    assert edge and all(abs(y - 178) <= 5 for y in edge), edge  # one picture px is 7.5
+    assert canvas.brush_mask("realness") is not None
+
+
+def test_a_stroke_painted_by_code_is_outlined_too(canvas: CompareCanvas) -> None:
+    canvas.set_before(solid(RED, 10, 10))
+    canvas.set_after(solid(BLUE, 40, 40))
+    canvas.paint_stroke("heal", [QPointF(10, 20), QPointF(30, 20)], size=8, hardness=1.0)
+    painted = canvas.brush_map("heal")
+    assert painted is not None and not painted.outline.isEmpty()
+    box = painted.outline.boundingRect()
+    assert 5 <= box.left() <= 7 and 33 <= box.right() <= 35  # 4 px beyond each end

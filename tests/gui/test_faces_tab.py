@@ -181,7 +181,7 @@ def test_a_brush_stroke_changes_only_its_feathered_region(qtbot, make_window, pa
     canvas = window.canvas
     section.tools.realness_button.click()
     assert canvas.tool() == "face-realness"
-    section.tools.brush.size_slider.setValue(30)
+    section.tools.brush.set_size(30)
 
     def stroke(y: int) -> np.ndarray:
         start = canvas.content_to_widget(QPointF(95, y)).toPoint()

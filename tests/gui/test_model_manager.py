@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QPoint, QRect
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 from test_restore_panel import save_safetensors, tiny_panini
 
 from kintsugi.archs import gan_layouts as L
@@ -233,3 +234,43 @@ def test_an_unknown_layout_is_refused_without_pip_advice(qtbot, make_window, dat
     assert "odd.safetensors was not imported" in message
     assert "pip install" not in message and "Traceback" not in message
     qtbot.waitUntil(lambda: not window.importer().is_busy(), timeout=10_000)
+
+
+def test_a_failed_download_wraps_its_reason_inside_a_dialog_on_screen(
+        qtbot, make_window, data_dir, tmp_path) -> None:
+    # Four unreachable addresses (nothing listens on port 9): a reason of some 400 characters.
+    urls = ", ".join(f'"http://127.0.0.1:9/{"a-long-folder-name/" * 4}panini-{i}.pth"'
+                     for i in range(4))
+    library = tmp_path / "library.toml"
+    library.write_text(f'''
+[[checkpoint]]
+id = "unreachable"
+name = "Unreachable Panini"
+arch = "panini"
+engine = "kintsugi"
+in_size = 32
+out_size = 64
+scale = 2
+size = 10
+file = "unreachable.pth"
+urls = [{urls}]
+listed_in = "test"
+licence = "MIT"
+''')
+    window = make_window()
+    dialog = window.open_download_dialog(library)
+    screen = dialog.screen().availableGeometry()
+    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=30_000)
+    with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:
+        dialog.download_button.click()
+    assert blocker.args[0] == "failed" and len(dialog.last_error()) > 300
+    qtbot.wait(100)  # the layout takes in the long line
+    assert dialog.progress_label.text().endswith(dialog.last_error())
+    assert dialog.frameGeometry().width() <= screen.width()
+    close = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close)
+    for widget in (dialog.download_button, close, dialog.progress_label):
+        placed = QRect(widget.mapTo(dialog, QPoint(0, 0)), widget.size())
+        assert dialog.rect().contains(placed), widget
+    label = dialog.progress_label  # all of the text is in view: wrapped, not cut
+    assert label.height() >= label.heightForWidth(label.width()) > label.fontMetrics().height()
+    dialog.close()

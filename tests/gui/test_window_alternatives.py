@@ -57,10 +57,13 @@ def test_mix_ends_are_the_two_results_and_each_slider_moves_the_right_way(
     first = window.current_result().image.pixels.copy()
     box = window.panel.alternatives
     assert box.isVisible() and box.blend_slider.isEnabled()
-    assert "rrdn-x4" in box.blend_note.text() and "realesrgan-x4plus" in box.blend_note.text()
+    assert box.blend_note.text().startswith(
+        "Mix: ESRGAN thick (idealo RRDN) x4 (faithful) ↔ Real-ESRGAN x4plus (realistic)")
     source = kintsugi.open_image(tiny_photo)
     faithful = kintsugi.upscale(source, "rrdn-x4").pixels
     assert np.array_equal(compose(qtbot, window, 1.0, 0.0), faithful)
+    line = window.panel.result_info.text()  # the models by the names the list gives them
+    assert "Real-ESRGAN x4plus · Mix 0.00 · Detail 1.00" in line and "realesrgan" not in line
     assert np.array_equal(compose(qtbot, window, 1.0, 1.0), first)
     real = [deviation_mean(tiny_photo, compose(qtbot, window, 1.0, a)) for a in (0.0, 0.5, 1.0)]
     assert real[0] < real[1] < real[2]  # more realness, more invented
@@ -115,7 +118,7 @@ def test_a_brush_stroke_changes_only_pixels_inside_its_feathered_region(
     box = window.panel.alternatives
     box.realness_button.click()
     assert window.canvas.tool() == "realness"
-    box.brush.size_slider.setValue(30)
+    box.brush.set_size(30)
     canvas = window.canvas
     start = canvas.content_to_widget(QPointF(30, 60)).toPoint()
     end = canvas.content_to_widget(QPointF(90, 60)).toPoint()

@@ -31,7 +31,7 @@ def paint_and_heal(qtbot, window, y: float) -> np.ndarray:  # type: ignore[no-un
     """A horizontal stroke across the picture at content row `y`, then Heal."""
     window.panel.set_mode("heal")
     assert window.canvas.tool() == "heal"
-    window.panel.heal.brush.size_slider.setValue(8)
+    window.panel.heal.brush.set_size(8)
     canvas = window.canvas
     width = canvas.content_size().width()
     start = canvas.content_to_widget(QPointF(width * 0.3, y)).toPoint()
@@ -157,3 +157,49 @@ def test_a_second_heal_does_not_load_the_network_again(qtbot, make_window, face6
     paint_and_heal(qtbot, window, 20)
     paint_and_heal(qtbot, window, 44)
     assert len(loads) <= 1, loads
+
+
+def test_undo_brings_the_stroke_back_to_try_another_factor(qtbot, make_window,
+                                                           face64: Path) -> None:
+    window = make_window()
+    open_photo(qtbot, window, face64)
+    mask = paint_and_heal(qtbot, window, 32)
+    window.act_undo.trigger()
+    assert window.current_result() is None
+    again = window.canvas.brush_mask("heal")
+    assert again is not None and np.array_equal(again, mask)
+    window.panel.heal.factor_combo.setCurrentIndex(window.panel.heal.factor_combo.findData(4))
+    with qtbot.waitSignal(window.heal_finished, timeout=120_000) as blocker:
+        window.panel.heal.heal_button.click()
+    assert blocker.args[0] == "ok", window.last_error()
+    assert window.current_result().provenance["healed"] == "factor 4"  # of the photo, once
+    window.act_undo.trigger()
+    window.act_redo.trigger()  # the heal again: its stroke is used up again
+    assert window.canvas.brush_mask("heal") is None
+
+
+def test_brush_size_moves_in_fine_steps_and_with_the_bracket_keys(qtbot, make_window,
+                                                                  face64: Path) -> None:
+    window = make_window()
+    open_photo(qtbot, window, face64)
+    window.panel.set_mode("heal")
+    brush = window.panel.heal.brush
+    brush.set_size(9)
+    assert window.canvas.tool() == "heal" and window.canvas._brush_size == 9  # noqa: SLF001
+    brush.size_slider.setValue(brush.size_slider.value() + 10)  # a small drag: 1% of its width
+    assert 9 < brush.size() <= 10
+    brush.size_spin.stepUp()
+    assert brush.size() == brush.size_spin.value() and brush.size_spin.singleStep() == 1
+    brush.set_size(20)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_BracketRight)
+    assert brush.size() == 23 and window.canvas._brush_size == 23  # noqa: SLF001
+    qtbot.keyClick(window.canvas, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_BracketLeft)
+    assert brush.size() == 17
+    brush.set_size(2)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_BracketLeft)
+    assert brush.size() == 1  # one pixel at a time at the small end
+    window.panel.set_mode("upscale")  # the heal brush's keys are off with its tab
+    qtbot.keyClick(window.canvas, Qt.Key.Key_BracketRight)
+    assert brush.size() == 1

@@ -21,8 +21,8 @@ import numpy as np
 
 from kintsugi.engine.provenance import alternative_note
 
-# The mixes offered: (faithful end, realistic end) at a scale. RRDN is PSNR-oriented and
-# invents no texture; Real-ESRGAN x4plus invents texture. Weight interpolation between
+# The mixes offered: (faithful end, realistic end) at a scale. RRDN is trained for fidelity
+# and invents no texture; Real-ESRGAN x4plus invents texture. Weight interpolation between
 # separately trained networks gives broken images, so only their outputs are mixed.
 PAIRS: dict[int, tuple[str, str]] = {4: ("rrdn-x4", "realesrgan-x4plus")}
 CONTEXT = 16  # photo px of context around a partial partner region (tile seams stay outside)
@@ -39,19 +39,39 @@ class Setting:
             text += f", mix {self.alpha:.2f} ({pair[0]} ↔ {pair[1]})"
         return text
 
+    def caption(self, paired: bool) -> str:
+        """The setting in the window's words: the sliders' names ("describe" is the file's
+        note, which names the models by id)."""
+        return (f"Mix {self.alpha:.2f} · " if paired else "") + f"Detail {self.detail:.2f}"
 
-def pair_for(model_id: str, scale: int, known: set[str]) -> tuple[tuple[str, str] | None, str]:
-    """(pair, one line for the window): the mix the result of `model_id` at `scale` gets."""
+
+def pair_for(model_id: str, scale: int, names: dict[str, str]
+             ) -> tuple[tuple[str, str] | None, str]:
+    """(pair, one line for the window): the mix the result of `model_id` at `scale` gets.
+
+    names: the installed models' names by id (the line names models as the window does)."""
     pair = PAIRS.get(scale)
     if pair is None:
-        offered = ", ".join(f"×{s} ({a} ↔ {b})" for s, (a, b) in PAIRS.items())
+        offered = "; ".join(f"×{s}: {_name(a, names)} with {_name(b, names)}"
+                            for s, (a, b) in PAIRS.items())
         return None, (f"Mix: no faithful and realistic model pair at ×{scale}; "
                       f"offered at {offered}.")
-    if not set(pair) <= known:
-        return None, f"Mix: needs {pair[0]} and {pair[1]}, which are not both installed."
+    faithful, realistic = _name(pair[0], names), _name(pair[1], names)
+    if not set(pair) <= set(names):
+        return None, f"Mix: needs {faithful} and {realistic}, which are not both installed."
     if model_id not in pair:
-        return None, f"Mix: choose {pair[0]} or {pair[1]} to mix the two at ×{scale}."
+        return None, f"Mix: choose {faithful} or {realistic} to mix the two at ×{scale}."
     return pair, ""
+
+
+def mix_note(pair: tuple[str, str], names: dict[str, str], complete: bool) -> str:
+    done = "" if complete else " (visible part; the rest follows)"
+    return (f"Mix: {_name(pair[0], names)} (faithful) ↔ {_name(pair[1], names)} "
+            f"(realistic){done}")
+
+
+def _name(model_id: str, names: dict[str, str]) -> str:
+    return names.get(model_id, model_id)
 
 
 def strip_settings(paired: bool) -> list[Setting]:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from kintsugi.gui.icons import app_icon
+from kintsugi.gui.widgets import fit_to_screen
 
 
 def _all_models(infos: list[Any]) -> list[Any]:
@@ -38,7 +39,7 @@ class AboutDialog(QDialog):
         import kintsugi
 
         self.setWindowTitle("About Kintsugi")
-        self.resize(760, 520)
+        fit_to_screen(self, 760, 520)
         layout = QVBoxLayout(self)
         header = QHBoxLayout()
         logo = QLabel()

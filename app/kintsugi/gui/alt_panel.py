@@ -28,6 +28,7 @@ DETAIL_STEPS = 100  # slider units per 1.0 of detail strength (0..2)
 BLEND_STEPS = 100  # slider units per 1.0 of alpha (0 = fidelity, 1 = realness)
 THUMB = 72  # strip thumbnail side in px
 SETTLE_MS = 30  # a drag is composed at most this often
+_VALUE_ROLE = Qt.ItemDataRole.UserRole + 1  # a thumbnail's values, as the controls give them
 
 
 def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
@@ -56,9 +57,9 @@ class ThumbStrip(QWidget):
     chosen = Signal(int)  # an index into the strip
 
     def __init__(self, tip: str, thumb: int = THUMB, cell: int | None = None,
-                 parent: QWidget | None = None) -> None:
+                 lines: int = 1, parent: QWidget | None = None) -> None:
         """thumb: icon side; cell: fixed item width (so a known number of items fits the
-        panel's width), None to size items by their labels."""
+        panel's width), None to size items by their labels; lines: of the longest label."""
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -71,10 +72,11 @@ class ThumbStrip(QWidget):
         self.strip.setIconSize(QSize(thumb, thumb))
         if cell is not None:
             self.strip.setGridSize(QSize(cell, thumb + 22))
-        self.strip.setFixedHeight(thumb + 34)
+        self.strip.setFixedHeight(thumb + 34 + (lines - 1) * self.fontMetrics().lineSpacing())
         self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.strip.setToolTip(tip)
         self.strip.itemClicked.connect(self._on_clicked)
+        self._marked: object = None  # what ``mark`` last asked to highlight
         self.note = QLabel("")
         self.note.setProperty("role", "hint")
         self.note.setWordWrap(True)
@@ -85,11 +87,24 @@ class ThumbStrip(QWidget):
         self.strip.clear()
         self.note.setText(note)
 
-    def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
+    def add_thumbnail(self, thumb: QImage, label: str, tip: str, value: object = None) -> None:
+        """value: what the thumbnail shows (the controls' values), for ``mark``; by default
+        its place in the strip."""
+        key = self.strip.count() if value is None else value
         item = QListWidgetItem(QIcon(QPixmap.fromImage(thumb)), label)
         item.setToolTip(tip)
         item.setData(Qt.ItemDataRole.UserRole, self.strip.count())
+        item.setData(_VALUE_ROLE, key)
         self.strip.addItem(item)
+        item.setSelected(self._marked is not None and key == self._marked)
+
+    def mark(self, value: object) -> None:
+        """Highlight the thumbnail of `value` (also one added later), or none: the highlight
+        says what is on screen, so it follows the controls, not the last click."""
+        self._marked = value
+        for row in range(self.strip.count()):
+            item = self.strip.item(row)
+            item.setSelected(value is not None and item.data(_VALUE_ROLE) == value)
 
     def count(self) -> int:
         return self.strip.count()
@@ -199,7 +214,7 @@ class AlternativesBox(QGroupBox):
         blend_row.addWidget(self.blend_slider, 1)
         blend_row.addWidget(self.blend_value)
         self.thumbs = ThumbStrip("Ready-made alternatives, computed in the background: click one "
-                                 "to show it; Save writes the one on screen")
+                                 "to show it; Save writes the one on screen", lines=2)
         self.thumbs.chosen.connect(self.strip_chosen)
         self.strip, self.strip_note = self.thumbs.strip, self.thumbs.note
         self.tools = BrushTools("Paint where to take more of the realistic result",
@@ -216,6 +231,7 @@ class AlternativesBox(QGroupBox):
         layout.addWidget(self.thumbs)
         layout.addWidget(self.tools)
         self.set_pair_available(False, "")
+        self._show_values()
         self.setVisible(False)
 
     # --- values -----------------------------------------------------------------------
@@ -250,8 +266,12 @@ class AlternativesBox(QGroupBox):
     def clear_strip(self, note: str = "") -> None:
         self.thumbs.clear(note)
 
-    def add_thumbnail(self, thumb: QImage, label: str, tip: str) -> None:
-        self.thumbs.add_thumbnail(thumb, label, tip)
+    def add_alternative(self, thumb: QImage, detail: float, alpha: float | None) -> None:
+        """A thumbnail of the strip; alpha None when there is no mix (one model's result)."""
+        values = (round(detail * DETAIL_STEPS), round((1.0 if alpha is None else alpha)
+                                                       * BLEND_STEPS))
+        self.thumbs.add_thumbnail(thumb, alternative_label(detail, alpha),
+                                  alternative_tip(detail, alpha), values)
 
     def strip_count(self) -> int:
         return self.thumbs.count()
@@ -266,3 +286,20 @@ class AlternativesBox(QGroupBox):
     def _show_values(self) -> None:
         self.detail_value.setText(f"{self.detail():.2f}")
         self.blend_value.setText(f"{self.alpha():.2f}")
+        self.thumbs.mark(self._slider_values())
+
+    def _slider_values(self) -> tuple[int, int]:
+        return self.detail_slider.value(), self.blend_slider.value()
+
+
+def alternative_label(detail: float, alpha: float | None) -> str:
+    """A thumbnail's caption, in the sliders' own names and values."""
+    lines = [] if alpha is None else [f"Mix {alpha:.2f}"]
+    if alpha is None or detail != 1.0:
+        lines.append(f"Detail {detail:.1f}")
+    return "\n".join(lines)
+
+
+def alternative_tip(detail: float, alpha: float | None) -> str:
+    mix = "" if alpha is None else f"Mix {alpha:.2f} (0 faithful, 1 realistic), "
+    return f"{mix}Detail {detail:.2f} (1 = as the network made it): click to show it"

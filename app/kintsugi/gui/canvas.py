@@ -40,6 +40,7 @@ WHEEL_STEP = 1.2  # zoom factor per wheel notch
 _DIVIDER_GRAB_PX = 8  # how close to the divider a press grabs it instead of panning
 _PANE_GAP = 2  # pixels between the two side-by-side panes
 _CLICK_SLOP = 4  # a press and release this close is a click (a face), not a pan
+_STROKE_TINT = 0.3  # opacity of a map's colour while a stroke is being drawn
 # Painted brush maps: colour on screen (the map's meaning is its alpha).
 BRUSH_COLOURS = {"realness": QColor(255, 150, 40), "fidelity": QColor(60, 160, 255),
                  "heal": QColor(80, 220, 120), "face-realness": QColor(255, 150, 40),
@@ -51,6 +52,9 @@ class ViewMode(enum.Enum):
     SIDE_BY_SIDE = "side"
     BEFORE = "before"
     AFTER = "after"
+
+
+_SINGLE = (ViewMode.BEFORE, ViewMode.AFTER)  # one whole picture, no comparison
 
 
 class CompareCanvas(QWidget):
@@ -75,6 +79,7 @@ class CompareCanvas(QWidget):
         self._overlay_image: QImage | None = None
         self._overlay_visible = False
         self._mode = ViewMode.SPLIT
+        self._compare_mode = ViewMode.SPLIT  # where Space returns after original and result
         self._split = 0.5
         self._zoom = 1.0
         self._offset = QPointF(0.0, 0.0)  # pane position of the content's top-left corner
@@ -166,6 +171,18 @@ class CompareCanvas(QWidget):
         self._maps.pop(name, None)
         self.update()
 
+    def take_map(self, name: str) -> PaintedMap | None:
+        """Remove a map and hand it over (to be put back by ``put_map``)."""
+        painted = self._maps.pop(name, None)
+        self.update()
+        return painted
+
+    def put_map(self, name: str, painted: PaintedMap | None) -> None:
+        """Show a map taken earlier again, if it still fits the picture on screen."""
+        if painted is not None and painted.image.size() == self.content_size():
+            self._maps[name] = painted
+            self.update()
+
     def paint_stroke(self, name: str, points: list[QPointF], size: float | None = None,
                      hardness: float | None = None) -> None:
         """Paint a stroke through content-coordinate `points` (the mouse does the same)."""
@@ -178,6 +195,14 @@ class CompareCanvas(QWidget):
         for point in points:
             painted.dab_line(previous, point, size, hardness)
             previous = point
+        if self._drag != "paint":  # a mouse stroke is outlined once, when it ends
+            painted.trace()
+        self.update()
+
+    def _trace(self, name: str) -> None:
+        painted = self._maps.get(name)
+        if painted is not None:
+            painted.trace()
         self.update()
 
     def _map(self, name: str) -> PaintedMap | None:
@@ -234,6 +259,8 @@ class CompareCanvas(QWidget):
             return
         center = self._content_at_pane_center()
         self._mode = mode
+        if mode not in _SINGLE:
+            self._compare_mode = mode
         if self._fit_mode:
             self.fit()
         else:
@@ -242,8 +269,17 @@ class CompareCanvas(QWidget):
         self.update()
 
     def toggle_before_after(self) -> None:
-        """Space: whole original <-> whole result (from split or side by side: the original)."""
-        self.set_mode(ViewMode.AFTER if self._mode == ViewMode.BEFORE else ViewMode.BEFORE)
+        """Space: from a comparison the whole original, then the whole result, then back to
+        the comparison it started from (split or side by side)."""
+        following = {ViewMode.BEFORE: ViewMode.AFTER, ViewMode.AFTER: self._compare_mode}
+        self.set_mode(following.get(self._mode, ViewMode.BEFORE))
+
+    def shown_label(self) -> str:
+        """What a single view shows ("Original" / "Result"); "" for the comparisons, whose
+        panes carry their own labels, and before there is a result to tell apart."""
+        if self._after is None or self._mode not in _SINGLE:
+            return ""
+        return "Original" if self._mode == ViewMode.BEFORE else "Result"
 
     def split(self) -> float:
         return self._split
@@ -303,9 +339,19 @@ class CompareCanvas(QWidget):
         self.update()
 
     def pan_by(self, dx: float, dy: float) -> None:
-        self._offset += QPointF(dx, dy)
-        self._fit_mode = False
-        self.update()
+        """Move the picture, but never off-centre along a side it fits in, nor so far that
+        an empty band opens where there is more picture (at fit zoom a drag moves nothing)."""
+        offset = self._clamped(self._offset + QPointF(dx, dy))
+        if offset != self._offset:
+            self._offset = offset
+            self._fit_mode = False
+            self.update()
+
+    def _clamped(self, offset: QPointF) -> QPointF:
+        pane = self._pane_rect(0)
+        content = self.content_size()
+        return QPointF(_pan_range(offset.x(), pane.width(), content.width() * self._zoom),
+                       _pan_range(offset.y(), pane.height(), content.height() * self._zoom))
 
     def content_to_widget(self, point: QPointF, pane_index: int = 0) -> QPointF:
         pane = self._pane_rect(pane_index)
@@ -366,6 +412,8 @@ class CompareCanvas(QWidget):
             painter.end()
             return
         self._paint_images(painter)
+        if self.shown_label():
+            self._paint_label(painter, self.rect(), self.shown_label(), Qt.AlignmentFlag.AlignLeft)
         for index in (0, 1) if self._side_by_side() else (0,):
             self._paint_marks(painter, self._pane_rect(index))
         painter.end()
@@ -399,14 +447,9 @@ class CompareCanvas(QWidget):
         painter.setClipRect(pane)
         for name in sorted(self._shown_maps):
             painted = self._maps.get(name)
-            if painted is None or not painted.painted:
-                continue
-            painter.save()
-            painter.setOpacity(0.45)
-            painter.translate(origin)
-            painter.scale(self._zoom, self._zoom)
-            painter.drawImage(QPointF(0, 0), painted.image)
-            painter.restore()
+            if painted is not None and painted.painted:
+                self._paint_map(painter, origin, painted, stroking=self._drag == "paint"
+                                and name == self._tool)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         for index, box in enumerate(self._faces):
             chosen = index in self._face_selected
@@ -417,6 +460,26 @@ class CompareCanvas(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect, 4, 4)
             painter.drawText(rect.topLeft() + QPointF(4, -4), str(index))
+        painter.restore()
+
+    def _paint_map(self, painter: QPainter, origin: QPointF, painted: PaintedMap,
+                   stroking: bool) -> None:
+        """A map's outline, so the picture under it shows what the strokes do; while a
+        stroke is drawn, a light tint too, where the outline is not traced yet."""
+        painter.save()
+        painter.translate(origin)
+        painter.scale(self._zoom, self._zoom)
+        if stroking:
+            painter.setOpacity(_STROKE_TINT)
+            painter.drawImage(QPointF(0, 0), painted.image)
+            painter.setOpacity(1.0)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for colour, width in ((QColor(0, 0, 0, 160), 3.0), (painted.colour, 1.5)):
+            pen = QPen(colour, width)
+            pen.setCosmetic(True)  # screen pixels wide at any zoom
+            painter.setPen(pen)
+            painter.drawPath(painted.outline)
         painter.restore()
 
     def _paint_checker(self, painter: QPainter, layer: Pyramid, clip: QRect, pane: QRect) -> None:
@@ -589,6 +652,7 @@ class CompareCanvas(QWidget):
         drag, self._drag = self._drag, None
         pos = event.position()
         if drag == "paint":
+            self._trace(self._tool)
             self.stroke_finished.emit(self._tool)
         elif drag == "pan" and (pos - self._press_pos).manhattanLength() <= _CLICK_SLOP:
             self._click_face(pos)
@@ -623,3 +687,10 @@ class CompareCanvas(QWidget):
                     (event.size().height() - old.height()) / 2.0,
                 ) * (0.5 if self._side_by_side() else 1.0)
         super().resizeEvent(event)
+
+
+def _pan_range(offset: float, pane: float, extent: float) -> float:
+    """One axis of a pan: centred when the picture fits the pane, else kept covering it."""
+    if extent <= pane:
+        return (pane - extent) / 2.0
+    return min(max(offset, pane - extent), 0.0)

@@ -39,8 +39,9 @@ class HealPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         hint = QLabel("Paint over the spot to heal on the image (the brush paints while this "
-                      "tab is open), then Heal. It works on the result on screen, or on the "
-                      "photo itself before any upscale. Undo (Ctrl+Z) steps back.")
+                      "tab is open; [ and ] change its size), then Heal. It works on the result "
+                      "on screen, or on the photo itself before any upscale. Undo (Ctrl+Z) "
+                      "steps back and brings the painted spot back, to try another Shrink.")
         hint.setWordWrap(True)
         hint.setProperty("role", "hint")
         self.brush = BrushControls()

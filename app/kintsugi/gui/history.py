@@ -31,6 +31,7 @@ class ResultEntry:
     full_scale: float = 0.0  # deviation drawn at full heat
     seconds: float = 0.0
     preview: bool = False  # a live preview: the next one replaces it instead of piling up
+    heal_map: Any = None  # a heal's painted stroke (a PaintedMap): undo shows it again
 
     @property
     def consistency(self) -> bool:

@@ -42,7 +42,7 @@ def _to_bytes(arr: np.ndarray) -> np.ndarray:
 
     flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(arr.shape[0], -1)
     # A number is a scalar to OpenCV (one channel here, so it scales every value).
-    scaled = cv2.multiply(flat, 255.0, dtype=cv2.CV_8U)  # type: ignore[call-overload]
+    scaled = cv2.multiply(flat, 255.0, dtype=cv2.CV_8U)
     return scaled.reshape(arr.shape)
 
 

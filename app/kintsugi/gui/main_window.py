@@ -44,8 +44,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kintsugi import AltSession, Setting, brush_mix, pair_for, strip_settings
+from kintsugi import AltSession, Setting, brush_mix, mix_note, pair_for, strip_settings
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
+from kintsugi.gui.help import add_help_actions
 from kintsugi.gui.history import ResultEntry, ResultHistory
 from kintsugi.gui.icons import app_icon, icon
 from kintsugi.gui.imaging import (
@@ -379,7 +380,8 @@ class MainWindow(QMainWindow, RestoreFlow):
         self.act_actual = a("&Actual size (100%)", self.canvas.actual_size, ["1"], "zoom-100",
                             "One result pixel per screen pixel")
         self.act_toggle = a("&Toggle original / result", self.toggle_before_after, ["Space"],
-                            None, "Show the whole original, then the whole result")
+                            None, "Show the whole original, then the whole result, then "
+                            "the comparison again")
         self.act_upscale = a("&Upscale", self.start_upscale, ["Ctrl+Return", "Ctrl+Enter"],
                              "upscale", "Upscale the photo with the chosen method")
         self.act_cancel = a("&Cancel", self.cancel_run, ["Esc"], "cancel",
@@ -453,6 +455,7 @@ class MainWindow(QMainWindow, RestoreFlow):
         models_menu.addAction(self.act_import)
         models_menu.addAction(self.act_download)
         help_menu = bar.addMenu("&Help")
+        add_help_actions(self, help_menu)
         help_menu.addAction(self.act_about)
 
     def _build_toolbar(self) -> None:
@@ -924,7 +927,11 @@ class MainWindow(QMainWindow, RestoreFlow):
             self.panel.restore.set_faces_found(int(out.made.extra_found))  # type: ignore[attr-defined]
             self._after_restore(out.made.extra)
         elif mode == "heal":
-            self.canvas.clear_map("heal")
+            # The stroke is used up, but kept with the heal: undo brings it back, so another
+            # factor can be tried without painting again.
+            entry = self._history.current()
+            if entry is not None:
+                entry.heal_map = self.canvas.take_map("heal")
 
     # ------------------------------------------------------------------ upscaling
     def upscale_options(self) -> UpscaleOptions:
@@ -938,6 +945,7 @@ class MainWindow(QMainWindow, RestoreFlow):
         if not opts.model_id:
             return
         source, cache = self._input_image(), self._models
+        name = self._model_names().get(opts.model_id, opts.model_id)
 
         def body(job: Any) -> Made:
             import kintsugi
@@ -955,7 +963,7 @@ class MainWindow(QMainWindow, RestoreFlow):
             scale = out.width // source.width
             provenance = kintsugi.upscale_note(model.info.id, scale, opts.consistency)
             lock = " · consistency lock" if opts.consistency else ""
-            return Made(out, opts.model_id, provenance, opts.model_id + lock, opts)
+            return Made(out, opts.model_id, provenance, name + lock, opts)
 
         self._start("upscale", body)
 
@@ -963,8 +971,7 @@ class MainWindow(QMainWindow, RestoreFlow):
     def _start_alternatives(self, out: Output) -> None:
         """A new upscale result: its alternatives session, the partner, then the strip."""
         made = out.made
-        known = {info.id for info in self._model_infos}
-        pair, note = pair_for(made.model_id, out.scale, known)
+        pair, note = pair_for(made.model_id, out.scale, self._model_names())
         session = AltSession(self._input_image(), made.image, made.model_id, out.scale, pair,
                              made.provenance)
         entry = self._history.current()
@@ -1002,8 +1009,11 @@ class MainWindow(QMainWindow, RestoreFlow):
 
     def _pair_note(self, session: AltSession) -> str:
         assert session.pair is not None
-        done = "" if session.partner_complete() else " (visible part; the rest follows)"
-        return f"Mix: {session.pair[0]} (faithful) ↔ {session.pair[1]} (realistic){done}"
+        return mix_note(session.pair, self._model_names(), session.partner_complete())
+
+    def _model_names(self) -> dict[str, str]:
+        """Each listed model's one name in the window, by id."""
+        return {info.id: info.name for info in self._model_infos}
 
     def _visible_region(self, session: AltSession) -> tuple[int, int, int, int] | None:
         """The visible part of the photo in photo pixels, when it is small enough to be
@@ -1100,8 +1110,8 @@ class MainWindow(QMainWindow, RestoreFlow):
             return
         setting = task.context["setting"]
         box = self.panel.alternatives
-        box.add_thumbnail(to_qimage(task.result), _strip_label(setting, session),
-                          setting.describe(session.pair))
+        box.add_alternative(to_qimage(task.result), setting.detail,
+                            setting.alpha if session.pair else None)
         index = task.context["index"] + 1
         if index < len(self._strip):
             self._submit_thumbnail(session, index)
@@ -1164,13 +1174,15 @@ class MainWindow(QMainWindow, RestoreFlow):
         setting, mask = self._alt_request(session)
         heat = self.canvas.overlay_visible()
         source = session.source
+        label = (f"{self._model_names().get(session.first_id, session.first_id)} · "
+                 f"{setting.caption(session.pair is not None)}")
 
         def task(job: Any) -> Output:
             started = time.monotonic()
             image = session.compose(setting, mask)
             job.check()  # a newer setting is waiting: drop this one
             made = Made(image, session.first_id, session.provenance_for(setting, mask is not None),
-                        f"{session.first_id} · {setting.describe(session.pair)}")
+                        label)
             return _finish(source, made, time.monotonic() - started, heat=heat, job=job)
 
         submitted = self._preview_runner.submit(task, "compose", cancel_running=False)
@@ -1319,12 +1331,18 @@ class MainWindow(QMainWindow, RestoreFlow):
     @Slot()
     def undo(self) -> None:
         if self._history.can_undo():
+            undone = self._history.current()
             self._show_entry(self._history.undo())
+            if undone is not None:
+                self.canvas.put_map("heal", undone.heal_map)
 
     @Slot()
     def redo(self) -> None:
         if self._history.can_redo():
-            self._show_entry(self._history.redo())
+            entry = self._history.redo()
+            self._show_entry(entry)
+            if entry is not None and entry.heal_map is not None:
+                self.canvas.clear_map("heal")  # that stroke is healed again
 
     @Slot(str)
     def _on_mode_changed_panel(self, mode: str) -> None:
@@ -1614,12 +1632,6 @@ def _finish(source: Any, made: Made, seconds: float, heat: bool, job: Any) -> Ou
         job.check()
     pyramid = Pyramid.from_array(display_array(out.pixels, out.alpha))
     return Output(made, pyramid, heat_image, full, max(1, out.width // source.width), seconds)
-
-
-def _strip_label(setting: Setting, session: AltSession) -> str:
-    if session.pair is None:
-        return f"detail {setting.detail:g}"
-    return f"{setting.alpha:.0%} real" + ("" if setting.detail == 1 else f" ·{setting.detail:g}")
 
 
 def _duration(seconds: float) -> str:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kintsugi.gui.widgets import fit_to_screen
 from kintsugi.gui.worker import Task, TaskRunner
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class DownloadDialog(QDialog):
         self._last_error = ""
         self._status_for = ""  # the entry the status line under the table speaks about
         self.setWindowTitle("Download an official model")
-        self.resize(820, 440)
+        fit_to_screen(self, 820, 440)
         self._list_runner = TaskRunner("library", self)
         self._download_runner = TaskRunner("download", self)
         self._list_runner.finished.connect(self._on_listed)
@@ -164,6 +165,8 @@ class DownloadDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.progress_label = QLabel("")
         self.progress_label.setProperty("role", "hint")
+        self.progress_label.setWordWrap(True)  # a failure's reason can be long
+        self.progress_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row = QHBoxLayout()
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primary")

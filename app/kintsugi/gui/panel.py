@@ -332,6 +332,10 @@ class SidePanel(QWidget):
         self.result_info = QLabel("")
         self.result_info.setWordWrap(True)
         self.result_info.setProperty("role", "hint")
+        # Room for two lines from the start: a slider's value in the line made it wrap and
+        # unwrap while dragging, and the panel under it jumped.
+        self.result_info.setMinimumHeight(2 * self.result_info.fontMetrics().lineSpacing())
+        self.result_info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.result_info.setToolTip("The result on screen: size, factor, model and time taken")
         self.run.add_to(layout)
         layout.addWidget(self.result_info)

@@ -204,6 +204,7 @@ class RestorePanel(QWidget):
         controls.addWidget(self._build_sides())
         layout.addWidget(self._controls)
         self.set_models([], [])
+        self._mark_strip()
 
     # --- building ---------------------------------------------------------------
     def _build_model(self) -> QWidget:
@@ -250,6 +251,7 @@ class RestorePanel(QWidget):
         self.bias = _BiasSlider(BIAS_TIP)
         self.bias_slider = self.bias.slider
         self.bias_slider.valueChanged.connect(self._schedule_preview)
+        self.bias_slider.valueChanged.connect(self._mark_strip)
         self.live_check = QCheckBox("Live preview")
         self.live_check.setChecked(True)
         self.live_check.setToolTip(
@@ -538,6 +540,15 @@ class RestorePanel(QWidget):
     def set_bias_quietly(self, value: float) -> None:
         """Move the slider without scheduling a preview (the caller shows that value)."""
         self.bias.set_value(value, quiet=True)
+        self._mark_strip()
+
+    @Slot()
+    def _mark_strip(self) -> None:
+        """Highlight the strip's thumbnail at the slider's value, if one is (the strip is
+        rendered at STRIP_VALUES, in order)."""
+        at = self.bias_slider.value()
+        self.alt_strip.mark(next((row for row, value in enumerate(STRIP_VALUES)
+                                  if round(value * BIAS_STEPS) == at), None))
 
     def set_face_selection(self, indices: list[int]) -> None:
         """Faces clicked on the canvas: restore exactly these."""
@@ -561,9 +572,9 @@ class RestorePanel(QWidget):
         if count == 0:
             text = "No face found in this photo"
         elif count == 1:
-            text = "1 face found (number 0)"
+            text = "1 face found"
         else:
-            text = f"{count} faces found, numbered 0–{count - 1} from the left"
+            text = f"{count} faces found (each one's number is on the photo)"
         self.show_found(text)
 
     def show_found(self, text: str) -> None:

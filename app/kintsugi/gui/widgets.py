@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QScrollBar,
     QToolButton,
     QVBoxLayout,
+    QWidget,
 )
 
 from kintsugi.gui.icons import icon, tinted
@@ -27,6 +28,19 @@ def clock(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+SCREEN_SHARE = 0.9  # the most of the screen's free area a dialog takes
+
+
+def fit_to_screen(dialog: QWidget, width: int, height: int) -> None:
+    """Open at width x height, or smaller where the screen is: and never grow wider than
+    that, so a long message wraps instead of pushing the buttons off the screen (a
+    download's one-line failure widened its dialog from 820 to 1366 px in a trial)."""
+    area = dialog.screen().availableGeometry()
+    widest, tallest = round(area.width() * SCREEN_SHARE), round(area.height() * SCREEN_SHARE)
+    dialog.setMaximumWidth(widest)
+    dialog.resize(min(width, widest), min(height, tallest))
 
 
 class WheelGuard(QObject):
@@ -87,6 +101,10 @@ class RunControls(QObject):
         self.label = QLabel("")
         self.label.setProperty("role", "hint")
         self.label.setWordWrap(True)
+        for idle in (self.progress, self.cancel_button):  # shown only while a run is busy
+            policy = idle.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)  # hiding them must not move the panel
+            idle.setSizePolicy(policy)
         self.set_busy(False)
 
     def add_to(self, layout: QVBoxLayout) -> None:
@@ -107,6 +125,8 @@ class RunControls(QObject):
     def set_busy(self, busy: bool) -> None:
         self.busy = busy
         self.cancel_button.setEnabled(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
         if busy:
             self.button.setText("  Cancel")
             self.button.setIcon(tinted("cancel", "#1b1b1b"))

@@ -8,8 +8,8 @@ Reading gives an `Image`: float32 pixels in [0, 1] (gray or RGB, upright: the EX
 orientation is applied), alpha kept apart, and `Metadata` (ICC profile, EXIF with
 Orientation reset to 1, XMP, IPTC, text, DPI). Writing puts all of it back.
 
-Formats in: PNG, JPEG (and MPO), TIFF, WebP, BMP/DIB, GIF, AVIF, HEIC/HEIF (with the
-optional pillow-heif). Out: PNG, JPEG, TIFF, WebP, AVIF, HEIC; by default a result is
+Formats in: PNG, JPEG (and MPO), TIFF, WebP, BMP/DIB, GIF, AVIF, HEIC/HEIF (pi-heif,
+a default dependency). Out: PNG, JPEG, TIFF, WebP, AVIF, HEIC; by default a result is
 written in its source's format when that is PNG, JPEG, TIFF or WebP, else as PNG.
 
 Decisions (see tests/engine/test_imageio*.py for each):
@@ -17,7 +17,8 @@ Decisions (see tests/engine/test_imageio*.py for each):
   (Pillow truncates 16-bit RGB to 8 bits). Pillow always reads the metadata.
 - PNG and TIFF are written by our own small encoders (png.py, tiff.py: numpy + zlib,
   metadata chunks/tags written by us), so 8 and 16 bits, gray, RGB and alpha share one
-  path. JPEG, WebP, AVIF and HEIC are written by Pillow (HEIC by pillow-heif's plugin).
+  path. JPEG, WebP, AVIF and HEIC are written by Pillow (HEIC by the optional
+  pillow-heif's plugin: the default install reads HEIC but does not write it).
 - JPEG, WebP, AVIF and HEIC are 8-bit only: an explicit bit_depth=16 raises
   ImageWriteError; a 16-bit image saved there with bit_depth=None is written as 8-bit.
 - JPEG has no alpha: a transparent image is composited over white (warning logged).

@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 
 from kintsugi.engine.errors import ImageWriteError
 from kintsugi.engine.imageio.formats import DEFAULT_QUALITY
-from kintsugi.engine.imageio.heif import INSTALL_HINT, avif_available, heif_available
+from kintsugi.engine.imageio.heif import INSTALL_HINT, avif_available, heif_writable
 from kintsugi.engine.imageio.image import Image
 from kintsugi.engine.imageio.metadata import (
     PHOTOSHOP_IPTC,
@@ -131,8 +131,11 @@ def encode_avif(
 def encode_heif(
     image: Image, depth: int, quality: int | None, provenance: Mapping[str, str] | None
 ) -> bytes:
-    if not heif_available():
-        raise ImageWriteError(f"HEIC output needs the optional pillow-heif ({INSTALL_HINT})")
+    if not heif_writable():
+        raise ImageWriteError(
+            f"HEIC output needs the optional pillow-heif encoder ({INSTALL_HINT}); "
+            "the default install reads HEIC only"
+        )
     pil = _pillow_rgb(image, "HEIF")
     q = DEFAULT_QUALITY if quality is None else int(quality)
     params = _pillow_metadata(image, pil, provenance)

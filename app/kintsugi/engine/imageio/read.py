@@ -39,7 +39,7 @@ from kintsugi.engine.imageio.formats import (
 )
 from kintsugi.engine.imageio.heif import (
     INSTALL_HINT,
-    heif_available,
+    heif_readable,
     is_heif_header,
     is_hevc_header,
 )
@@ -93,7 +93,7 @@ def sniff(path: str | os.PathLike[str]) -> str | None:
 
     "PNG", "JPEG", "MPO" (a camera JPEG holding extra pictures), "TIFF", "WEBP", "BMP",
     "DIB" (a BMP without its file header, as on the clipboard), "GIF", "AVIF", "HEIF"
-    (HEIC; only with the optional pillow-heif installed). Only the header is parsed; no
+    (HEIC, through pi-heif or pillow-heif). Only the header is parsed; no
     pixel is decoded, so this is cheap enough to sort a folder by (about 0.1 ms a file).
     A file that cannot be opened, or holds something else, gives None.
     """
@@ -108,8 +108,10 @@ def _identify(fh: io.BufferedReader) -> ImageFile.ImageFile:
     """Pillow's lazy open (header only) among our formats, its bomb check off: ours follows."""
     prefix = fh.read(12)
     fh.seek(0)
-    if is_heif_header(prefix) and not heif_available() and is_hevc_header(prefix):
-        raise UnsupportedFormatError(f"HEIC/HEIF needs the optional pillow-heif ({INSTALL_HINT})")
+    if is_heif_header(prefix) and not heif_readable() and is_hevc_header(prefix):
+        raise UnsupportedFormatError(
+            f"HEIC/HEIF needs pi-heif, part of the default install (reinstall, or {INSTALL_HINT})"
+        )
     formats = pillow_formats()
     with _pillow_guard_lock:
         saved = PILImage.MAX_IMAGE_PIXELS
