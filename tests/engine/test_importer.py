@@ -7,9 +7,6 @@ import hashlib
 import io
 import pickle
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -211,38 +208,10 @@ def test_library_lists_the_official_checkpoints_with_licences() -> None:
     assert not entries["gpen-bfr-512"].downloadable
 
 
-class _Files(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-
-    def log_message(self, *_a) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def file_server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-
-
 def test_download_from_the_library_records_a_usable_model(official_pth, file_server, tmp_path,
                                                           user_dir) -> None:
     body = official_pth.read_bytes()
-    _Files.files = {"/panini.pth": body}
+    file_server.files = {"/panini.pth": body}
     toml = tmp_path / "library.toml"
     toml.write_text(f'''
 [[checkpoint]]
@@ -254,7 +223,7 @@ in_size = 32
 out_size = 64
 scale = 2
 file = "panini_tiny.pth"
-urls = ["{file_server}/gone.pth", "{file_server}/panini.pth"]
+urls = ["{file_server.base}/gone.pth", "{file_server.base}/panini.pth"]
 listed_in = "test"
 sha256 = "{hashlib.sha256(body).hexdigest()}"
 licence = "test licence"

@@ -18,7 +18,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QWidget
 
 import kintsugi
-from kintsugi.gui.alternatives import Setting
+from kintsugi import Setting
 from kintsugi.gui.canvas import ViewMode
 from kintsugi.gui.imaging import to_qimage
 

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 import kintsugi
-from kintsugi.gui.alternatives import Setting, strip_settings
+from kintsugi.engine.alt_session import Setting, strip_settings
 
 pytestmark = pytest.mark.gui
 

@@ -72,13 +72,6 @@ def heal(
     return image.replace(pixels=pixels)
 
 
-def heal_provenance(model_id: str, factor: int, feather: int) -> dict[str, str]:
-    from kintsugi import __version__
-
-    return {"software": f"Kintsugi {__version__}", "operation": "heal", "model": model_id,
-            "factor": str(factor), "feather": str(feather)}
-
-
 def feathered(painted: np.ndarray, feather: int) -> np.ndarray:
     """The painted map grown and softened so it reaches at most `feather` px beyond it.
 

@@ -44,14 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kintsugi.gui.alternatives import (
-    AltSession,
-    Setting,
-    brush_mix,
-    mix_note,
-    pair_for,
-    strip_settings,
-)
+from kintsugi import AltSession, Setting, brush_mix, mix_note, pair_for, strip_settings
 from kintsugi.gui.canvas import CompareCanvas, ViewMode
 from kintsugi.gui.help import add_help_actions
 from kintsugi.gui.history import ResultEntry, ResultHistory
@@ -968,7 +961,7 @@ class MainWindow(QMainWindow, RestoreFlow):
                     out.metadata, dpi=(opts.dpi, opts.dpi)))
             job.set_progress(0.96, "Measuring invented detail…")
             scale = out.width // source.width
-            provenance = kintsugi.provenance_for(model, scale, opts.consistency)
+            provenance = kintsugi.upscale_note(model.info.id, scale, opts.consistency)
             lock = " · consistency lock" if opts.consistency else ""
             return Made(out, opts.model_id, provenance, name + lock, opts)
 
@@ -1047,7 +1040,7 @@ class MainWindow(QMainWindow, RestoreFlow):
 
         def task(job: Any) -> bool:
             import kintsugi
-            from kintsugi.gui.alternatives import crop_region, paste_region
+            from kintsugi import crop_region, paste_region
 
             model = cache.get(partner_id, opts.device)
             if region is None:
@@ -1299,16 +1292,13 @@ class MainWindow(QMainWindow, RestoreFlow):
 
         def body(job: Any) -> Made:
             import kintsugi
-            from kintsugi.engine.heal import default_healer
 
             # The window's model cache: a second heal does not load the network again.
-            healer = models.get(default_healer(), opts.device)
-            healed = kintsugi.heal(image, mask, model=healer, factor=opts.factor, job=job,
-                                   device=opts.device)
-            provenance = dict(base) or {"software": f"Kintsugi {kintsugi.__version__}",
-                                        "scale": "1"}
-            done = provenance.get("healed", "")
-            provenance["healed"] = (done + "; " if done else "") + f"factor {opts.factor}"
+            healer = models.get(kintsugi.default_healer(), opts.device)
+            feather = kintsugi.DEFAULT_FEATHER
+            healed = kintsugi.heal(image, mask, model=healer, factor=opts.factor, feather=feather,
+                                   job=job, device=opts.device)
+            provenance = kintsugi.heal_note(healer.info.id, opts.factor, feather, base)
             return Made(healed, entry.model_id if entry is not None else "heal", provenance,
                         opts.describe(), opts)
 

@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import Slot
 
-from kintsugi.gui.history import ResultHistory
-from kintsugi.gui.imaging import display_array, to_qimage
-from kintsugi.gui.restore_panel import (
-    STRIP_THUMB,
+from kintsugi import (
     Brush,
     PhotoCache,
-    RestoreOptions,
     SessionStore,
     brush_from_masks,
     face_frame,
     run_restore,
+    side_output_note,
 )
+from kintsugi.gui.history import ResultHistory
+from kintsugi.gui.imaging import display_array, to_qimage
+from kintsugi.gui.restore_panel import STRIP_THUMB, RestoreOptions
 from kintsugi.gui.worker import Task, TaskRunner
 
 FACE_TOOLS = {"realness": "face-realness", "fidelity": "face-fidelity"}  # canvas map names
@@ -159,12 +159,13 @@ class RestoreFlow:
 
             # A render already under way is shown even if a newer value is waiting (the
             # picture keeps up during a drag); one that has not started is dropped.
-            out, model, scale, found = run_restore(source, opts, models, cache, store, job, brush, stale)
+            out, _model, scale, found = run_restore(source, opts.spec, opts.controls, opts.device,
+                                                   models, cache, store, job, brush, stale)
             job.check()
             job.set_progress(0.97, "Measuring invented detail…")
-            provenance = kintsugi.restore_provenance(
-                model, scale, opts.consistency, **opts.engine_controls(), bias_map=brush is not None,
-                faces=opts.faces, background=opts.background, seed=opts.seed)
+            painted = opts.controls if brush is None else dataclasses.replace(
+                opts.controls, bias_map=brush.bias_map)
+            provenance = kintsugi.restore_note(opts.spec, painted, scale)
             label = "faces restored: " + opts.describe() + (" · brushed" if brush is not None else "")
             result = made(out, opts.model_id, provenance, label, opts)
             result.extra_found = found
@@ -221,7 +222,7 @@ class RestoreFlow:
         """A restore is on screen: fill the strip (or the side outputs) for its session,
         unless the strip on show was rendered with the same settings."""
         section = self.panel.restore
-        basis = (self._source_token, dataclasses.replace(opts, bias=0.0, fidelity=None))
+        basis = (self._source_token, opts.at(0.0, None))
         if basis == self._face_strip.basis:
             return
         self._strip_runner.cancel()
@@ -238,12 +239,13 @@ class RestoreFlow:
         value = self._face_strip.values[index]
         section = self.panel.restore
         # The strip varies the slider only: the same blocks and seed, no brush.
-        wanted = dataclasses.replace(opts, bias=value if section.maskable() else 0.0,
-                                     fidelity=_w(value) if section.weighted() else None)
+        wanted = opts.at(value if section.maskable() else 0.0,
+                         _w(value) if section.weighted() else None)
         source, cache, models, store = self._face_input(), self._photo_cache, self._models, self._sessions
 
         def task(job: Any) -> np.ndarray:
-            out, session = store.render(source, wanted, models, cache, job, build=False)
+            out, session = store.render(source, wanted.spec, wanted.controls, wanted.device, models,
+                                        cache, job, build=False)
             job.check()
             return _thumbnail(out, face_frame(session))
 
@@ -324,7 +326,7 @@ class RestoreFlow:
         if not 0 <= index < len(sizes) or entry is None:
             return
         size, store, source, finish, made = sizes[index], self._sessions, self._source, _finish(), _made()
-        provenance = {**entry.provenance, "side_output": f"{size} px"}
+        provenance = side_output_note(entry.provenance, size)
         label = f"{entry.model_id} · side output {size} px"
 
         def task(job: Any) -> Any:
