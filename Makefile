@@ -14,7 +14,7 @@ SAMPLE := resources/samples/astronaut-portrait.png
 export KINTSUGI_PACKAGE_CACHE ?= $(abspath .cache/packages)
 
 .PHONY: setup setup-test packages demo run test lint bench screenshots clean lock \
-	wheel wheel-check bundle bundle-check metadata-check
+	wheel wheel-check bundle bundle-check metadata-check test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,7 +68,7 @@ packages: setup-test
 		-d $(KINTSUGI_PACKAGE_CACHE) realesrgan==0.3.0
 
 ## Linters first so that the run ends with pytest's summary line.
-test: setup-test packages
+test: setup-test packages test-tools
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -107,12 +107,17 @@ $(BUNDLE_EXE): packaging/kintsugi.spec pyproject.toml $(shell find app models re
 bundle-check: $(BUNDLE_EXE) metadata-check
 	$(BIN)/python packaging/check_bundle.py $(BUNDLE_EXE)
 
-## The .desktop file and AppStream metadata pass their validators (Debian packages).
+## Debian tools the tests read with: the freedesktop validators and exiftool (an independent
+## reader of the metadata Kintsugi writes). Installed with apt only when one is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-metadata-check:
-	@command -v desktop-file-validate >/dev/null && command -v appstreamcli >/dev/null || \
+test-tools:
+	@command -v desktop-file-validate >/dev/null && command -v appstreamcli >/dev/null && \
+		command -v exiftool >/dev/null || \
 		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq desktop-file-utils appstream >/dev/null; }
+			apt-get install -y -qq desktop-file-utils appstream libimage-exiftool-perl >/dev/null; }
+
+## The .desktop file and AppStream metadata pass their validators.
+metadata-check: test-tools
 	desktop-file-validate packaging/kintsugi.desktop
 	appstreamcli validate --no-net packaging/io.github.kintsugi.Kintsugi.metainfo.xml
 

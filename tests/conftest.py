@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
 import numpy as np
 import pytest
+
+from fixtures.http_files import FileServer
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +31,14 @@ def user_dir(tmp_path, monkeypatch):
     folder = tmp_path / "userdata"
     monkeypatch.setenv("KINTSUGI_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    """A local HTTP server of `file_server.files` (tests/fixtures/http_files.py)."""
+    server = FileServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -29,4 +29,6 @@ def test_pyinstaller_spec_bundles_existing_folders_and_every_kintsugi_module():
         assert (ROOT / folder).is_dir(), folder
     # Architectures are imported by name, which PyInstaller cannot see: the spec takes every
     # kintsugi module (`make bundle-check` proves the bundle runs).
-    assert 'hiddenimports=collect_submodules("kintsugi"' in spec
+    assert 'hiddenimports=[*collect_submodules("kintsugi"' in spec
+    # HEIC in: pi_heif is imported by name too; the GPL encoder (pillow_heif) stays out
+    assert '"pi_heif"]' in spec and '"pillow_heif",' in spec.split("excludes=")[1]

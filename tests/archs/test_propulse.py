@@ -93,4 +93,6 @@ def test_side_outputs_follow_the_generator_from_z(net):
 def test_capabilities_describe_a_16_to_1024_face_restorer():
     caps = arch_by_id("propulse").capabilities({})
     assert (caps.purpose, caps.input_size, caps.scale, caps.tiles) == ("face-restorer", 16, 64, False)
+    assert caps.side_outputs  # what the window's side strip and --side-outputs read
+    assert not arch_by_id("rrdbnet").capabilities({"scale": 4}).side_outputs
     assert arch_by_id("propulse").capabilities(TINY).scale == 8

@@ -4,9 +4,7 @@ through kintsugi.cli.main."""
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -187,31 +185,13 @@ def test_models_library_lists_licences(capsys) -> None:
         assert wanted in out
 
 
-class _Files(BaseHTTPRequestHandler):
-    body = b""
-
-    def log_message(self, *_a) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path != "/tiny.safetensors":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-
 @pytest.fixture
-def local_library(tmp_path, panini_file, monkeypatch) -> Iterator[Path]:
-    _Files.body = panini_file.read_bytes()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+def local_library(tmp_path, panini_file, monkeypatch, file_server) -> Path:
+    body = panini_file.read_bytes()
+    file_server.files = {"/tiny.safetensors": body}
+    base = file_server.base
     toml = tmp_path / "library.toml"
-    digest = hashlib.sha256(_Files.body).hexdigest()
+    digest = hashlib.sha256(body).hexdigest()
     toml.write_text("\n".join([
         "[[checkpoint]]", 'id = "tiny"', 'name = "Tiny"', 'arch = "panini"', 'engine = "kintsugi"',
         'file = "tiny.safetensors"', f'urls = ["{base}/tiny.safetensors"]', 'licence = "test"',
@@ -219,10 +199,7 @@ def local_library(tmp_path, panini_file, monkeypatch) -> Iterator[Path]:
         "", "[[checkpoint]]", 'id = "gone"', 'name = "Gone"', 'arch = "panini"', 'engine = "kintsugi"',
         'file = "gone.pth"', f'urls = ["{base}/gone.pth"]', 'licence = "test"', ""]))
     monkeypatch.setattr(library, "library_path", lambda: toml)
-    yield toml
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    return toml
 
 
 def test_models_download(local_library, user_dir, capsys) -> None:

@@ -76,6 +76,8 @@ def test_bad_files_are_reported_and_the_rest_processed(tree, tmp_path):
     failed = {src.name: msg for src, msg in summary.failed}
     assert set(failed) == {"empty.png", "random.jpg", "truncated.png", "huge.png"}
     assert "60000" in failed["huge.png"]
+    assert failed["truncated.png"].endswith("is truncated: its image data ends early (the end "
+                                            "of the file is missing)")
     assert summary.done == 3 and not summary.cancelled
     assert all("\n" not in msg for msg in failed.values())
     # Nothing was written for the failures, and no temp files were left anywhere.
@@ -217,7 +219,7 @@ def test_a_configured_job_travels_without_its_model(tree, tmp_path):
     """What Ray ships to a worker: the settings; each worker loads the model once itself."""
     import pickle
 
-    from kintsugi.engine.batch import Restorer, RestoreSettings, Upscaler, make_work
+    from kintsugi.engine.batch import Restorer, Upscaler, make_work
 
     opts = BatchOptions(model="waifu2x-photo-x2")
     work = make_work(opts)
@@ -228,7 +230,8 @@ def test_a_configured_job_travels_without_its_model(tree, tmp_path):
     assert copy._model is None and copy.options == opts  # noqa: SLF001
     copy(tree / "a.png", tmp_path / "a.png", kintsugi.Job())
     assert kintsugi.open_image(tmp_path / "a.png").width == 32
-    restore_opts = BatchOptions(model="x", restore=RestoreSettings(bias=0.5, bias_blocks=((1, -0.5),)))
+    restore_opts = BatchOptions(restore=kintsugi.RestoreSpec("x"),
+                                controls=kintsugi.Controls(bias=0.5, bias_blocks=((1, -0.5),)))
     assert isinstance(make_work(restore_opts), Restorer)
     assert pickle.loads(pickle.dumps(make_work(restore_opts))).options == restore_opts
 

@@ -59,7 +59,7 @@ def test_a_waifu2x_file_given_by_path_gets_its_true_scale(tmp_path, face, test_d
     assert (out.width, out.height) == (2 * face.width, 2 * face.height)
     shipped = kintsugi.upscale(face, load_model(WAIFU2X, test_device, precision="fp32"))
     np.testing.assert_array_equal(out.pixels, shipped.pixels)
-    assert kintsugi.provenance_for(by_path, out.width // face.width, False)["scale"] == "2"
+    assert kintsugi.upscale_note(by_path.info.id, out.width // face.width, False)["scale"] == "2"
     # The same through the string a CLI user types.
     assert kintsugi.upscale(face, str(path), device=test_device).width == 2 * face.width
 

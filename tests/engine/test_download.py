@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from fixtures.http_files import FileServer
 from kintsugi.engine import download as dl
 from kintsugi.engine.errors import Cancelled
 from kintsugi.engine.job import Job
@@ -18,77 +16,11 @@ from kintsugi.engine.job import Job
 PAYLOAD = bytes(range(256)) * 1200  # 300 KB: several chunks
 
 
-class Server:
-    """A tiny file server: Range support, and switches to misbehave."""
-
-    def __init__(self) -> None:
-        self.cut_after: int | None = None  # drop the connection after this many bytes
-        self.honour_range = True
-        self.send_length = True  # False: no Content-Length; the body ends when the connection closes
-        self.requests: list[dict[str, str]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args) -> None:  # keep pytest output clean
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                owner.requests.append({"path": self.path, "range": self.headers.get("Range", "")})
-                if self.path == "/page":
-                    body = b"<html>confirm download</html>"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/html; charset=utf-8")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    return
-                if self.path != "/model.pth":
-                    self.send_error(404)
-                    return
-                start = 0
-                ranged = self.headers.get("Range", "")
-                if ranged and owner.honour_range:
-                    start = int(ranged.split("=")[1].split("-")[0])
-                    if start >= len(PAYLOAD):
-                        self.send_response(416)
-                        self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                if owner.send_length:
-                    self.send_header("Content-Length", str(len(PAYLOAD) - start))
-                self.end_headers()
-                body = PAYLOAD[start:]
-                if owner.cut_after is not None:
-                    body = body[: owner.cut_after]
-                    owner.cut_after = None
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.timeout = 5
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def url(self, path: str = "/model.pth") -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
 @pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
-    srv.thread.join(timeout=5)
+def server(file_server: FileServer) -> FileServer:
+    file_server.files = {"/model.pth": PAYLOAD, "/page": b"<html>confirm download</html>"}
+    file_server.content_types["/page"] = "text/html; charset=utf-8"
+    return file_server
 
 
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -97,13 +29,13 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 def test_plain_download_is_verified_and_atomic(server, tmp_path) -> None:
     seen: list[float] = []
     target = tmp_path / "models" / "model.pth"
-    dl.download(server.url(), target, SHA, job=Job(on_progress=lambda f, _m: seen.append(f)), timeout=5)
+    dl.download(server.url("/model.pth"), target, SHA, job=Job(on_progress=lambda f, _m: seen.append(f)), timeout=5)
     assert target.read_bytes() == PAYLOAD
     assert not dl.part_path(target).exists()
     assert seen[-1] == 1.0 and seen == sorted(seen)
     # Already there and verified: nothing is fetched again.
     before = len(server.requests)
-    dl.download(server.url(), target, SHA, timeout=5)
+    dl.download(server.url("/model.pth"), target, SHA, timeout=5)
     assert len(server.requests) == before
 
 
@@ -111,10 +43,10 @@ def test_interrupted_transfer_resumes_with_a_range_request(server, tmp_path) -> 
     target = tmp_path / "model.pth"
     server.cut_after = 100_000
     with pytest.raises(dl.DownloadError, match="resume"):
-        dl.download(server.url(), target, SHA, timeout=5)
+        dl.download(server.url("/model.pth"), target, SHA, timeout=5)
     part = dl.part_path(target)
     assert not target.exists() and part.stat().st_size == 100_000
-    dl.download(server.url(), target, SHA, timeout=5)
+    dl.download(server.url("/model.pth"), target, SHA, timeout=5)
     assert target.read_bytes() == PAYLOAD
     assert server.requests[-1]["range"] == "bytes=100000-"
 
@@ -123,22 +55,22 @@ def test_server_without_range_support_starts_over(server, tmp_path) -> None:
     target = tmp_path / "model.pth"
     dl.part_path(target).write_bytes(b"stale bytes that must not stay at the front")
     server.honour_range = False
-    dl.download(server.url(), target, SHA, timeout=5)
+    dl.download(server.url("/model.pth"), target, SHA, timeout=5)
     assert target.read_bytes() == PAYLOAD
 
 
 def test_wrong_hash_removes_the_file_with_a_clear_error(server, tmp_path) -> None:
     target = tmp_path / "model.pth"
     with pytest.raises(dl.DownloadError, match="not the expected file.*removed"):
-        dl.download(server.url(), target, "0" * 64, timeout=5)
+        dl.download(server.url("/model.pth"), target, "0" * 64, timeout=5)
     assert not target.exists() and not dl.part_path(target).exists()
 
 
 def test_published_hash_prefix_is_checked(server, tmp_path) -> None:
     target = tmp_path / "model.pth"
     with pytest.raises(dl.DownloadError, match="removed"):
-        dl.download(server.url(), target, None, timeout=5, sha256_prefix="00000000")
-    dl.download(server.url(), target, None, timeout=5, sha256_prefix=SHA[:8])
+        dl.download(server.url("/model.pth"), target, None, timeout=5, sha256_prefix="00000000")
+    dl.download(server.url("/model.pth"), target, None, timeout=5, sha256_prefix=SHA[:8])
     assert target.read_bytes() == PAYLOAD
 
 
@@ -147,14 +79,14 @@ def test_no_size_and_no_hash_refuses_a_cut_off_file(server, tmp_path) -> None:
     server.send_length = False
     server.cut_after = 100_000  # the connection closes early: looks like a normal end
     with pytest.raises(dl.DownloadError, match="cannot be told from a complete one"):
-        dl.download(server.url(), target, None, timeout=5)
+        dl.download(server.url("/model.pth"), target, None, timeout=5)
     assert not target.exists() and not dl.part_path(target).exists()
     # With a size from the server, or a published hash, the same download is checked and kept.
     server.send_length = True
-    dl.download(server.url(), target, None, timeout=5)
+    dl.download(server.url("/model.pth"), target, None, timeout=5)
     assert target.read_bytes() == PAYLOAD
     server.send_length = False
-    dl.download(server.url(), tmp_path / "hashed.pth", SHA, timeout=5)
+    dl.download(server.url("/model.pth"), tmp_path / "hashed.pth", SHA, timeout=5)
     assert (tmp_path / "hashed.pth").read_bytes() == PAYLOAD
 
 
@@ -166,7 +98,7 @@ def test_not_found_is_a_clear_error(server, tmp_path) -> None:
 
 def test_next_address_is_tried_when_one_fails(server, tmp_path) -> None:
     target = tmp_path / "model.pth"
-    dl.download([server.url("/gone.pth"), server.url()], target, SHA, timeout=5)
+    dl.download([server.url("/gone.pth"), server.url("/model.pth")], target, SHA, timeout=5)
     assert target.read_bytes() == PAYLOAD
 
 
@@ -206,11 +138,11 @@ def test_disk_full_keeps_the_partial_file_and_says_so(server, tmp_path, monkeypa
     real_open = open
     monkeypatch.setattr(dl, "open", lambda *a, **k: FullDisk(real_open(*a, **k)), raising=False)
     with pytest.raises(dl.DownloadError, match="disk is full"):
-        dl.download(server.url(), target, SHA, timeout=5)
+        dl.download(server.url("/model.pth"), target, SHA, timeout=5)
     monkeypatch.undo()
     assert not target.exists()
     assert dl.part_path(target).stat().st_size == 2 * dl.CHUNK
-    dl.download(server.url(), target, SHA, timeout=5)  # space freed: resumes and completes
+    dl.download(server.url("/model.pth"), target, SHA, timeout=5)  # space freed: resumes and completes
     assert target.read_bytes() == PAYLOAD
 
 
@@ -218,7 +150,7 @@ def test_cancel_stops_and_leaves_no_target(server, tmp_path) -> None:
     target = tmp_path / "model.pth"
     job = Job(on_progress=lambda f, _m: job.cancel() if f > 0.2 else None)
     with pytest.raises(Cancelled):
-        dl.download(server.url(), target, SHA, job=job, timeout=5)
+        dl.download(server.url("/model.pth"), target, SHA, job=job, timeout=5)
     assert not target.exists()
     assert 0 < dl.part_path(target).stat().st_size < len(PAYLOAD)
 

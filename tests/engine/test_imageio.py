@@ -664,6 +664,22 @@ def test_truncated_file_is_an_error(
         open_image(cut)
 
 
+@pytest.mark.parametrize("ext, fmt", [("jpg", "JPEG"), ("png", "PNG"), ("tif", "TIFF")])
+def test_truncated_file_says_its_data_ends_early_not_a_byte_count(
+    tmp_path: Path, astronaut: np.ndarray, ext: str, fmt: str
+) -> None:
+    """The trial's JPEG missing ~8 KB was reported as "(2 bytes not processed)": Pillow's
+    count of bytes left in its buffer, not of what is missing."""
+    whole = tmp_path / f"whole.{ext}"
+    PILImage.fromarray(astronaut).save(whole, fmt)
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) * 3 // 4])
+    with pytest.raises(ImageReadError) as raised:
+        open_image(cut)
+    assert str(raised.value) == (f"cut.{ext} is truncated: its image data ends early (the end "
+                                 "of the file is missing)")
+
+
 def test_truncated_16bit_png_is_an_error(tmp_path: Path, rgb16: np.ndarray) -> None:
     whole = save_image(Image.from_array(rgb16), tmp_path / "whole16.png")
     cut = tmp_path / "cut16.png"

@@ -7,9 +7,6 @@ import hashlib
 import io
 import pickle
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -112,14 +109,47 @@ class Sneaky:
         return (print, ("this would run on load",))
 
 
-def test_pickle_that_runs_code_is_refused(tmp_path) -> None:
+@pytest.mark.parametrize("protocol", [2, 4])  # 2 names a global inline, 4 from pushed strings
+def test_pickle_that_runs_code_is_refused_and_named(tmp_path, protocol) -> None:
     path = tmp_path / "evil.pth"
     buffer = io.BytesIO()
-    pickle.dump({"state_dict": {"w": torch.zeros(1)}, "x": Sneaky()}, buffer, protocol=2)
+    pickle.dump({"state_dict": {"w": torch.zeros(1)}, "x": Sneaky()}, buffer, protocol=protocol)
     path.write_bytes(buffer.getvalue())
-    with pytest.raises(ModelError, match="refuses to load it"):
+    with pytest.raises(ModelError, match=r"references .*builtins\.print, code that would run on "
+                                         "loading; Kintsugi refuses to load it"):
         importer.import_model(path)
     assert importer.read_manifest() == []
+
+
+def test_random_bytes_are_not_a_model_file_and_say_what_they_start_with(tmp_path) -> None:
+    # The trial's fake_face.pth: torch's safe loader calls these bytes an unsafe pickle.
+    path = tmp_path / "fake_face.pth"
+    path.write_bytes(b"\x8f\x3a\x11\xc2" + bytes(range(256)) * 16)
+    with pytest.raises(ModelError) as raised:
+        importer.import_model(path)
+    assert str(raised.value) == ("fake_face.pth is not a valid model file: not a zip archive or a "
+                                 "pickle (it starts with bytes 8f 3a 11 c2 00 01 02 03)")
+
+
+@pytest.mark.parametrize(("content", "found"), [
+    (b"\x80\x02\xa9" + bytes(64), r"pickle data is damaged \(at position 2, opcode b'\\xa9' unknown\)"),
+    (b"", r"not a zip archive or a pickle \(it is empty\)"),
+])
+def test_damaged_pickles_are_not_model_files(tmp_path, content, found) -> None:
+    path = tmp_path / "broken.pth"
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="broken.pth is not a valid model file: .*" + found):
+        importer.import_model(path)
+
+
+def test_zip_that_is_not_a_checkpoint_says_so(tmp_path) -> None:
+    import zipfile
+
+    path = tmp_path / "photos.pth"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.txt", "hello")
+    with pytest.raises(ModelError, match="photos.pth is not a valid model file: .*without the data.pkl"):
+        importer.import_model(path)
 
 
 def test_unknown_layout_without_spandrel_names_what_it_would_need(tmp_path, monkeypatch) -> None:
@@ -178,38 +208,10 @@ def test_library_lists_the_official_checkpoints_with_licences() -> None:
     assert not entries["gpen-bfr-512"].downloadable
 
 
-class _Files(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-
-    def log_message(self, *_a) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def file_server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-
-
 def test_download_from_the_library_records_a_usable_model(official_pth, file_server, tmp_path,
                                                           user_dir) -> None:
     body = official_pth.read_bytes()
-    _Files.files = {"/panini.pth": body}
+    file_server.files = {"/panini.pth": body}
     toml = tmp_path / "library.toml"
     toml.write_text(f'''
 [[checkpoint]]
@@ -221,7 +223,7 @@ in_size = 32
 out_size = 64
 scale = 2
 file = "panini_tiny.pth"
-urls = ["{file_server}/gone.pth", "{file_server}/panini.pth"]
+urls = ["{file_server.base}/gone.pth", "{file_server.base}/panini.pth"]
 listed_in = "test"
 sha256 = "{hashlib.sha256(body).hexdigest()}"
 licence = "test licence"

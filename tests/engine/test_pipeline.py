@@ -121,7 +121,7 @@ def test_deviation_map_shows_invented_detail(model, face):
 
 
 def test_provenance_names_the_model(model):
-    note = kintsugi.provenance_for(model, 4, True)
+    note = kintsugi.upscale_note(model.info.id, 4, True)
     assert note["model"] == "realesrgan-x4plus" and note["consistency"] == "on"
     assert note["software"].startswith("Kintsugi ")
 

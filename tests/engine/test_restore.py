@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from fixtures.random_weights import gentle_random
 from kintsugi.archs import ArchSpec, detect_arch
 from kintsugi.archs import gan_layouts as L
 from kintsugi.archs.glean import GLEAN
@@ -23,24 +24,16 @@ from kintsugi.engine.consistency import pool
 from kintsugi.engine.errors import Cancelled, KintsugiError
 from kintsugi.engine.imageio import Image
 from kintsugi.engine.job import Job
+from kintsugi.engine.provenance import restore_note
 from kintsugi.engine.registry import Model, ModelInfo, load_model
-from kintsugi.engine.restore import find_faces, restore, restore_provenance
+from kintsugi.engine.restore import find_faces, restore
+from kintsugi.engine.spec import Controls, RestoreSpec
 
 torch.set_num_threads(2)
 GEN = {"out_size": 64, "style_dim": 16, "n_mlp": 2, "max_channels": 8, "growth": 8}
 PANINI = {**GEN, "lce_channels": 8, "in_size": 32, "rrdb_channels": 8, "num_rrdbs": 1,
           "head_channels": (8,), "dre_channels": (8, 8, 16)}
 GLEAN_TINY = {**GEN, "in_size": 16, "rrdb_channels": 8, "num_rrdbs": 1, "decoder_channels": 8}
-
-
-def gentle_random(net: nn.Module, seed: int) -> nn.Module:
-    """Random biases and noise strengths too (zero-initialised ones would hide wiring bugs)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("bias") or p.abs().max() == 0:
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return net.eval()
 
 
 def tiny_panini(seed: int = 0) -> Panini:
@@ -363,8 +356,9 @@ def test_gray_photo_stays_gray_and_alpha_is_kept(two_faces) -> None:
 
 
 def test_provenance_records_the_controls(panini) -> None:
-    info = restore_provenance(panini, 2, True, bias=0.25, bias_blocks={1: -0.5}, bias_map=True,
-                              faces=[0, 2], background="bicubic", seed=7)
+    spec = RestoreSpec(panini, faces=[0, 2], background="bicubic", consistency=True)
+    controls = Controls(bias=0.25, bias_blocks={1: -0.5}, bias_map=np.zeros((2, 2)), seed=7)
+    info = restore_note(spec, controls, 2)
     assert info["bias"] == "0.25" and info["bias_blocks"] == "1=-0.5" and info["seed"] == "7"
     assert info["faces"] == "0,2" and info["background"] == "bicubic" and info["consistency"] == "on"
 
@@ -394,15 +388,15 @@ def test_official_mmediting_checkpoint_loads_by_path(tmp_path, kind) -> None:
 
 
 def test_known_faces_and_a_ready_background_give_the_same_result(two_faces, panini) -> None:
-    from kintsugi.engine.restore import background_pixels
+    from kintsugi.engine.face_runner import background_pixels
 
     small = Image.from_array(cv2.resize(two_faces.to_uint(8), (160, 112), interpolation=cv2.INTER_AREA))
     plain = restore(small, panini, background="bicubic", bias=0.4)
     scale = plain.width // small.width
     ready = background_pixels(small, scale, "bicubic")
     faces = find_faces(small.pixels)
-    reused = restore(small, panini, background=ready, known_faces=faces, bias=0.4)
+    reused = restore(small, panini, upscaled=ready, known_faces=faces, bias=0.4)
     np.testing.assert_allclose(reused.pixels, plain.pixels, atol=1e-6)
     assert np.array_equal(ready, background_pixels(small, scale, "bicubic"))  # not painted on
     with pytest.raises(KintsugiError, match="does not match"):
-        restore(small, panini, background=ready[:-1], known_faces=faces)
+        restore(small, panini, upscaled=ready[:-1], known_faces=faces)

@@ -16,6 +16,7 @@ from kintsugi.archs.stylegan2 import UnitRangeWrapper
 from kintsugi.engine.errors import Cancelled, KintsugiError
 from kintsugi.engine.job import Job
 from kintsugi.engine.registry import Model, ModelInfo
+from kintsugi.engine.spec import Controls, RestoreSpec
 
 torch.set_num_threads(2)
 
@@ -86,9 +87,8 @@ def test_cancel_reaches_inside_the_generator_pass(two_faces, panini_model) -> No
 
 
 def test_window_restore_detects_faces_once(two_faces, panini_model, monkeypatch) -> None:  # noqa: F811
-    pytest.importorskip("PySide6")
     from kintsugi.engine import faces as faces_module
-    from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
+    from kintsugi.engine.photo_sessions import PhotoCache, SessionStore, run_restore
 
     calls: list[int] = []
     real = faces_module.detect_faces
@@ -103,7 +103,8 @@ def test_window_restore_detects_faces_once(two_faces, panini_model, monkeypatch)
         def get(self, _model_id: str, _device: str = "auto") -> Model:
             return panini_model
 
-    opts = RestoreOptions(model_id="tiny-panini", background="bicubic")
-    out, _model, scale, found = run_restore(two_faces, opts, Models(), PhotoCache(), SessionStore(), Job())
+    spec = RestoreSpec("tiny-panini", background="bicubic")
+    out, _model, scale, found = run_restore(two_faces, spec, Controls(), "auto", Models(),
+                                            PhotoCache(), SessionStore(), Job())
     assert calls == [1]
     assert found == 2 and scale == 2 and out.width == 2 * two_faces.width

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import kintsugi
+from fixtures.random_weights import gentle_random
 from kintsugi.archs.codeformer import CodeFormer
 from kintsugi.archs.gan_layouts import stylegan2_from_canonical
 from kintsugi.archs.gfpgan import GFPGAN, gfpgan_from_canonical
@@ -28,15 +29,6 @@ CODEFORMER_TINY = {"nf": 4, "norm_groups": 4, "codebook_size": 32, "dim_embd": 1
 pytestmark = pytest.mark.usefixtures("user_dir")  # every test gets its own data folder
 
 
-def _randomise(net: torch.nn.Module, seed: int) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("bias") or p.abs().max() == 0:
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return net.eval()
-
-
 def _official_pth(path: Path, state: dict[str, torch.Tensor]) -> Path:
     """Saved as the authors' release files are: {'params_ema': state_dict}."""
     torch.save({"params_ema": {k: v.contiguous() for k, v in state.items()}}, path)
@@ -45,13 +37,13 @@ def _official_pth(path: Path, state: dict[str, torch.Tensor]) -> Path:
 
 def gfpgan_file(folder: Path) -> Path:
     torch.manual_seed(3)
-    net = _randomise(GFPGAN(out_size=64, style_dim=32, n_mlp=2, narrow=1 / 32), 3)
+    net = gentle_random(GFPGAN(out_size=64, style_dim=32, n_mlp=2, narrow=1 / 32), 3)
     return _official_pth(folder / "GFPGANv1.4.pth", gfpgan_from_canonical(net.state_dict()))
 
 
 def codeformer_file(folder: Path) -> Path:
     torch.manual_seed(4)
-    net = _randomise(CodeFormer(**CODEFORMER_TINY), 4)
+    net = gentle_random(CodeFormer(**CODEFORMER_TINY), 4)
     with torch.no_grad():
         net.position_emb.normal_(0.0, 0.5)
     return _official_pth(folder / "codeformer.pth", net.state_dict())

@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
+from kintsugi.engine.alt_session import strip_settings
 from kintsugi.gui.alt_panel import AlternativesBox
-from kintsugi.gui.alternatives import strip_settings
 
 pytestmark = pytest.mark.gui
 

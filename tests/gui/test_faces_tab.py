@@ -18,9 +18,8 @@ from test_restore_panel import PANINI_ID, restore_window, run
 
 import kintsugi
 from fixtures.tiny_faces import save_tiny_codeformer, save_tiny_propulse
+from kintsugi.engine import face_runner, importer
 from kintsugi.engine import faces as engine_faces
-from kintsugi.engine import importer
-from kintsugi.engine import restore as engine_restore
 from kintsugi.engine import session as session_module
 
 pytestmark = pytest.mark.gui
@@ -66,8 +65,8 @@ def test_a_second_slider_value_reruns_no_cached_stage(qtbot, make_window, model_
         return spy
 
     monkeypatch.setattr(engine_faces, "detect_faces", counting("detect", engine_faces.detect_faces))
-    monkeypatch.setattr(engine_restore, "background_pixels",
-                        counting("background", engine_restore.background_pixels))
+    monkeypatch.setattr(face_runner, "background_pixels",
+                        counting("background", face_runner.background_pixels))
     monkeypatch.setattr(session_module, "background_pixels",
                         counting("background", session_module.background_pixels))
     core = model_cache.get(PANINI_ID, window.restore.options().device).net.net
@@ -103,10 +102,10 @@ def test_stale_preview_requests_are_dropped(qtbot, make_window, panini_imported,
     rendered: list[float] = []
     real = session_module.RestoreSession.render
 
-    def counting(self: Any, bias: float = 0.0, **kwargs: Any) -> Any:
+    def counting(self: Any, controls: Any, **kwargs: Any) -> Any:
         if QThread.currentThread().objectName() == "kintsugi-restore-preview":
-            rendered.append(bias)
-        return real(self, bias, **kwargs)
+            rendered.append(controls.bias)
+        return real(self, controls, **kwargs)
 
     monkeypatch.setattr(session_module.RestoreSession, "render", counting)
     statuses: list[str] = []
@@ -127,7 +126,7 @@ def test_stale_preview_requests_are_dropped(qtbot, make_window, panini_imported,
     assert rendered == [pytest.approx(values[-1])]
     assert len(statuses) == len(values) and statuses[-1] == "ok"
     assert statuses.count("cancelled") == len(values) - 1
-    assert window.current_result().options.bias == pytest.approx(values[-1])
+    assert window.current_result().options.controls.bias == pytest.approx(values[-1])
 
 
 def test_the_strip_fills_and_a_click_shows_and_saves_that_alternative(
@@ -165,7 +164,7 @@ def test_each_block_slider_moves_its_own_block_towards_the_prior(qtbot, make_win
         outs = {}
         for value in (0.5, 1.0):
             section.block_sliders[k].set_value(value)
-            assert window.restore.options().blocks == {k: value}
+            assert window.restore.options().controls.blocks == {k: value}
             outs[value] = run(qtbot, window)
         np.testing.assert_allclose(outs[1.0], direct(portrait, bias_blocks={k: 1.0}), atol=1e-5)
         # More bias on the block: a larger change, towards the prior-only result.

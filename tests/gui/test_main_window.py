@@ -18,6 +18,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 import kintsugi
+from kintsugi import Setting
 from kintsugi.gui.canvas import ViewMode
 from kintsugi.gui.imaging import to_qimage
 
@@ -48,6 +49,9 @@ def test_open_upscale_compare_save_with_the_default_model(
     assert window.canvas.has_before() and not window.canvas.has_after()
     assert not window.action("save").isEnabled()
     assert upscale(qtbot, window) == "ok"
+    # The result then moves to the default mix once the faithful partner is ready.
+    qtbot.waitUntil(lambda: window.document.current_setting() == Setting(1.0, kintsugi.DEFAULT_MIX),
+                    timeout=300_000)
     result = window.current_result()
     assert result is not None and (result.image.width, result.image.height) == (192, 192)
     assert result.model_id == DEFAULT_MODEL and result.scale == 4

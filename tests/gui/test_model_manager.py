@@ -7,10 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,46 +26,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "userdata"
     monkeypatch.setenv("KINTSUGI_DATA_DIR", str(folder))
     return folder
-
-
-class _Files(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    delay = 0.0  # seconds between 16 KiB blocks: a slow link, for Cancel
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            for start in range(0, len(body), 1 << 14):
-                self.wfile.write(body[start:start + (1 << 14)])
-                if self.delay:
-                    time.sleep(self.delay)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client cancelled
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handler threads: none outlives a test
-
-
-@pytest.fixture
-def file_server() -> Iterator[str]:
-    _Files.delay = 0.0
-    httpd = _Server(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
 
 
 def official_checkpoint(path: Path) -> bytes:
@@ -144,13 +100,13 @@ def test_a_pickle_that_runs_code_is_refused_with_a_dialog(qtbot, make_window, da
 def test_download_from_a_local_server_makes_the_model_usable(qtbot, make_window, data_dir,
                                                              tmp_path, file_server) -> None:
     body = official_checkpoint(tmp_path / "panini.pth")
-    _Files.files = {"/panini.pth": body}
+    file_server.files = {"/panini.pth": body}
     window = make_window()
-    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, body))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server.base, body))
     qtbot.waitUntil(lambda: dialog.entry_ids() == ["tiny-panini-dl"], timeout=30_000)
     assert dialog.table.item(0, 3).text().startswith("NC · ")
     assert "non-commercial use only" in dialog.details.text()
-    assert dialog.table.item(0, 4).text() == f"{file_server}/panini.pth"
+    assert dialog.table.item(0, 4).text() == f"{file_server.base}/panini.pth"
     assert dialog.download_button.isEnabled()
     with qtbot.waitSignal(window.models.changed, timeout=60_000):
         with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:
@@ -166,10 +122,10 @@ def test_download_from_a_local_server_makes_the_model_usable(qtbot, make_window,
 def test_cancel_leaves_no_partial_file(qtbot, make_window, data_dir, tmp_path,
                                        file_server) -> None:
     body = official_checkpoint(tmp_path / "panini.pth") + bytes(4 << 20)  # + 4 MiB padding
-    _Files.files = {"/panini.pth": body}
-    _Files.delay = 0.01  # ~3 s for the whole file
+    file_server.files = {"/panini.pth": body}
+    file_server.delay = 0.01  # ~3 s for the whole file
     window = make_window()
-    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, body))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server.base, body))
     qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=30_000)
     dialog.download_button.click()
     qtbot.waitUntil(lambda: dialog.progress.value() > 20, timeout=30_000)  # bytes are flowing
@@ -203,7 +159,7 @@ licence = "see its page"
 notes = "Kintsugi has no GPEN architecture yet"
 '''
     window = make_window()
-    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, b"x", gpen))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server.base, b"x", gpen))
     qtbot.waitUntil(lambda: len(dialog.entry_ids()) == 2, timeout=30_000)
     dialog.select("gpen-test")
     assert not dialog.download_button.isEnabled()
@@ -236,7 +192,7 @@ def test_the_shipped_library_lists_the_official_checkpoints(qtbot, make_window,
 def test_a_failure_is_not_left_under_another_selection(qtbot, make_window, data_dir, tmp_path,
                                                        file_server) -> None:
     body = official_checkpoint(tmp_path / "panini.pth")
-    _Files.files = {}  # the server has nothing: the download fails with 404
+    file_server.files = {}  # the server has nothing: the download fails with 404
     second = '''
 [[checkpoint]]
 id = "tiny-panini-other"
@@ -253,7 +209,7 @@ listed_in = "test"
 licence = "MIT"
 '''
     window = make_window()
-    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server, body, second))
+    dialog = window.models.open_download_dialog(library_file(tmp_path, file_server.base, body, second))
     qtbot.waitUntil(lambda: len(dialog.entry_ids()) == 2, timeout=30_000)
     dialog.select("tiny-panini-dl")
     with qtbot.waitSignal(dialog.download_finished, timeout=60_000) as blocker:

@@ -19,11 +19,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 import kintsugi
+from fixtures.random_weights import gentle_random
 from kintsugi.engine import importer
 from kintsugi.engine import session as session_module
 from kintsugi.engine.consistency import pool
+from kintsugi.engine.photo_sessions import PhotoCache, SessionStore, run_restore
 from kintsugi.gui import restore_panel
-from kintsugi.gui.restore_panel import PhotoCache, RestoreOptions, SessionStore, run_restore
 
 pytestmark = pytest.mark.gui
 torch.set_num_threads(2)
@@ -34,16 +35,6 @@ PANINI: dict[str, Any] = {**GEN, "lce_channels": 8, "in_size": 32, "rrdb_channel
 GLEAN_TINY: dict[str, Any] = {**GEN, "in_size": 16, "rrdb_channels": 8, "num_rrdbs": 1, "decoder_channels": 8}
 PANINI_ID = "tiny-panini-gui"
 GLEAN_ID = "tiny-glean-gui"
-
-
-def gentle_random(net: nn.Module, seed: int) -> nn.Module:
-    """Random biases and noise strengths too: zero-initialised ones would hide the seed."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("bias") or p.abs().max() == 0:
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return net.eval()
 
 
 def tiny_panini(seed: int = 0) -> nn.Module:
@@ -161,7 +152,7 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     assert [s.isEnabled() for s in section.block_sliders] == [True, True, True, False, False]
     section.advanced_button.setChecked(True)
     section.block_sliders[0].set_value(1.0)
-    assert window.restore.options().blocks == {0: 1.0}
+    assert window.restore.options().controls.blocks == {0: 1.0}
     coarse = run(qtbot, window)
     assert np.abs(coarse - base).mean() > 1e-4
     section.block_sliders[0].set_value(0.0)
@@ -169,7 +160,7 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     assert section.seed_spin.isEnabled()
     section.another_button.click()
     seed = section.seed_spin.value()
-    assert seed >= 0 and window.restore.options().seed == seed
+    assert seed >= 0 and window.restore.options().controls.seed == seed
     first = run(qtbot, window)
     assert np.abs(first - base).mean() > 1e-4  # new noise, another version
     assert np.array_equal(run(qtbot, window), first)  # the same seed gives the same version
@@ -222,7 +213,7 @@ def test_consistency_colour_match_and_background_controls(qtbot, make_window, pa
     section.color_check.setChecked(True)
 
     section.select_background("waifu2x-photo-x2")
-    assert window.restore.options().background == "waifu2x-photo-x2"
+    assert window.restore.options().spec.background == "waifu2x-photo-x2"
     upscaled = run(qtbot, window)
     corner = np.s_[180:, :60]  # lower-left: far from the face
     assert np.abs(upscaled[corner] - free[corner]).mean() > 1e-3
@@ -236,10 +227,10 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     started: list[float] = []
     real = session_module.RestoreSession.render
 
-    def counting(self: Any, bias: float = 0.0, **kwargs: Any) -> Any:
+    def counting(self: Any, controls: Any, **kwargs: Any) -> Any:
         if QThread.currentThread().objectName() == "kintsugi-restore-preview":  # not the strip's
-            started.append(bias)
-        return real(self, bias, **kwargs)
+            started.append(controls.bias)
+        return real(self, controls, **kwargs)
 
     monkeypatch.setattr(session_module.RestoreSession, "render", counting)
 
@@ -257,7 +248,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     assert len(started) < 25 / 2
     assert started[-1] == pytest.approx(0.6)
     result = window.current_result()
-    assert result.options.bias == pytest.approx(0.6) and result.preview
+    assert result.options.controls.bias == pytest.approx(0.6) and result.preview
     direct = kintsugi.restore(kintsugi.open_image(portrait), PANINI_ID, bias=0.6,
                               background="bicubic")
     np.testing.assert_allclose(result.image.pixels, direct.pixels, atol=1e-5)
@@ -269,7 +260,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
         section.bias_slider.setValue(value)
         qtbot.wait(5)
     qtbot.waitUntil(settled, timeout=120_000)
-    assert window.current_result().options.bias == pytest.approx(-0.8)
+    assert window.current_result().options.controls.bias == pytest.approx(-0.8)
     assert window.restore.photo_cache().detections == 1
     assert len(window.document.history) == steps  # noqa: SLF001
 
@@ -280,11 +271,13 @@ def test_session_path_gives_the_same_pixels_as_restore(panini_imported, two_face
 
     image = kintsugi.open_image(two_faces)
     model = model_cache.get(PANINI_ID)
-    opts = RestoreOptions(model_id=PANINI_ID, bias=0.4, bias_blocks=((1, -0.5),), seed=7,
-                          faces=[1], background="bicubic", consistency=True, color_match=False)
+    spec = kintsugi.RestoreSpec(PANINI_ID, faces=[1], background="bicubic", consistency=True,
+                                color_match=False)
+    controls = kintsugi.Controls(bias=0.4, bias_blocks=((1, -0.5),), seed=7)
     cache, store = PhotoCache(), SessionStore()
-    cached, _model, scale, found = run_restore(image, opts, model_cache, cache, store, Job())
-    again = run_restore(image, opts, model_cache, cache, store, Job())[0]
+    cached, _model, scale, found = run_restore(image, spec, controls, "auto", model_cache, cache,
+                                               store, Job())
+    again = run_restore(image, spec, controls, "auto", model_cache, cache, store, Job())[0]
     direct = kintsugi.restore(image, model, bias=0.4, bias_blocks={1: -0.5}, seed=7, faces=[1],
                               background="bicubic", consistency=True, color_match=False)
     np.testing.assert_allclose(cached.pixels, direct.pixels, atol=1e-6)
@@ -324,7 +317,7 @@ def test_bias_is_off_for_models_without_a_mask(qtbot, make_window, data_dir, tmp
     assert not section.advanced_button.isEnabled()
     assert section.seed_spin.isEnabled()  # GLEAN's latent bank draws noise
     section.bias_slider.setValue(80)  # cannot be reached by the user; still never sent
-    assert window.restore.options().bias == 0.0
+    assert window.restore.options().controls.bias == 0.0
     out = run(qtbot, window)
     assert out.shape == (512, 512, 3)  # the tiny GLEAN is x4
 
@@ -369,7 +362,7 @@ def test_default_background_photo_scale_and_aligned_crop(
         qtbot, make_window, panini_imported, portrait, tmp_path, astronaut_full) -> None:
     window = make_window()
     section = window.panel.restore
-    assert section.options().background is None  # the default upscaler, as on the CLI
+    assert section.options().spec.background is None  # the default upscaler, as on the CLI
     assert "Default upscaler" in section.background_combo.currentText()
     section.live_check.setChecked(False)
     section.select_background("bicubic")
@@ -405,8 +398,7 @@ def test_a_fidelity_weight_model_gets_the_same_slider_labelled_w(qtbot) -> None:
     assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity (CodeFormer w)"
     assert not panel.advanced_button.isEnabled() and not panel.seed_spin.isEnabled()
     panel.bias.set_value(-1.0)
-    assert panel.options().fidelity == 1.0 and panel.options().bias == 0.0
+    assert panel.options().controls.fidelity == 1.0 and panel.options().controls.bias == 0.0
     panel.bias.set_value(1.0)
-    assert panel.options().fidelity == 0.0
-    assert panel.options().engine_controls()["fidelity"] == 0.0
+    assert panel.options().controls.fidelity == 0.0
     assert "w 0.00" in panel.options().describe()

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 import kintsugi
-from kintsugi.gui.alternatives import Setting, strip_settings
+from kintsugi.engine.alt_session import Setting, strip_settings
 
 pytestmark = pytest.mark.gui
 
@@ -32,11 +32,17 @@ def upscaled_with_partner(qtbot, make_window, photo: Path, lock: bool = False): 
     window = make_window(DEFAULT_MODEL)
     window.panel.consistency_check.setChecked(lock)
     open_photo(qtbot, window, photo)
-    with qtbot.waitSignal(window.alternatives.strip_filled, timeout=300_000):
+    # Done: the strip is full and the default mix is composed (once the partner is ready).
+    with qtbot.waitSignals([window.alternatives.strip_filled, window.alternatives.composed], timeout=300_000):
         with qtbot.waitSignal(window.alternatives.partner_ready, timeout=300_000) as partner:
             assert upscale(qtbot, window) == "ok"
     assert partner.args == [True]  # the whole photo is in view: no partial step needed
     return window
+
+
+def realistic_end(window) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The upscale's own result (the default model, the mix's realistic end)."""
+    return window.current_result().alt.first.pixels.copy()
 
 
 def compose(qtbot, window, detail: float, alpha: float) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -54,7 +60,7 @@ def deviation_mean(photo: Path, pixels: np.ndarray) -> float:
 def test_mix_ends_are_the_two_results_and_each_slider_moves_the_right_way(
         qtbot, make_window, tiny_photo: Path) -> None:
     window = upscaled_with_partner(qtbot, make_window, tiny_photo)
-    first = window.current_result().image.pixels.copy()
+    first = realistic_end(window)
     box = window.panel.alternatives
     assert box.isVisible() and box.blend_slider.isEnabled()
     assert box.blend_note.text().startswith(
@@ -71,6 +77,23 @@ def test_mix_ends_are_the_two_results_and_each_slider_moves_the_right_way(
     assert detail[0] < detail[1] < detail[2]  # more detail, more invented
     halfway = [deviation_mean(tiny_photo, compose(qtbot, window, d, 0.5)) for d in (0.0, 1.0, 2.0)]
     assert halfway[0] < halfway[1] < halfway[2]  # and so in the middle of the mix
+
+
+def test_a_new_x4_result_opens_at_the_default_mix(qtbot, make_window, tiny_photo: Path) -> None:
+    """Issue 14, fault 11: the default model alone (Mix 1.00) made faces waxy; the result
+    now opens at kintsugi.DEFAULT_MIX once the faithful partner is ready."""
+    window = make_window(DEFAULT_MODEL)
+    open_photo(qtbot, window, tiny_photo)
+    with qtbot.waitSignal(window.alternatives.partner_ready, timeout=300_000):
+        assert upscale(qtbot, window) == "ok"
+    start = Setting(1.0, kintsugi.DEFAULT_MIX)
+    qtbot.waitUntil(lambda: window.document.current_setting() == start, timeout=120_000)
+    assert window.panel.alternatives.alpha() == kintsugi.DEFAULT_MIX == 0.25
+    source = kintsugi.open_image(tiny_photo)
+    faithful = kintsugi.upscale(source, "rrdn-x4")
+    realistic = source.replace(pixels=realistic_end(window))
+    mixed = kintsugi.blend(faithful, realistic, kintsugi.DEFAULT_MIX).pixels
+    assert np.array_equal(window.current_result().image.pixels, mixed)
 
 
 def test_stale_slider_requests_are_dropped(qtbot, make_window, tiny_photo: Path) -> None:
@@ -113,7 +136,7 @@ def test_the_strip_fills_and_a_click_shows_and_saves_that_alternative(
 def test_a_brush_stroke_changes_only_pixels_inside_its_feathered_region(
         qtbot, make_window, tiny_photo: Path) -> None:
     window = upscaled_with_partner(qtbot, make_window, tiny_photo)
-    realistic = window.current_result().image.pixels.copy()
+    realistic = realistic_end(window)
     before = compose(qtbot, window, 1.0, 0.0)  # all faithful
     box = window.panel.alternatives
     box.realness_button.click()

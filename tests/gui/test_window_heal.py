@@ -64,7 +64,7 @@ def test_heal_the_photo_then_undo_and_redo_exactly(qtbot, make_window, face64: P
     far = outside(mask)
     assert far.any() and np.array_equal(healed[far], photo[far])  # bit-identical outside
     assert np.abs(healed - photo)[mask > 0.5].mean() > 1e-3  # the painted part changed
-    assert window.current_result().provenance["healed"] == "factor 2"
+    assert window.current_result().provenance["operation"] == "heal"
     window.action("undo").trigger()
     assert window.current_result() is None and not window.canvas.has_after()
     window.action("redo").trigger()
@@ -72,6 +72,26 @@ def test_heal_the_photo_then_undo_and_redo_exactly(qtbot, make_window, face64: P
     with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
         window.saver.save()
     assert Path(blocker.args[0]).name == "face64_healed_x1.png"
+
+
+def test_the_window_heal_note_is_the_command_lines(qtbot, make_window, face64: Path,
+                                                  tmp_path: Path, monkeypatch) -> None:
+    """The same heal (the photo, the default healer, factor and feather) says the same in the
+    saved file whether the window or `kintsugi heal` made it."""
+    import tqdm
+
+    from kintsugi.cli import main
+
+    monkeypatch.setattr(tqdm.tqdm, "monitor_interval", 0)  # no monitor thread left behind
+
+    window = make_window()
+    open_photo(qtbot, window, face64)
+    paint_and_heal(qtbot, window, 32)
+    mask = tmp_path / "mask.png"
+    PILImage.fromarray(np.full((64, 64), 255, np.uint8)).save(mask)
+    out = tmp_path / "healed.png"
+    assert main(["heal", str(face64), "--mask", str(mask), "-o", str(out)]) == 0
+    assert window.current_result().provenance == kintsugi.read_provenance(out)
 
 
 def test_a_healed_jpeg_saved_as_jpeg_keeps_the_original_blocks(qtbot, make_window,
@@ -152,7 +172,8 @@ def test_undo_brings_the_stroke_back_to_try_another_factor(qtbot, make_window,
     with qtbot.waitSignal(window.heal.finished, timeout=120_000) as blocker:
         window.panel.heal.heal_button.click()
     assert blocker.args[0] == "ok", window.last_error()
-    assert window.current_result().provenance["healed"] == "factor 4"  # of the photo, once
+    note = window.current_result().provenance
+    assert note["factor"] == "4" and "healed_from" not in note  # of the photo, once
     window.action("undo").trigger()
     window.action("redo").trigger()  # the heal again: its stroke is used up again
     assert window.canvas.brush_mask("heal") is None

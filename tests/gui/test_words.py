@@ -7,8 +7,8 @@ import re
 import pytest
 
 import kintsugi
+from kintsugi.engine.alt_session import Setting, mix_note, pair_for
 from kintsugi.gui.alt_panel import alternative_label, alternative_tip
-from kintsugi.gui.alternatives import Setting, mix_note, pair_for
 from kintsugi.gui.restore_panel import RestorePanel
 
 pytestmark = pytest.mark.gui

@@ -57,7 +57,7 @@ def test_pooling_decomposition_option_pins_the_trained_models_output(photos, tmp
                          params={"C": 2, "D": 1, "G": 8, "G0": 8, "T": 1}, size=32, steps=1, batch=2,
                          device="cpu", degradation="bicubic", pooling_decomposition=True)
     result = train(config)
-    from kintsugi.train.targets import make_target
+    from kintsugi.train.loop import make_target
 
     target = make_target(config)
     lr = torch.rand(1, 3, 16, 16)

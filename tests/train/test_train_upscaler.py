@@ -141,7 +141,7 @@ def test_adversarial_loss_trains_a_discriminator_with_lazy_r1(photos, tmp_path):
 def test_fine_tuning_starts_from_the_fp32_weights_where_auto_would_pick_bf16(monkeypatch):
     """On AMX CPUs load_model's "auto" gives bf16; a fine-tune must start from the exact weights."""
     from kintsugi.engine import device
-    from kintsugi.train.targets import make_target
+    from kintsugi.train.loop import make_target
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     target = make_target(TrainConfig(target="rrdn", data=Path("unused"), out=Path("unused"), init="rrdn-x2", size=32))
@@ -165,8 +165,7 @@ def test_bf16_steps_run_under_autocast_and_keep_fp32_weights(photos, tmp_path):
 def test_batches_made_a_step_ahead_on_a_thread_equal_the_inline_ones(photos):
     """What an accelerator run does (prefetch), checked on the CPU: the same batches, in order."""
     from kintsugi.train.data import PhotoSet, list_images
-    from kintsugi.train.loop import _Batches
-    from kintsugi.train.targets import make_target
+    from kintsugi.train.loop import _Batches, make_target
 
     config = tiny(photos, Path("unused"), degradation="fixed")
     target = make_target(config)

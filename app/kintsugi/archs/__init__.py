@@ -46,6 +46,7 @@ class Capabilities:
     mask_blocks: int = 0  # DAFI mask-bias blocks (0: no mask bias)
     seed: bool = False  # has noise inputs a seed can redraw
     fidelity_weight: bool = False  # has a fidelity/realness weight (CodeFormer's w)
+    side_outputs: bool = False  # draws deeply supervised side outputs (Pro-PULSE)
 
     def __post_init__(self) -> None:
         if self.purpose not in PURPOSES:

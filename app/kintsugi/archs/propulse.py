@@ -272,7 +272,7 @@ def describe(params: dict[str, Any]) -> Capabilities:
     out_size = int(params.get("out_size", 1024))
     # fp32 only: StyleGAN2's demodulation underflows in fp16. Noise inputs are the stored ones.
     return Capabilities(purpose="face-restorer", scale=out_size // in_size, input_size=in_size,
-                        tiles=False, precisions=("fp32",))
+                        tiles=False, precisions=("fp32",), side_outputs=True)
 
 
 SPEC = ArchSpec(

@@ -12,11 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from kintsugi.engine.errors import KintsugiError
+from kintsugi import KintsugiError
 
 if TYPE_CHECKING:
-    from kintsugi.engine.batch import BatchEvent, BatchItem, BatchOptions, BatchSummary
-    from kintsugi.engine.job import Job
+    from kintsugi import BatchEvent, BatchItem, BatchOptions, BatchSummary, Job, TilePolicy
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -37,13 +36,13 @@ def positive_int(text: str) -> int:
     return value
 
 
-def tile_size(text: str) -> int | str:
-    if text == "auto":
-        return text
-    value = int(text)
-    if value < 16:
-        raise argparse.ArgumentTypeError("tile must be auto or at least 16")
-    return value
+def tile_size(text: str) -> TilePolicy:
+    from kintsugi import TilePolicy
+
+    try:
+        return TilePolicy.parse(text)
+    except KintsugiError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def number_in(convert: Callable[[str], float], low: float, high: float, what: str,
@@ -194,14 +193,14 @@ def check_model(name: str | None, option: str = "--model") -> None:
 
 
 def _looks_like_a_file(name: str) -> bool:
-    from kintsugi.engine.manifest import WEIGHT_SUFFIXES
+    from kintsugi import WEIGHT_SUFFIXES
 
     path = Path(name)
     return path.suffix.lower() in WEIGHT_SUFFIXES or path.exists()
 
 
 def _library_entry(name: str) -> Any:
-    from kintsugi.engine.library import library_entries
+    from kintsugi import library_entries
 
     try:
         return next((e for e in library_entries() if e.id == name), None)
@@ -215,8 +214,7 @@ def _library_entry(name: str) -> Any:
 def run_files(o: argparse.Namespace, options: BatchOptions, work: Any = None,
               runner: Runner | None = None) -> int:
     """Plan the inputs, run them with progress and Ctrl-C, report; the exit status."""
-    from kintsugi.engine.batch import BatchItem, plan_batch, run_batch
-    from kintsugi.engine.job import Job
+    from kintsugi import BatchItem, Job, plan_batch, run_batch
 
     items: list[BatchItem]
     if o.output is not None:

@@ -17,13 +17,7 @@ from kintsugi.cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from kintsugi.engine.heal import (
-        DEFAULT_FACTOR,
-        DEFAULT_FEATHER,
-        MAX_FACTOR,
-        MAX_FEATHER,
-        MIN_FACTOR,
-    )
+    from kintsugi import DEFAULT_FACTOR, DEFAULT_FEATHER, MAX_FACTOR, MAX_FEATHER, MIN_FACTOR
 
     p = subs.add_parser("heal", parents=[common],
                         help="heal retouched or damaged regions painted in a mask")
@@ -47,12 +41,17 @@ def add_heal_parser(subs: Any, common: argparse.ArgumentParser) -> argparse.Argu
 
 
 def run_heal(o: argparse.Namespace) -> int:
-    from kintsugi.engine.device import set_threads
-    from kintsugi.engine.errors import Cancelled, KintsugiError
-    from kintsugi.engine.heal import heal, heal_provenance
-    from kintsugi.engine.imageio import open_image, save_image
-    from kintsugi.engine.job import Job
-    from kintsugi.engine.registry import load_model
+    from kintsugi import (
+        Cancelled,
+        Job,
+        KintsugiError,
+        heal,
+        heal_note,
+        load_model,
+        open_image,
+        save_image,
+        set_threads,
+    )
 
     set_threads(o.threads)
     job = Job(on_progress=shared.Progress().update)
@@ -66,7 +65,7 @@ def run_heal(o: argparse.Namespace) -> int:
                           device=o.device)
         model_id = model.info.id if model is not None else _default_id()
         save_image(result, dst, bit_depth=o.bit_depth, quality=o.quality,
-                   provenance=heal_provenance(model_id, o.factor, o.feather), edit_of=image)
+                   provenance=heal_note(model_id, o.factor, o.feather), edit_of=image)
     except Cancelled:
         shared.error_line("cancelled; no file was written")
         return EXIT_CANCELLED
@@ -94,8 +93,7 @@ def destination(photo: Path, output: Path | None) -> Path:
 
 def read_mask(path: Path, width: int, height: int) -> Any:
     """Mask image -> HxW 0..1: brightness, times opacity when the file has transparency."""
-    from kintsugi.engine.errors import KintsugiError
-    from kintsugi.engine.imageio import open_image
+    from kintsugi import KintsugiError, open_image
 
     mask = open_image(path)
     if (mask.width, mask.height) != (width, height):
@@ -106,6 +104,6 @@ def read_mask(path: Path, width: int, height: int) -> Any:
 
 
 def _default_id() -> str:
-    from kintsugi.engine.heal import default_healer
+    from kintsugi import default_healer
 
     return default_healer()

@@ -90,7 +90,7 @@ def run_info(o: argparse.Namespace) -> int:
 
 def _library_info(model_id: str) -> int:
     """An id that is only in the library: what it is, and how to get it."""
-    from kintsugi.engine.library import library_entries
+    from kintsugi import library_entries
 
     entry = next((e for e in library_entries() if e.id == model_id), None)
     if entry is None:
@@ -120,7 +120,7 @@ def _source_line(source: dict) -> str:
 
 
 def run_verify(o: argparse.Namespace) -> int:
-    from kintsugi.engine.digest import sha256_file
+    from kintsugi import sha256_file
 
     bad = 0
     for m in kintsugi.list_models():
@@ -152,7 +152,7 @@ def run_convert(o: argparse.Namespace) -> int:
 
 
 def run_import(o: argparse.Namespace) -> int:
-    from kintsugi.engine.importer import import_model
+    from kintsugi import import_model
 
     entry = import_model(o.file, model_id=o.model_id)
     say(f"imported {entry.id}: {entry.arch} ({entry.kind}, x{entry.scale}, via {entry.engine}) "
@@ -161,8 +161,7 @@ def run_import(o: argparse.Namespace) -> int:
 
 
 def run_library(_o: argparse.Namespace) -> int:
-    from kintsugi.engine.importer import read_manifest
-    from kintsugi.engine.library import library_entries
+    from kintsugi import library_entries, read_manifest
 
     entries = library_entries()
     have = {m.id for m in read_manifest() if m.path.is_file()}
@@ -177,9 +176,7 @@ def run_library(_o: argparse.Namespace) -> int:
 
 
 def run_download(o: argparse.Namespace) -> int:
-    from kintsugi.engine.errors import Cancelled
-    from kintsugi.engine.job import Job
-    from kintsugi.engine.library import download_checkpoint
+    from kintsugi import Cancelled, Job, download_checkpoint
 
     progress = common.Progress()
     job = Job(on_progress=progress.update)

@@ -51,23 +51,22 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def run(o: argparse.Namespace) -> int:
-    from kintsugi.engine.batch import BatchOptions, RestoreSettings, make_work
-    from kintsugi.engine.device import set_threads
+    import kintsugi
 
     common.check_model(o.model)
     if o.background is not None and o.background.lower() != "bicubic":
         common.check_model(o.background, "--background")
-    set_threads(o.threads)
-    settings = RestoreSettings(
-        bias=o.bias, bias_blocks=tuple(o.bias_blocks), bias_map=o.bias_map, faces=o.faces,
-        background=o.background, seed=o.seed, color_match=o.color_match,
-        fidelity=o.fidelity, side_outputs=o.side_outputs)
-    options = BatchOptions(model=o.model, scale=o.scale, consistency=o.consistency,
-                           device=o.device, format=o.format, bit_depth=o.bit_depth,
-                           quality=o.quality, recursive=o.recursive,
-                           skip_existing=o.skip_existing, name_pattern="{stem}_restored",
-                           restore=settings)
-    work = make_work(options)
+    kintsugi.set_threads(o.threads)
+    spec = kintsugi.RestoreSpec(model=o.model, faces=o.faces, background=o.background,
+                                scale=o.scale, consistency=o.consistency, color_match=o.color_match)
+    controls = kintsugi.Controls(bias=o.bias, bias_blocks=tuple(o.bias_blocks),
+                                 fidelity=o.fidelity, seed=o.seed)
+    options = kintsugi.BatchOptions(restore=spec, controls=controls, bias_map=o.bias_map,
+                                    side_outputs=o.side_outputs, device=o.device, format=o.format,
+                                    bit_depth=o.bit_depth, quality=o.quality,
+                                    recursive=o.recursive, skip_existing=o.skip_existing,
+                                    name_pattern="{stem}_restored")
+    work = kintsugi.make_work(options)
     work.prepare()  # models and the bias map load once, and fail once
     return common.run_files(o, options, work)
 

@@ -121,7 +121,7 @@ def _config(options: argparse.Namespace) -> Any:
 
 
 def run_train(options: argparse.Namespace) -> int:
-    from kintsugi.engine.device import set_threads
+    from kintsugi import set_threads
     from kintsugi.train import Progress, train
 
     try:

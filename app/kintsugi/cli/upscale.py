@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kintsugi import KintsugiError
 from kintsugi.cli import common
-from kintsugi.engine.errors import KintsugiError
 
 RAY_MISSING = ("--ray needs Ray, which is not installed here; install it with "
                "`pip install kintsugi[cluster]`")
@@ -33,8 +33,7 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def run(o: argparse.Namespace) -> int:
-    from kintsugi.engine.batch import BatchOptions, make_work
-    from kintsugi.engine.device import set_threads
+    from kintsugi import BatchOptions, make_work, set_threads
 
     _take_back_an_input(o)
     common.check_model(o.model)
@@ -75,7 +74,7 @@ def _ray_runner(address: str) -> Any:
     except ImportError:
         raise KintsugiError(RAY_MISSING) from None
     try:
-        from kintsugi.engine.cluster import run_batch_on_ray
+        from kintsugi import run_batch_on_ray
     except ImportError as error:
         raise KintsugiError(f"--ray is not available in this build of Kintsugi ({error})") from None
 

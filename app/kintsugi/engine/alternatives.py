@@ -31,6 +31,11 @@ from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio import Image
 
 MAX_STRENGTH = 2.0
+# The mix a result opens at where a faithful and a realistic model are paired (0 = faithful
+# end, 1 = realistic end): 25% realness scored the best or tied-best PSNR of the mixes at
+# x4 on 22 photo patches under four degradations, and looked least waxy on faces, where the
+# realistic end alone paints skin (README, "Models"; bench/bench_mix.py).
+DEFAULT_MIX = 0.25
 # Bytes of one band of block planes composed at a time (in cache; see _grid_at).
 _BAND_BYTES = 2 << 20
 # Largest pooling factor searched when telling whether two results share an input.

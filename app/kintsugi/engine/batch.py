@@ -20,7 +20,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,9 @@ from kintsugi.engine.imageio import (
 )
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.manifest import WEIGHT_SUFFIXES
+from kintsugi.engine.provenance import restore_note, upscale_note
 from kintsugi.engine.resume import Journal
+from kintsugi.engine.spec import Controls, RestoreSpec, TilePolicy
 
 if TYPE_CHECKING:
     from kintsugi.engine.registry import Model
@@ -47,27 +49,17 @@ EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "A
 NAME_FIELDS = ("stem", "scale", "model")
 
 
-@dataclass(frozen=True)
-class RestoreSettings:
-    """What a restore batch needs beyond BatchOptions (model = the face model)."""
-
-    bias: float = 0.0
-    bias_blocks: tuple[tuple[int, float], ...] = ()
-    bias_map: Path | None = None  # grey image: white +1, mid-grey 0, black -1
-    faces: Any = "all"  # facepaste.FaceSelection; None: inputs are aligned face crops
-    background: str | None = None  # model id, weights file, "bicubic"; None: default upscaler
-    seed: int | None = None
-    color_match: bool | None = None  # None: on for photos, off for aligned crops
-    fidelity: float | None = None  # CodeFormer's w (models whose caps have a fidelity weight)
-    side_outputs: Path | None = None  # Pro-PULSE: also write the side outputs into this folder
-
-
 @dataclass
 class BatchOptions:
-    model: str | None = None  # None: the default model (restore: a face model is required)
+    """How a batch runs. Upscaling: model, scale, consistency, tile. Restoring: `restore` says
+    what is restored (its model, scale and lock; the upscaling fields stay unset) and
+    `controls` at which values; `bias_map` is a grey image (white +1, mid-grey 0, black -1)
+    read once for the controls; `side_outputs`: Pro-PULSE's are also written to this folder."""
+
+    model: str | None = None  # None: the default model
     scale: int | None = None
     consistency: bool = False
-    tile: int | str = "auto"
+    tile: TilePolicy | int | str = "auto"
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see kintsugi.engine.device)
     format: str | None = None  # None: the input's format where writable, else PNG
@@ -76,7 +68,21 @@ class BatchOptions:
     recursive: bool = False
     skip_existing: bool = False
     name_pattern: str = "{stem}_x{scale}"
-    restore: RestoreSettings | None = None  # set: restore faces instead of upscaling
+    restore: RestoreSpec | None = None  # set: restore faces instead of upscaling
+    controls: Controls = field(default_factory=Controls)
+    bias_map: Path | None = None
+    side_outputs: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.tile = TilePolicy.parse(self.tile)
+        if self.restore is not None and (self.model or self.scale or self.consistency):
+            raise KintsugiError("a restore batch takes its model, scale and lock from its "
+                                "RestoreSpec; leave the upscaling ones unset")
+
+    @property
+    def model_ref(self) -> str | None:
+        """The model that names the outputs ({model}): the face model when restoring."""
+        return str(self.restore.model) if self.restore is not None else self.model
 
 
 @dataclass(frozen=True)
@@ -205,14 +211,15 @@ def _key(path: Path) -> str:
 
 def _name_fields(options: BatchOptions) -> dict[str, Any]:
     pattern = options.name_pattern
-    fields: dict[str, Any] = {"model": _model_name(options.model)}
+    fields: dict[str, Any] = {"model": _model_name(options.model_ref)}
     try:
         pattern.format(stem="", scale="", model="")
     except (KeyError, IndexError, ValueError) as error:
         raise KintsugiError(f"name pattern {pattern!r} is not usable ({error}); it may use "
                             + ", ".join("{" + f + "}" for f in NAME_FIELDS)) from None
     if "{scale}" in pattern:  # the model is loaded (when given as a file) only if needed
-        fields["scale"] = options.scale or model_scale(options.model)
+        scale = options.restore.scale if options.restore is not None else options.scale
+        fields["scale"] = scale or model_scale(options.model_ref)
     return fields
 
 
@@ -398,70 +405,63 @@ class Upscaler(_Work):
         return self._model
 
     def __call__(self, src: Path, dst: Path, job: Job) -> None:
-        from kintsugi.engine.pipeline import provenance_for, upscale
+        from kintsugi.engine.pipeline import upscale
 
         opts = self.options
         model = self.prepare()
         result = upscale(open_image(src), model, scale=opts.scale, consistency=opts.consistency,
                          tile=opts.tile, job=job)
         scale = opts.scale or model.scale
-        self._save(result, src, dst, provenance_for(model, scale, opts.consistency))
+        self._save(result, src, dst, upscale_note(model.info.id, scale, opts.consistency))
 
 
 class Restorer(_Work):
     def __init__(self, options: BatchOptions) -> None:
         super().__init__(options)
-        self._background: Any = None
-        self._bias_map: Any = None
+        self._spec: RestoreSpec | None = None  # the options' spec with its models loaded
+        self._controls = options.controls
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "_background": None, "_bias_map": None}
-
-    @property
-    def settings(self) -> RestoreSettings:
-        assert self.options.restore is not None
-        return self.options.restore
+        return {**super().__getstate__(), "_spec": None, "_controls": self.options.controls}
 
     def prepare(self) -> Model:
-        from kintsugi.engine.registry import load_model
+        from kintsugi.engine.registry import Model, load_model
 
         if self._model is not None:
             return self._model
-        opts, s = self.options, self.settings
-        if not opts.model:
+        opts = self.options
+        spec = opts.restore
+        assert spec is not None
+        if not spec.model:
             raise KintsugiError("restoring needs a face model (see `kintsugi models list`)")
-        model = load_model(opts.model, opts.device)
-        if s.side_outputs is not None and (model.info.arch != "propulse" or s.faces is not None):
-            raise KintsugiError("side outputs need a Pro-PULSE model on aligned face crops "
-                                "(--faces aligned)")
-        background: Any = s.background
+        model = spec.model if isinstance(spec.model, Model) else load_model(spec.model, opts.device)
+        if opts.side_outputs is not None and not (model.caps.side_outputs and spec.aligned):
+            raise KintsugiError(f"side outputs need a model that draws them (Pro-PULSE), on aligned "
+                                f"face crops (--faces aligned); {model.info.id} is {model.info.arch}")
+        background = spec.background
         # Bicubic and the default upscaler stay names; aligned crops need no background.
-        if s.faces is not None and s.background and s.background.lower() != "bicubic":
-            background = load_model(s.background, opts.device)
-        self._bias_map = _read_bias_map(s.bias_map) if s.bias_map else None
-        self._background, self._model = background, model
+        if not spec.aligned and isinstance(background, (str, Path)) and str(background).lower() != "bicubic":
+            background = load_model(background, opts.device)
+        if opts.bias_map is not None:
+            self._controls = replace(opts.controls, bias_map=_read_bias_map(opts.bias_map))
+        self._spec = replace(spec, model=model, background=background)
+        self._model = model
         return model
 
     def __call__(self, src: Path, dst: Path, job: Job) -> None:
-        from kintsugi.engine.restore import restore, restore_provenance
+        from kintsugi.engine.restore import restore
 
-        opts, s = self.options, self.settings
+        opts = self.options
         model = self.prepare()
-        blocks = dict(s.bias_blocks)
+        assert self._spec is not None and opts.restore is not None
         image = open_image(src)
-        result = restore(image, model, bias=s.bias, bias_blocks=blocks or None,
-                         bias_map=self._bias_map, faces=s.faces, background=self._background,
-                         consistency=opts.consistency, seed=s.seed, job=job,
-                         color_match=s.color_match, scale=opts.scale, device=opts.device,
-                         fidelity=s.fidelity)
-        provenance = restore_provenance(
-            model, result.width // image.width, opts.consistency, s.bias, blocks,
-            self._bias_map is not None, s.faces, s.background, s.seed, s.fidelity)
-        self._save(result, src, dst, provenance)
-        if s.side_outputs is not None:
+        result = restore(image, self._spec, self._controls, device=opts.device, job=job)
+        note = restore_note(self._spec, self._controls, result.width // image.width)
+        self._save(result, src, dst, note)
+        if opts.side_outputs is not None:
             from kintsugi.engine.restore import write_side_outputs
 
-            write_side_outputs(model, image, src.stem, s.side_outputs, s.faces)
+            write_side_outputs(model, image, src.stem, opts.side_outputs, opts.restore.faces)
 
 
 def _read_bias_map(path: Path) -> Any:

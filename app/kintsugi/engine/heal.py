@@ -31,6 +31,8 @@ MAX_FEATHER = 256
 # Photo around the feathered region the model sees, so its border effects fall outside
 # what is blended in.
 CONTEXT = 16
+# The healed region keeps the photo's tones at scales above this many shrunk pixels (sigma).
+TONE_SCALE = 4
 
 
 def heal(
@@ -60,6 +62,7 @@ def heal(
     crop = image.pixels[y0:y1, x0:x1]
     healed = _shrink_and_enlarge(image.replace(pixels=np.ascontiguousarray(crop), alpha=None),
                                  factor, net, device, job.sub(0.0, 0.95))
+    healed = _with_tones_of(crop, healed, TONE_SCALE * factor)
     pixels = image.pixels.copy()
     region = pixels[y0:y1, x0:x1]
     w = weight[:, :, None]
@@ -67,13 +70,6 @@ def heal(
     np.copyto(region, np.clip(mixed, 0.0, 1.0), where=w > 0)  # w == 0: untouched bits
     job.set_progress(1.0, "done")
     return image.replace(pixels=pixels)
-
-
-def heal_provenance(model_id: str, factor: int, feather: int) -> dict[str, str]:
-    from kintsugi import __version__
-
-    return {"software": f"Kintsugi {__version__}", "operation": "heal", "model": model_id,
-            "factor": str(factor), "feather": str(feather)}
 
 
 def feathered(painted: np.ndarray, feather: int) -> np.ndarray:
@@ -142,6 +138,20 @@ def _span(first: int, end: int, factor: int, limit: int) -> tuple[int, int]:
         size = limit // factor * factor
     hi = min(limit, lo + size)
     return hi - size, hi
+
+
+def _with_tones_of(crop: np.ndarray, healed: np.ndarray, sigma: float) -> np.ndarray:
+    """`healed` with the crop's broad tones: its detail, the crop's Gaussian low-pass.
+
+    Upscalers shift tones (Real-ESRGAN lifts a mid-grey by ~2.6 levels and darkens light
+    tones), which showed as a brighter patch with a visible edge. Tones vary over more than
+    a few shrunk pixels, so restoring them keeps what shrinking removed (noise, block
+    offsets) removed.
+    """
+    def low(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (0, 0), sigma).reshape(x.shape)
+
+    return healed + low(crop) - low(healed)
 
 
 def _shrink_and_enlarge(crop: Image, factor: int, model: Model, device: str, job: Job) -> np.ndarray:

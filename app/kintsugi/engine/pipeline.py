@@ -8,13 +8,13 @@ import math
 import cv2
 import numpy as np
 
-from kintsugi import __version__
 from kintsugi.engine.consistency import deviation, lock_to
 from kintsugi.engine.device import choose_precision, pick_device, same_device
 from kintsugi.engine.errors import KintsugiError
 from kintsugi.engine.imageio.image import Image, as_rgb
 from kintsugi.engine.job import Job, ensure_job
 from kintsugi.engine.registry import Model, load_model
+from kintsugi.engine.spec import TilePolicy
 from kintsugi.engine.tiling import DEFAULT_CONTEXT, FEATHER, TilePlan, auto_tile, run_tiled
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def upscale(
     model: Model | str,
     scale: int | None = None,
     consistency: bool = False,
-    tile: int | str = "auto",
+    tile: TilePolicy | int | str = "auto",
     device: str = "auto",
     job: Job | None = None,
     precision: str = "auto",
@@ -37,6 +37,7 @@ def upscale(
     never changed: another device or precision runs on a copy.
     """
     job = ensure_job(job)
+    tiles = TilePolicy.parse(tile)
     model = _ready(model, device, precision)
     if model.caps.purpose != "upscaler":
         raise KintsugiError(f"{model.info.id} is a {model.caps.purpose}, not an upscaler; "
@@ -48,7 +49,7 @@ def upscale(
     rgb = as_rgb(image.pixels)
     for index in range(passes):
         step = job.sub(index / passes, 1 / passes)
-        rgb = _run_model(model, rgb, tile, step)
+        rgb = _run_model(model, rgb, tiles, step)
     rgb = _resize_to(rgb, image.width * scale, image.height * scale)
     if consistency:
         job.set_progress(1.0, "consistency lock")
@@ -70,15 +71,6 @@ def deviation_map(image: Image, result: Image) -> np.ndarray:
     return deviation(result.pixels, scale)
 
 
-def provenance_for(model: Model, scale: int, consistency_on: bool) -> dict[str, str]:
-    return {
-        "software": f"Kintsugi {__version__}",
-        "model": model.info.id,
-        "scale": str(scale),
-        "consistency": "on" if consistency_on else "off",
-    }
-
-
 def _ready(model: Model | str, device: str, precision: str) -> Model:
     """The model to run: loaded, or the caller's on the asked device and precision."""
     if isinstance(model, str):
@@ -89,16 +81,14 @@ def _ready(model: Model | str, device: str, precision: str) -> Model:
     return model.on(target, choose_precision(model.caps.precisions, target, precision))
 
 
-def _run_model(model: Model, rgb: np.ndarray, tile: int | str, job: Job) -> np.ndarray:
+def _run_model(model: Model, rgb: np.ndarray, tiles: TilePolicy, job: Job) -> np.ndarray:
     h, w, _ = rgb.shape
     if not model.caps.tiles:
         side = max(h, w)  # the network needs the whole image at once
-    elif tile == "auto":
+    elif tiles.side is None:
         side = auto_tile(model.net, model.device, model.dtype, model.scale)
-    elif int(tile) < 16:
-        raise KintsugiError(f"tile size must be at least 16 px, not {tile}")
     else:
-        side = int(tile)
+        side = tiles.side
     feather = min(FEATHER, side // 4)
     context = max(model.caps.tile_context, DEFAULT_CONTEXT)
     plan = TilePlan(tile=side, context=context, feather=feather)

@@ -1,7 +1,12 @@
 """GAN-prior restoration of whole photos: background upscaled, each face aligned, restored
 by the face model and pasted back; or one aligned face crop run directly (faces=None).
 
-Controls (each changes the result, see tests/engine/test_restore.py):
+What is restored is a RestoreSpec, the values of one render are Controls
+(kintsugi.engine.spec); restore(image, spec, controls) or, shorter, restore(image, model,
+bias=0.3, faces=[0]) with fields of either by name.
+
+The settings (each changes the result, see tests/engine/test_restore.py); the spec's are
+faces, background, scale, consistency and colour matching, the rest are Controls:
 - bias / bias_blocks / bias_map: Panini's mask bias (+ = more GAN prior / realness,
   - = more of the input / fidelity). Models without a mask refuse a bias rather than
   ignore it. The map is in photo coordinates and follows each face into aligned space.
@@ -24,409 +29,58 @@ every sub-module, so closing the window answers within a fraction of a generator
 
 from __future__ import annotations
 
-import inspect
-import logging
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
-from torch import nn
 
-from kintsugi import __version__
-from kintsugi.archs.stylegan2 import StyleGAN2Generator, UnitRangeWrapper
 from kintsugi.engine import facepaste
-from kintsugi.engine.consistency import lock_to
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.imageio.image import Image, as_rgb
+from kintsugi.engine.face_runner import FaceRunner, find_faces
+from kintsugi.engine.imageio.image import Image
 from kintsugi.engine.job import Job, ensure_job
-from kintsugi.engine.registry import Model, default_model_id, load_model
-from kintsugi.engine.tiling import cancel_inside
+from kintsugi.engine.registry import Model, load_model
+from kintsugi.engine.session import RestoreSession
+from kintsugi.engine.spec import Controls, ModelRef, RestoreSpec, spec_and_controls
 
-log = logging.getLogger(__name__)
-
-BICUBIC = "bicubic"
-# A 16x face model must not turn a 2000 px photo into a 32000 px one: the photo scale is
-# the model's, capped here and by an output pixel budget.
-MAX_PHOTO_SCALE = 4
-MAX_OUTPUT_PIXELS = 100_000_000
-_noise_lock = threading.Lock()
+__all__ = ["find_faces", "restore", "write_side_outputs"]
 
 
-# ----------------------------------------------------------------------------- public API
-
-
-# An upscaler (model, id, file), "bicubic", None for the default upscaler, or the already
-# upscaled pixels.
-Background = Model | str | Path | np.ndarray | None
-
-
-def restore(
-    image: Image,
-    model: Model | str | Path,
-    bias: float = 0.0,
-    bias_blocks: Mapping[int, float] | None = None,
-    bias_map: np.ndarray | None = None,
-    faces: facepaste.FaceSelection = "all",
-    background: Background = None,
-    consistency: bool = False,
-    seed: int | None = None,
-    job: Job | None = None,
-    color_match: bool | None = None,
-    scale: int | None = None,
-    device: str = "auto",
-    known_faces: list[facepaste.Face] | None = None,
-    fidelity: float | None = None,
-) -> Image:
+def restore(image: Image, spec: RestoreSpec | ModelRef, controls: Controls | None = None, *,
+            device: str = "auto", job: Job | None = None,
+            known_faces: list[facepaste.Face] | None = None, upscaled: np.ndarray | None = None,
+            **settings: Any) -> Image:
     """Restore `image` with a face / GAN-prior model (Panini, GLEAN, GFPGAN, CodeFormer, ...).
 
-    faces=None: the image is an aligned face crop of the model's input size; the result is
-    the model's output (out_size square). Otherwise faces are detected, restored and pasted
-    into the background upscaled by `scale` (default: the model's, at most MAX_PHOTO_SCALE).
-    bias_map: HxW float array (any size; stretched over the photo, or over the crop when
-    faces=None), values added to the mask bias where they lie.
-    color_match: None = on for photos, off for aligned crops.
+    spec.faces=None: the image is an aligned face crop of the model's input size; the result
+    is the model's output (out_size square). Otherwise faces are detected, restored and
+    pasted into the background upscaled by spec.scale (default: the model's, at most 4).
+    `settings`: fields of RestoreSpec or Controls by name, over those given.
+    known_faces / upscaled: the photo's faces and background, already found / computed.
     Interactive callers re-running one photo should use a RestoreSession, which keeps the
     faces, their features and the background between renders.
     """
-    from kintsugi.engine.session import RestoreSession
-
     job = ensure_job(job)
-    if not isinstance(model, Model):
-        model = load_model(model, device)
+    spec, controls = spec_and_controls(spec, controls, settings)
+    model = spec.model if isinstance(spec.model, Model) else load_model(spec.model, device)
     # Refuse a control the model does not have before any expensive work.
-    FaceRunner(model).check(Controls.make(bias, bias_blocks, fidelity, seed, bias_map is not None))
-    session = RestoreSession(image, model, faces=faces, background=background, scale=scale,
-                             consistency=consistency, color_match=color_match, device=device,
-                             known_faces=known_faces, job=job.sub(0.0, 0.4))
-    return session.render(bias=bias, bias_blocks=bias_blocks, bias_map=bias_map, fidelity=fidelity,
-                          seed=seed, job=job.sub(0.4, 1.0))
-
-
-def restore_provenance(model: Model, scale: int, consistency: bool, bias: float = 0.0,
-                       bias_blocks: Mapping[int, float] | None = None, bias_map: bool = False,
-                       faces: facepaste.FaceSelection = "all", background: str | None = None,
-                       seed: int | None = None, fidelity: float | None = None) -> dict[str, str]:
-    """What changed the photo, for save_image(provenance=...)."""
-    info = {
-        "software": f"Kintsugi {__version__}",
-        "operation": "restore",
-        "model": model.info.id,
-        "scale": str(scale),
-        "consistency": "on" if consistency else "off",
-        "bias": f"{float(bias):g}",
-        "faces": _faces_text(faces),
-    }
-    if fidelity is not None:
-        info["fidelity"] = f"{float(fidelity):g}"
-    if bias_blocks:
-        info["bias_blocks"] = ",".join(f"{k}={float(v):g}" for k, v in sorted(bias_blocks.items()))
-    if bias_map:
-        info["bias_map"] = "yes"
-    if faces is not None:
-        info["background"] = background or default_model_id()
-    if seed is not None:
-        info["seed"] = str(seed)
-    return info
-
-
-def photo_scale(model: Model, width: int, height: int, scale: int | None = None) -> int:
-    """The photo's enlargement: the face model's out/in ratio, capped sensibly."""
-    if scale is not None:
-        if int(scale) < 1:
-            raise KintsugiError(f"scale must be a whole number of at least 1, not {scale}")
-        return int(scale)
-    in_size, out_size = model_sizes(model)
-    wanted = max(1, out_size // in_size)
-    budget = max(1, int((MAX_OUTPUT_PIXELS / max(1, width * height)) ** 0.5))
-    return max(1, min(wanted, MAX_PHOTO_SCALE, budget))
-
-
-def model_sizes(model: Model) -> tuple[int, int]:
-    """(input, output) side of a face model's square crops."""
-    net = model.net
-    in_size = getattr(net, "in_size", None) or model.info.params.get("in_size")
-    if not in_size:
-        raise KintsugiError(f"{model.info.id} is not a face model (it has no fixed input size)")
-    out_size = getattr(net, "out_size", None) or model.info.params.get("out_size")
-    out_size = out_size or int(in_size) * max(1, model.scale)
-    return int(in_size), int(out_size)
-
-
-def find_faces(pixels: np.ndarray, device: str = "cpu") -> list[facepaste.Face]:
-    """Faces of an RGB [0, 1] photo in reading order: the numbering `faces=[...]` uses."""
-    from kintsugi.engine.faces import detect_faces
-
-    return facepaste.order_faces(detect_faces(as_rgb(pixels), _detector(device)))
-
-
-# ----------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True)
-class Controls:
-    """The user's controls of one render (see the module doc)."""
-
-    bias: float = 0.0
-    bias_blocks: tuple[tuple[int, float], ...] = ()
-    fidelity: float | None = None
-    seed: int | None = None
-    has_map: bool = False
-
-    @classmethod
-    def make(cls, bias: float = 0.0, bias_blocks: Mapping[int, float] | None = None,
-             fidelity: float | None = None, seed: int | None = None, has_map: bool = False) -> Controls:
-        blocks = tuple(sorted((int(k), float(v)) for k, v in (bias_blocks or {}).items()))
-        return cls(float(bias), blocks, None if fidelity is None else float(fidelity), seed, has_map)
-
-    @property
-    def wants_bias(self) -> bool:
-        return self.bias != 0.0 or any(v != 0.0 for _k, v in self.bias_blocks) or self.has_map
-
-
-class FaceRunner:
-    """Runs a face model on aligned crops, in two parts when the network allows:
-    ``prepare`` (independent of the controls, cached by a session) and ``finish``."""
-
-    def __init__(self, model: Model) -> None:
-        self.model = model
-        self.in_size, self.out_size = model_sizes(model)
-
-    @property
-    def crop_scale(self) -> float:
-        return self.out_size / self.in_size
-
-    @property
-    def core(self) -> nn.Module:
-        """The network inside the [0, 1] wrapper (Panini, GLEAN, ...)."""
-        return getattr(self.model.net, "net", self.model.net)
-
-    @property
-    def _split(self) -> bool:
-        """Whether the network computes its control-independent part separately."""
-        return isinstance(self.model.net, UnitRangeWrapper) and hasattr(self.core, "prepare")
-
-    # -- controls ------------------------------------------------------------------------
-    def check(self, controls: Controls) -> None:
-        """Refuse a control this model does not have (rather than ignore it)."""
-        self._check_bias(controls)
-        self._check_fidelity(controls)
-        if controls.seed is not None and self._generator() is None:
-            raise KintsugiError(
-                f"{self.model.info.id} ({self.model.info.arch}) draws no random noise; a seed "
-                "would change nothing")
-
-    def _check_bias(self, controls: Controls) -> None:
-        if not controls.wants_bias:
-            return
-        params = inspect.signature(self.core.forward).parameters
-        if "bias" not in params:
-            hint = " (CodeFormer's control is fidelity)" if self.model.caps.fidelity_weight else ""
-            raise KintsugiError(
-                f"{self.model.info.id} ({self.model.info.arch}) has no mask to bias; the bias "
-                f"controls work with Panini models only{hint}")
-        slots = getattr(self.core, "slots", None)
-        bad = [] if slots is None else [k for k, _v in controls.bias_blocks if not 0 <= k < slots]
-        if bad and slots is not None:
-            raise KintsugiError(
-                f"bias block {bad[0]} does not exist: {self.model.info.id} has blocks 0 to {slots - 1} "
-                "(0 = 4x4, coarsest)")
-
-    def _check_fidelity(self, controls: Controls) -> None:
-        if controls.fidelity is None:
-            return
-        if not self.model.caps.fidelity_weight:
-            raise KintsugiError(
-                f"{self.model.info.id} ({self.model.info.arch}) has no fidelity weight; it is "
-                "CodeFormer's control (Panini's is the mask bias)")
-        if not 0.0 <= controls.fidelity <= 1.0:
-            raise KintsugiError(f"fidelity must lie between 0 and 1, not {controls.fidelity:g}")
-
-    def _generator(self) -> StyleGAN2Generator | None:
-        return next((m for m in self.core.modules() if isinstance(m, StyleGAN2Generator)), None)
-
-    # -- running -------------------------------------------------------------------------
-    def tensor(self, crop: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
-        return x.to(device=self.model.device, dtype=self.model.dtype)
-
-    def prepare(self, crop: np.ndarray, job: Job) -> Any:
-        """crop (in, in, 3) [0, 1] -> what `finish` needs (features, or the input itself)."""
-        x = self.tensor(crop)
-        if not self._split:
-            return x
-        assert isinstance(self.model.net, UnitRangeWrapper)
-        core: Any = self.core
-        with torch.inference_mode(), cancel_inside(core, job):
-            return core.prepare(self.model.net.from_unit(x))
-
-    def finish(self, prepared: Any, controls: Controls, bias_map: np.ndarray | None,
-               seed_offset: int, job: Job) -> np.ndarray:
-        """The control-dependent pass -> (out, out, 3), unclamped model output in [0, 1] space."""
-        kwargs = self._kwargs(controls, bias_map)
-        seed = None if controls.seed is None else controls.seed + seed_offset
-        net, core = self.model.net, self.core
-        finish: Any = getattr(core, "finish", None)
-        with torch.inference_mode(), self._noise(seed), cancel_inside(net, job):
-            if self._split:
-                assert isinstance(net, UnitRangeWrapper)
-                y = net.to_unit(finish(prepared, **kwargs))
-            else:
-                y = net(prepared, **kwargs)
-        if isinstance(y, tuple):
-            y = y[0]
-        out = y[0].float().cpu().numpy().transpose(1, 2, 0)
-        if out.shape[:2] != (self.out_size, self.out_size):
-            raise KintsugiError(
-                f"{self.model.info.id} returned {out.shape[1]}x{out.shape[0]}, expected {self.out_size}px")
-        return np.ascontiguousarray(out, dtype=np.float32)
-
-    def run(self, crop: np.ndarray, controls: Controls | None = None, bias_map: np.ndarray | None = None,
-            seed_offset: int = 0, job: Job | None = None) -> np.ndarray:
-        """One crop restored in one go (prepare + finish)."""
-        job = ensure_job(job)
-        controls = controls or Controls()
-        self.check(controls)
-        return self.finish(self.prepare(crop, job), controls, bias_map, seed_offset, job)
-
-    def _kwargs(self, controls: Controls, bias_map: np.ndarray | None) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if controls.bias != 0.0:
-            kwargs["bias"] = controls.bias
-        if any(v != 0.0 for _k, v in controls.bias_blocks):
-            kwargs["bias_blocks"] = dict(controls.bias_blocks)
-        if bias_map is not None:
-            t = torch.from_numpy(np.ascontiguousarray(bias_map, dtype=np.float32))[None, None]
-            kwargs["bias_map"] = t.to(device=self.model.device, dtype=self.model.dtype)
-        if controls.fidelity is not None:
-            kwargs["fidelity"] = controls.fidelity
-        return kwargs
-
-    @contextmanager
-    def _noise(self, seed: int | None) -> Iterator[None]:
-        """Swap the generator's stored noise for seeded noise during one forward pass."""
-        gen = self._generator()
-        if seed is None or gen is None:
-            yield
-            return
-        with _noise_lock:
-            names = [f"noise_{j}" for j in range(gen.num_noises)]
-            saved = [getattr(gen, n) for n in names]
-            try:
-                for name, noise in zip(names, gen.seeded_noises(int(seed)), strict=True):
-                    setattr(gen, name, noise)
-                yield
-            finally:
-                for name, noise in zip(names, saved, strict=True):
-                    setattr(gen, name, noise)
-
-
-# ----------------------------------------------------------------------------- output
-
-
-def finish_output(image: Image, out: np.ndarray, s: int, consistency: bool,
-                  job: Job) -> Image:
-    """Lock (when asked), clamp, and give the result the photo's form (gray, alpha)."""
-    job.check()
-    if consistency:
-        job.set_progress(0.96, "consistency lock")
-        out = _lock(out, image, s)
-    np.clip(out, 0.0, 1.0, out=out)
-    job.set_progress(1.0, "done")
-    return _result(image, out, s)
-
-
-def apply_color_match(out: np.ndarray, low: np.ndarray, s: int) -> np.ndarray:
-    """An aligned crop's colours matched to the input crop's, over the whole crop (a
-    masked match would leave a seam where the mask ends)."""
-    target = cv2.resize(low, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC) if s != 1 else low
-    return facepaste.match_colors(out, target, np.ones(out.shape[:2], np.float32))
-
-
-def background_pixels(image: Image, s: int, background: Background, device: str = "auto",
-                      job: Job | None = None) -> np.ndarray:
-    """The photo upscaled s times for faces to be pasted into (a fresh array each call)."""
-    job = ensure_job(job)
-    rgb = as_rgb(image.pixels)
-    if isinstance(background, np.ndarray):
-        if background.shape != (image.height * s, image.width * s, 3):
-            raise KintsugiError("the given background does not match the photo at this scale")
-        return np.array(background, dtype=np.float32)
-    if s == 1:
-        return rgb.copy()
-    if isinstance(background, str) and background.lower() == BICUBIC:
-        return cv2.resize(rgb, (image.width * s, image.height * s), interpolation=cv2.INTER_CUBIC)
-    from kintsugi.engine.pipeline import upscale
-
-    upscaler = default_model_id() if background is None else background
-    upscaler = str(upscaler) if isinstance(upscaler, Path) else upscaler
-    plain = image.replace(pixels=rgb, alpha=None)
-    job.set_progress(0.0, "upscaling the background")
-    return np.array(upscale(plain, upscaler, scale=s, device=device, job=job).pixels, dtype=np.float32)
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-@lru_cache(maxsize=2)
-def _detector(device: str) -> nn.Module:
-    from kintsugi.engine.faces import load_detector
-
-    return load_detector(device)
-
-
-def _lock(out: np.ndarray, image: Image, s: int) -> np.ndarray:
-    if out.shape[:2] != (image.height * s, image.width * s):
-        raise KintsugiError("the consistency lock needs an output exactly scale x the input")
-    return lock_to(out, image.pixels, s, image.bit_depth)
-
-
-def _result(image: Image, rgb: np.ndarray, s: int) -> Image:
-    pixels = rgb.mean(axis=2, keepdims=True) if image.is_gray else rgb
-    alpha = None
-    if image.alpha is not None:
-        alpha = np.clip(resize_map(image.alpha, image.width * s, image.height * s), 0.0, 1.0)
-    return image.replace(pixels=np.ascontiguousarray(pixels, dtype=np.float32), alpha=alpha)
-
-
-def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float32)
-    if values.ndim == 3 and values.shape[2] == 1:
-        values = values[:, :, 0]
-    if values.ndim != 2:
-        raise KintsugiError(f"a bias map must be a single-channel HxW array, got shape {values.shape}")
-    if values.shape == (height, width):
-        return values
-    shrinking = values.shape[1] > width
-    method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(values, (width, height), interpolation=method)
-
-
-def _faces_text(faces: facepaste.FaceSelection) -> str:
-    if faces is None:
-        return "aligned crop"
-    if isinstance(faces, str):
-        return faces
-    if isinstance(faces, (int, np.integer)):
-        return f"min {int(faces)} px"
-    return ",".join(str(int(i)) for i in faces)
+    FaceRunner(model).check(controls)
+    session = RestoreSession(image, replace(spec, model=model), device=device,
+                             known_faces=known_faces, upscaled=upscaled, job=job.sub(0.0, 0.4))
+    return session.render(controls, job=job.sub(0.4, 1.0))
 
 
 def write_side_outputs(model: Model, image: Image, stem: str, folder: Path,
                        faces: facepaste.FaceSelection) -> list[Path]:
-    """Pro-PULSE's side outputs of an aligned face, one PNG per resolution
+    """Side outputs of an aligned face (Pro-PULSE), one PNG per resolution
     (``<stem>_side<r>.png``): what each deeply supervised block already draws."""
     from kintsugi.archs.propulse import side_outputs
     from kintsugi.engine.imageio import save_image
 
-    if model.info.arch != "propulse":
-        raise KintsugiError(f"side outputs need a Pro-PULSE model, not {model.info.arch}")
+    if not model.caps.side_outputs:
+        raise KintsugiError(f"{model.info.id} ({model.info.arch}) draws no side outputs")
     if faces is not None:
         raise KintsugiError("side outputs work on aligned face crops: add --faces aligned")
     size = model.caps.input_size

@@ -7,12 +7,12 @@ and the code lookup; GFPGAN: w+ and SFT maps), and the upscaled background. A fu
 alternative then re-runs only the part that depends on the controls (the generator /
 decoder pass), the paste-back and, when asked, the consistency lock.
 
-    session = kintsugi.RestoreSession(image, "panini-mfr")
+    session = kintsugi.RestoreSession(image, RestoreSpec("panini-mfr"))  # or just the model
     first = session.render()                      # pays for everything once
-    more_real = session.render(bias=0.3)          # re-runs only the DAFI generator
-    other = session.render(bias=0.3, seed=7)
+    more_real = session.render(Controls(bias=0.3))  # re-runs only the DAFI generator
+    other = session.render(bias=0.3, seed=7)      # the same, fields named
 
-Controls of render() (each refused by models that do not have it, see kintsugi.restore):
+render() takes Controls (kintsugi.engine.spec; each refused by models that do not have it):
 bias, bias_blocks, bias_map (Panini's mask bias), fidelity (CodeFormer's w), seed.
 ``map_region`` confines a spatial bias to where it was painted: the network runs with the
 map (so the painted part is generated coherently), and the result is blended over the render
@@ -23,11 +23,8 @@ A session is not thread-safe: use one per thread, or serialise render() calls.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -36,12 +33,8 @@ import torch
 
 from kintsugi.engine import facepaste
 from kintsugi.engine.errors import KintsugiError
-from kintsugi.engine.imageio.image import Image, as_rgb
-from kintsugi.engine.job import Job, ensure_job
-from kintsugi.engine.registry import Model, load_model
-from kintsugi.engine.restore import (
+from kintsugi.engine.face_runner import (
     Background,
-    Controls,
     FaceRunner,
     apply_color_match,
     background_pixels,
@@ -50,6 +43,10 @@ from kintsugi.engine.restore import (
     photo_scale,
     resize_map,
 )
+from kintsugi.engine.imageio.image import Image, as_rgb
+from kintsugi.engine.job import Job, ensure_job
+from kintsugi.engine.registry import Model, load_model
+from kintsugi.engine.spec import Controls, ModelRef, RestoreSpec, as_spec
 
 log = logging.getLogger(__name__)
 
@@ -67,31 +64,36 @@ class _CachedFace:
 class RestoreSession:
     """Restore one photo many times with different controls, paying for the fixed part once.
 
-    Args mirror :func:`kintsugi.restore` (faces=None: `image` is one aligned crop of the
-    model's input size). The constructor finds the faces and upscales the background;
-    the first :meth:`render` computes each face's features.
+    The spec says what is restored (settings: its fields by name, over the spec's);
+    faces=None: `image` is one aligned crop of the model's input size. known_faces /
+    upscaled: the photo's faces and background, already found / computed (a window's
+    cache). The constructor finds the faces and upscales the background; the first
+    :meth:`render` computes each face's features.
     """
 
-    def __init__(self, image: Image, model: Model | str | Path, faces: facepaste.FaceSelection = "all",
-                 background: Background = None, scale: int | None = None, consistency: bool = False,
-                 color_match: bool | None = None, device: str = "auto",
-                 known_faces: list[facepaste.Face] | None = None, job: Job | None = None) -> None:
+    def __init__(self, image: Image, spec: RestoreSpec | ModelRef, *, device: str = "auto",
+                 known_faces: list[facepaste.Face] | None = None,
+                 upscaled: np.ndarray | None = None, job: Job | None = None,
+                 **settings: Any) -> None:
         job = ensure_job(job)
+        spec = as_spec(spec, settings)
+        self.spec = spec
         self.image = image
-        self.model = model if isinstance(model, Model) else load_model(model, device)
+        self.model = spec.model if isinstance(spec.model, Model) else load_model(spec.model, device)
         self.runner = FaceRunner(self.model)
-        self.consistency = consistency
-        self.aligned = faces is None
+        self.consistency = spec.consistency
+        self.aligned = spec.aligned
         self._rgb = as_rgb(image.pixels)
         self._plain: tuple[Controls, Image] | None = None  # last render without a map
         if self.aligned:
-            self._init_crop(scale, background, color_match)
+            self._init_crop(spec)
         else:
-            self._init_photo(faces, background, scale, color_match, device, known_faces, job)
+            background = spec.background if upscaled is None else upscaled
+            self._init_photo(spec, background, device, known_faces, job)
 
     # -- set-up --------------------------------------------------------------------------
-    def _init_crop(self, scale: int | None, background: Background, color_match: bool | None) -> None:
-        size, runner = self.runner.in_size, self.runner
+    def _init_crop(self, spec: RestoreSpec) -> None:
+        size, runner, scale = self.runner.in_size, self.runner, spec.scale
         if (self.image.width, self.image.height) != (size, size):
             raise KintsugiError(
                 f"an aligned face crop for {self.model.info.id} must be {size}x{size} px, not "
@@ -101,25 +103,24 @@ class RestoreSession:
             raise KintsugiError(
                 f"an aligned crop is restored at {self.model.info.id}'s own scale (x{own}); "
                 f"scale x{scale} does not apply to it (restore the whole photo to choose a scale)")
-        if background is not None:
+        if spec.background is not None:
             raise KintsugiError("an aligned crop is all face: it has no background to upscale; "
                                 "leave the background choice out (or restore the whole photo)")
         self.scale = own
-        self.color_match = bool(color_match)  # off unless asked: the crop is the model's own
+        self.color_match = bool(spec.color_match)  # off unless asked: the crop is the model's own
         self.found: list[facepaste.Face] = []
         self.chosen: list[tuple[int, facepaste.Face]] = []
         self._faces = [_CachedFace(0, self._rgb, np.eye(2, 3))]
         self._canvas: np.ndarray | None = None
 
-    def _init_photo(self, which: facepaste.FaceSelection, background: Background, scale: int | None,
-                    color_match: bool | None, device: str, known: list[facepaste.Face] | None,
-                    job: Job) -> None:
+    def _init_photo(self, spec: RestoreSpec, background: Background, device: str,
+                    known: list[facepaste.Face] | None, job: Job) -> None:
         image, runner = self.image, self.runner
-        self.scale = photo_scale(self.model, image.width, image.height, scale)
-        self.color_match = True if color_match is None else bool(color_match)
+        self.scale = photo_scale(self.model, image.width, image.height, spec.scale)
+        self.color_match = True if spec.color_match is None else bool(spec.color_match)
         job.set_progress(0.0, "finding faces")
         self.found = known if known is not None else find_faces(self._rgb, str(self.model.device))
-        self.chosen = facepaste.select_faces(self.found, which)
+        self.chosen = facepaste.select_faces(self.found, spec.faces)
         log.info("restore: %d face(s) found, %d chosen, photo x%d", len(self.found), len(self.chosen),
                  self.scale)
         if not self.chosen:
@@ -136,39 +137,38 @@ class RestoreSession:
         """The faces found in the photo, in reading order (the numbering `faces=[...]` uses)."""
         return list(self.found)
 
-    def render(self, bias: float = 0.0, bias_blocks: Mapping[int, float] | None = None,
-               bias_map: np.ndarray | None = None, fidelity: float | None = None,
-               seed: int | None = None, job: Job | None = None,
-               map_region: np.ndarray | None = None) -> Image:
+    def render(self, controls: Controls | None = None, *, job: Job | None = None,
+               map_region: np.ndarray | None = None, **settings: Any) -> Image:
         """The restored photo at these controls (a new Image; the session is unchanged).
+        settings: fields of Controls by name, over those given.
 
         map_region: HxW weights in [0, 1] (any size, stretched over the result), only with
-        a bias_map: the render with the map blended over the one without it by these
+        a bias map: the render with the map blended over the one without it by these
         weights (the one without is kept, so painting more strokes costs one render each).
         """
         job = ensure_job(job)
-        controls = Controls.make(bias, bias_blocks, fidelity, seed, bias_map is not None)
+        controls = replace(controls or Controls(), **settings)
         self.runner.check(controls)
         if map_region is not None:
-            if bias_map is None:
+            if not controls.has_map:
                 raise KintsugiError("map_region confines a bias map: give the bias_map too")
-            return self._render_confined(controls, bias_map, map_region, job)
-        return self._render(controls, bias_map, job)
+            return self._render_confined(controls, map_region, job)
+        return self._render(controls, job)
 
-    def _render(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
+    def _render(self, controls: Controls, job: Job) -> Image:
         if self.aligned:
-            return self._render_crop(controls, bias_map, job)
-        return self._render_photo(controls, bias_map, job)
+            return self._render_crop(controls, job)
+        return self._render_photo(controls, job)
 
-    def _render_confined(self, controls: Controls, bias_map: np.ndarray, region: np.ndarray,
-                         job: Job) -> Image:
+    def _render_confined(self, controls: Controls, region: np.ndarray, job: Job) -> Image:
         from kintsugi.engine.alternatives import blend
 
-        plain_controls = dataclasses.replace(controls, has_map=False)
+        # Controls compare without their map: the plain render is the one to keep.
+        plain_controls = replace(controls, bias_map=None)
         if self._plain is None or self._plain[0] != plain_controls:
-            self._plain = (plain_controls, self._render(plain_controls, None, job.sub(0.0, 0.5)))
+            self._plain = (plain_controls, self._render(plain_controls, job.sub(0.0, 0.5)))
         plain = self._plain[1]
-        mapped = self._render(controls, bias_map, job.sub(0.5, 1.0))
+        mapped = self._render(controls, job.sub(0.5, 1.0))
         weight = np.clip(resize_map(region, plain.width, plain.height), 0.0, 1.0)
         return blend(plain, mapped, 0.0, weight)
 
@@ -177,20 +177,21 @@ class RestoreSession:
             face.prepared = self.runner.prepare(face.crop, job)
         return face.prepared
 
-    def _render_crop(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
+    def _render_crop(self, controls: Controls, job: Job) -> Image:
         size = self.runner.in_size
         job.check()
         job.set_progress(0.05, "restoring the face")
         face = self._faces[0]
+        bias_map = controls.bias_map
         local_map = None if bias_map is None else resize_map(bias_map, size, size)
         out = self.runner.finish(self._features(face, job), controls, local_map, 0, job)
         if self.color_match:
             out = apply_color_match(out, self._rgb, self.scale)
         return finish_output(self.image, out, self.scale, self.consistency, job)
 
-    def _render_photo(self, controls: Controls, bias_map: np.ndarray | None, job: Job) -> Image:
+    def _render_photo(self, controls: Controls, job: Job) -> Image:
         assert self._canvas is not None
-        canvas = self._canvas.copy()
+        canvas, bias_map = self._canvas.copy(), controls.bias_map
         photo_map = None if bias_map is None else resize_map(bias_map, self.image.width, self.image.height)
         for n, face in enumerate(self._faces):
             job.check()
@@ -205,10 +206,10 @@ class RestoreSession:
     # -- Pro-PULSE side outputs ---------------------------------------------------------
     def side_sizes(self) -> list[int]:
         """Resolutions of the model's side outputs (Pro-PULSE: 32 .. out/2), else []."""
-        from kintsugi.archs.propulse import ProPULSE
-
-        core = self.runner.core
-        return list(core.side_res) if isinstance(core, ProPULSE) else []
+        if not self.model.caps.side_outputs:
+            return []
+        core: Any = self.runner.core
+        return list(core.side_res)
 
     def side_output(self, size: int, job: Job | None = None) -> Image:
         """The photo with each chosen face drawn by the side output of resolution `size`

@@ -37,17 +37,14 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_pickle(path: Path) -> Any:
-    import pickle
+    from kintsugi.engine.pickle_check import refusal
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelError(
-            f"{path.name} contains code that would run on loading; Kintsugi refuses to load it "
-            "(only plain weights are accepted)"
-        ) from error
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise ModelError(f"{path.name} is not a readable PyTorch weights file ({error})") from error
+    # Damaged bytes reach the unpickler and raise whatever it trips on (KeyError, IndexError,
+    # UnicodeDecodeError...); every one of them means "this file cannot be read as weights".
+    except Exception as error:
+        raise ModelError(refusal(path, error)) from error
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Every command of the window as data: its title, keys, icon, where it shows (menus,
 toolbar) and when it is enabled; one builder turns the table into QActions, menus and the
 toolbar, and one function enables them from the window's state
-(docs/adr/0006-actions-as-a-table.md says why a table and not napari's app-model).
+(docs/adr/0007-actions-as-a-table.md says why a table and not napari's app-model).
 """
 
 from __future__ import annotations

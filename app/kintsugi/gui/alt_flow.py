@@ -16,14 +16,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QSize, QTimer, Signal, Slot
 
-from kintsugi.gui.alternatives import (
-    AltSession,
-    Setting,
-    brush_mix,
-    mix_note,
-    pair_for,
-    strip_settings,
-)
+from kintsugi import AltSession, Setting, brush_mix, mix_note, pair_for, strip_settings
 from kintsugi.gui.canvas import CompareCanvas
 from kintsugi.gui.document import Document
 from kintsugi.gui.history import ResultEntry
@@ -106,7 +99,7 @@ class AltFlow(QObject):
         self._box.setVisible(session is not None)
         if session is None:
             return
-        setting = setting or session.home()
+        setting = setting or session.start()
         self._box.set_values(setting.detail, setting.alpha, emit=False)
         if session.pair is not None and session.has_partner():
             self._box.set_pair_available(True, self._mix_note(session))
@@ -135,7 +128,7 @@ class AltFlow(QObject):
 
         def task(job: Any) -> bool:
             import kintsugi
-            from kintsugi.gui.alternatives import crop_region, paste_region
+            from kintsugi import crop_region, paste_region
 
             model = cache.get(partner_id, opts.device)
             if region is None:

@@ -2,7 +2,7 @@
 ready-made settings, and a brush to take more of either side where it is painted.
 
 The widgets only report what the user chose; the window composes the pictures on a worker
-(see ``alternatives.py``), newest request first, so the sliders never queue a backlog.
+(see ``kintsugi.engine.alt_session``), newest request first, so the sliders never queue a backlog.
 """
 
 from __future__ import annotations

@@ -13,17 +13,10 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from kintsugi import PhotoCache, SessionStore, face_frame
 from kintsugi.gui.document import Document
 from kintsugi.gui.imaging import display_array, to_qimage
-from kintsugi.gui.restore_panel import (
-    STRIP_THUMB,
-    PhotoCache,
-    RestoreOptions,
-    RestorePanel,
-    SessionStore,
-    face_frame,
-    slider_to_w,
-)
+from kintsugi.gui.restore_panel import STRIP_THUMB, RestoreOptions, RestorePanel, slider_to_w
 from kintsugi.gui.worker import Task, TaskRunner
 
 
@@ -71,7 +64,7 @@ class FaceStrip(QObject):
         """A restore is on show: fill the strip (or the side outputs) for its session,
         unless the strip on show was rendered with the same settings."""
         section = self._section
-        basis = (self.document.token, dataclasses.replace(opts, bias=0.0, fidelity=None))
+        basis = (self.document.token, opts.at(0.0, None))
         if basis == self._state.basis:
             return
         self.runner.cancel()
@@ -87,13 +80,14 @@ class FaceStrip(QObject):
         state, section = self._state, self._section
         value = state.values[index]
         # The strip varies the slider only: the same blocks and seed, no brush.
-        wanted = dataclasses.replace(opts, bias=value if section.maskable() else 0.0,
-                                     fidelity=slider_to_w(value) if section.weighted() else None)
+        wanted = opts.at(value if section.maskable() else 0.0,
+                         slider_to_w(value) if section.weighted() else None)
         source, cache, store, models = state.source, state.cache, state.store, self._models
         assert store is not None and cache is not None
 
         def task(job: Any) -> np.ndarray:
-            out, session = store.render(source, wanted, models, cache, job, build=False)
+            out, session = store.render(source, wanted.spec, wanted.controls, wanted.device, models,
+                                        cache, job, build=False)
             job.check()
             return thumbnail(out, face_frame(session))
 

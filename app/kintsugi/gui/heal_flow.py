@@ -47,16 +47,13 @@ class HealFlow(RunFlow):
 
         def body(job: Any) -> Made:
             import kintsugi
-            from kintsugi.engine.heal import default_healer
 
             # The window's model cache: a second heal does not load the network again.
-            healer = models.get(default_healer(), opts.device)
-            healed = kintsugi.heal(image, mask, model=healer, factor=opts.factor, job=job,
-                                   device=opts.device)
-            provenance = dict(base) or {"software": f"Kintsugi {kintsugi.__version__}",
-                                        "scale": "1"}
-            done = provenance.get("healed", "")
-            provenance["healed"] = (done + "; " if done else "") + f"factor {opts.factor}"
+            healer = models.get(kintsugi.default_healer(), opts.device)
+            feather = kintsugi.DEFAULT_FEATHER
+            healed = kintsugi.heal(image, mask, model=healer, factor=opts.factor, feather=feather,
+                                   job=job, device=opts.device)
+            provenance = kintsugi.heal_note(healer.info.id, opts.factor, feather, base)
             return Made(healed, model_id, provenance, opts.describe(), opts)
 
         self.run(body)

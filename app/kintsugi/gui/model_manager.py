@@ -62,7 +62,7 @@ class ModelImporter(QObject):
         path = Path(path)
 
         def task(job: Any) -> str:
-            from kintsugi.engine.importer import import_model
+            from kintsugi import import_model
 
             job.set_progress(0.0, f"Checking {path.name}…")
             return import_model(path).id
@@ -100,12 +100,12 @@ def _size_text(size: int) -> str:
 
 
 def _refusal(entry: Any) -> str:
-    from kintsugi.engine import importer
+    import kintsugi
 
     if not entry.downloadable:
         return entry.notes or "Kintsugi cannot run this model yet"
     if entry.engine.startswith("spandrel"):
-        available, reason = importer.spandrel_status()
+        available, reason = kintsugi.spandrel_status()
         if not available:
             return (f"{entry.arch} runs through the optional package spandrel, which {reason} "
                     "(it needs torchvision)")
@@ -194,10 +194,10 @@ class DownloadDialog(QDialog):
         path = self._library_path
 
         def task(job: Any) -> list[_Row]:
-            from kintsugi.engine import importer, library
+            import kintsugi
 
-            have = {m.id for m in importer.read_manifest() if m.path.is_file()}
-            return [_Row(e, _refusal(e), e.id in have) for e in library.library_entries(path)]
+            have = {m.id for m in kintsugi.read_manifest() if m.path.is_file()}
+            return [_Row(e, _refusal(e), e.id in have) for e in kintsugi.library_entries(path)]
 
         self._list_runner.submit(task, "library")
 
@@ -294,14 +294,13 @@ class DownloadDialog(QDialog):
         entry_id, path, timeout = row.entry.id, self._library_path, self._timeout
 
         def task(job: Any) -> str:
-            from kintsugi.engine import importer, library
-            from kintsugi.engine.download import part_path
-            from kintsugi.engine.errors import Cancelled
+            import kintsugi
+            from kintsugi import Cancelled, part_path
 
-            entry = library.library_entry(entry_id, path)
-            part = part_path(importer.models_folder() / entry.file)
+            entry = kintsugi.library_entry(entry_id, path)
+            part = part_path(kintsugi.models_folder() / entry.file)
             try:
-                return library.download_checkpoint(entry_id, job=job, path=path,
+                return kintsugi.download_checkpoint(entry_id, job=job, path=path,
                                                    timeout=timeout).id
             except Cancelled:
                 # The user chose to stop: no half file is left in the models folder.

@@ -39,12 +39,9 @@ def model_caps(info: Any) -> Any:
 
     Read from the model's info when the catalog carries them, else from its architecture's
     descriptor; None for a model whose architecture Kintsugi does not describe."""
-    caps = getattr(info, "caps", None)
-    if caps is not None:
-        return caps
-    from kintsugi.archs import arch_by_id
+    import kintsugi
 
     try:
-        return arch_by_id(info.arch).capabilities(info.params)
-    except (KeyError, TypeError, ValueError):
+        return kintsugi.capabilities(info)
+    except (kintsugi.KintsugiError, TypeError, ValueError):
         return None

@@ -11,26 +11,28 @@ renders); face detection, once per photo, on the "faces" runner.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRectF, Signal, Slot
 
+from kintsugi import (
+    Brush,
+    PhotoCache,
+    SessionStore,
+    brush_from_masks,
+    run_restore,
+    side_output_note,
+)
 from kintsugi.gui.canvas import CompareCanvas
 from kintsugi.gui.document import Document
 from kintsugi.gui.face_strip import FaceStrip
 from kintsugi.gui.history import ResultEntry
 from kintsugi.gui.models import ModelCache
 from kintsugi.gui.panel import SidePanel
-from kintsugi.gui.restore_panel import (
-    Brush,
-    PhotoCache,
-    RestoreOptions,
-    SessionStore,
-    brush_from_masks,
-    run_restore,
-)
+from kintsugi.gui.restore_panel import RestoreOptions
 from kintsugi.gui.runs import Made, Output, RunFlow, RunGate, accept, finish
 from kintsugi.gui.worker import Task, TaskRunner
 
@@ -147,12 +149,13 @@ class RestoreFlow(RunFlow):
 
             # A render already under way is shown even if a newer value is waiting (the
             # picture keeps up during a drag); one that has not started is dropped.
-            out, model, scale, found = run_restore(source, opts, models, cache, store, job, brush, stale)
+            out, _model, scale, found = run_restore(source, opts.spec, opts.controls, opts.device,
+                                                   models, cache, store, job, brush, stale)
             job.check()
             job.set_progress(0.97, "Measuring invented detail…")
-            provenance = kintsugi.restore_provenance(
-                model, scale, opts.consistency, **opts.engine_controls(), bias_map=brush is not None,
-                faces=opts.faces, background=opts.background, seed=opts.seed)
+            painted = opts.controls if brush is None else dataclasses.replace(
+                opts.controls, bias_map=brush.bias_map)
+            provenance = kintsugi.restore_note(opts.spec, painted, scale)
             label = "faces restored: " + opts.describe() + (" · brushed" if brush is not None else "")
             return Made(out, opts.model_id, provenance, label, opts, faces_found=found)
 
@@ -231,7 +234,7 @@ class RestoreFlow(RunFlow):
         if not 0 <= index < len(sizes) or entry is None:
             return
         size, store, source = sizes[index], self._sessions, self.document.source
-        provenance = {**entry.provenance, "side_output": f"{size} px"}
+        provenance = side_output_note(entry.provenance, size)
         label = f"{entry.model_id} · side output {size} px"
 
         def task(job: Any) -> Output:

@@ -1,14 +1,10 @@
 """The "Restore faces" mode: a face / GAN-prior model, its controls, a live bias preview,
 the alternatives strip, the bias brush and Pro-PULSE's side outputs.
 
-Every restore of the window (the Restore button, a live preview, a strip thumbnail) renders
-a ``kintsugi.RestoreSession`` kept in a ``SessionStore``: one session per opened photo and
-model / face selection, built on a worker thread the first time, dropped when the photo or
-the model changes. A further bias / fidelity / seed value then re-runs only what depends on
-it (the generator pass and the paste-back); the faces, their alignment, the encoder features
-and the upscaled background are computed once. tests/gui/test_restore_panel.py checks that a
-session render gives the pixels of ``kintsugi.restore`` and that a second value re-runs no
-cached stage.
+The panel's choice is a RestoreSpec and Controls (kintsugi.engine.spec); every restore of
+the window renders a session of the engine's SessionStore (kintsugi.engine.photo_sessions).
+tests/gui/test_restore_panel.py checks that a session render gives the pixels of
+``kintsugi.restore`` and that a second value re-runs no cached stage.
 
 The panel widgets only report what the user chose; the window does the work
 (``restore_flow.py``).
@@ -17,12 +13,9 @@ The panel widgets only report what the user chose; the window does the work
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -43,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kintsugi import Controls, RestoreSpec
 from kintsugi.gui.alt_panel import BrushTools, ThumbStrip
 from kintsugi.gui.widgets import RunControls
 
@@ -50,12 +44,11 @@ PREVIEW_DELAY_MS = 150  # at most one preview request this often while a slider 
 BIAS_STEPS = 100  # slider units per 1.0 of bias
 MAX_BLOCKS = 5  # sliders shown; each model's own count comes from its capabilities
 BICUBIC = "bicubic"
-DEFAULT_BACKGROUND = "default"  # the default upscaler, as the command line uses
+DEFAULT_BACKGROUND = "default"  # the combo's data for the default upscaler
 NO_SEED = -1  # the seed spin box's special value: the model's stored noise
 MODEL_SCALE = 0  # the photo-scale spin box's special value: the model's own
 STRIP_VALUES = (-1.0, -0.5, 0.0, 0.5, 1.0)  # slider values of the alternatives strip
 STRIP_THUMB, STRIP_CELL = 56, 64  # px: five thumbnails fit the side panel's width
-BRUSH_BIAS = 1.0  # mask bias a fully painted pixel adds (realness) or takes away (fidelity)
 
 BIAS_TIP = (
     "Mask bias: Panini blends its input features and a face prior (StyleGAN2) with learned "
@@ -81,206 +74,42 @@ def slider_to_w(value: float) -> float:
 
 @dataclass(frozen=True)
 class RestoreOptions:
-    """Everything the user chose for one restore; plain values, safe to hand to a worker."""
+    """The panel's choice: what to restore, at which values, on which device (plain
+    values, safe to hand to a worker)."""
 
-    model_id: str
-    bias: float = 0.0
-    bias_blocks: tuple[tuple[int, float], ...] = ()
-    seed: int | None = None
-    faces: Any = "all"  # "all" | list of indices | minimum size in px | None: aligned crop
-    background: str | None = None  # an upscaler id, "bicubic", or None: the default upscaler
-    consistency: bool = False
-    color_match: bool = True
+    spec: RestoreSpec
+    controls: Controls = Controls()
     device: str = "auto"
-    scale: int | None = None  # the photo's enlargement; None: the model's own (capped)
-    fidelity: float | None = None  # CodeFormer's w; None for models without the weight
-
-    def engine_controls(self) -> dict[str, Any]:
-        """Keyword arguments of kintsugi.restore for the controls this model has."""
-        controls: dict[str, Any] = {"bias": self.bias, "bias_blocks": self.blocks or None}
-        if self.fidelity is not None:
-            controls["fidelity"] = self.fidelity
-        return controls
 
     @property
-    def blocks(self) -> dict[int, float]:
-        return {k: v for k, v in self.bias_blocks if v != 0.0}
+    def model_id(self) -> str:
+        return str(self.spec.model)
+
+    @property
+    def consistency(self) -> bool:
+        """Read by the history, as every mode's options record has it."""
+        return self.spec.consistency
+
+    def at(self, bias: float, fidelity: float | None) -> RestoreOptions:
+        """The same choice with the slider at another value."""
+        return replace(self, controls=replace(self.controls, bias=bias, fidelity=fidelity))
 
     def describe(self) -> str:
+        spec, controls = self.spec, self.controls
         parts = [self.model_id]
-        if self.fidelity is not None:
-            parts.append(f"w {self.fidelity:.2f}")
-        if self.bias or self.blocks:
-            parts.append(f"bias {self.bias:+.2f}")
-        if self.blocks:
-            parts.append("blocks " + ",".join(f"{k}={v:+.2f}" for k, v in self.blocks.items()))
-        if self.seed is not None:
-            parts.append(f"seed {self.seed}")
-        if self.faces is None:
+        if controls.fidelity is not None:
+            parts.append(f"w {controls.fidelity:.2f}")
+        if controls.bias or controls.blocks:
+            parts.append(f"bias {controls.bias:+.2f}")
+        if controls.blocks:
+            parts.append("blocks " + ",".join(f"{k}={v:+.2f}" for k, v in controls.blocks.items()))
+        if controls.seed is not None:
+            parts.append(f"seed {controls.seed}")
+        if spec.aligned:
             parts.append("aligned crop")
-        if self.consistency:
+        if spec.consistency:
             parts.append("consistency lock")
         return " · ".join(parts)
-
-
-@dataclass
-class PhotoCache:
-    """Faces and upscaled backgrounds of one photo, shared by its tasks and sessions (a
-    session for another model reuses them). Worker threads fill it under a lock. A new
-    photo gets a new cache, so nothing here is ever stale."""
-
-    faces: list[Any] | None = None
-    backgrounds: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-    detections: int = 0  # how often faces were detected (tests: once per photo)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def find_faces(self, rgb: np.ndarray, device: str) -> list[Any]:
-        with self._lock:
-            if self.faces is None:
-                import kintsugi
-
-                self.faces = list(kintsugi.find_faces(rgb, device))
-                self.detections += 1
-            return self.faces
-
-    def background(self, image: Any, background: str | None, scale: int, device: str,
-                   job: Any) -> np.ndarray:
-        """The photo upscaled `scale` times as `background` asks (computed once)."""
-        from kintsugi.engine.restore import background_pixels
-
-        key = (background or DEFAULT_BACKGROUND, scale)
-        with self._lock:
-            pixels = self.backgrounds.get(key)
-        if pixels is None:
-            pixels = background_pixels(image, scale, background, device, job)
-            with self._lock:
-                self.backgrounds = {key: pixels}  # one at a time: they are big
-        return pixels
-
-
-@dataclass(frozen=True)
-class Brush:
-    """The painted bias: a spatial mask-bias map and the feathered region it is confined to
-    (both HxW, any size: they are stretched over the result)."""
-
-    bias_map: np.ndarray
-    region: np.ndarray
-
-
-def brush_from_masks(realness: np.ndarray | None, fidelity: np.ndarray | None) -> Brush | None:
-    """Realness strokes add BRUSH_BIAS by their feathered coverage, fidelity strokes take it
-    away; the region is where either was painted."""
-    if realness is None and fidelity is None:
-        return None
-    shape = (realness if realness is not None else fidelity).shape  # type: ignore[union-attr]
-    r = realness if realness is not None else np.zeros(shape, np.float32)
-    f = fidelity if fidelity is not None else np.zeros(shape, np.float32)
-    return Brush(BRUSH_BIAS * (r - f), np.clip(r + f, 0.0, 1.0))
-
-
-def session_key(image: Any, opts: RestoreOptions) -> tuple[Any, ...]:
-    """What a session is built for: the photo and everything except the render controls."""
-    faces = tuple(opts.faces) if isinstance(opts.faces, list) else opts.faces
-    return (id(image), opts.model_id, opts.device, faces, opts.background, opts.scale,
-            opts.consistency, opts.color_match)
-
-
-class SessionStore:
-    """The window's one RestoreSession (per photo, model and face selection), shared by its
-    preview, Restore and strip tasks. Thread-safe: building and rendering hold a lock, since
-    a session serialises its renders; a new photo gets a new store."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._key: tuple[Any, ...] | None = None
-        self._session: Any = None
-        self._image: Any = None  # kept so that id(image) in the key stays unique
-        self.builds = 0  # sessions built (tests)
-
-    def drop(self) -> None:
-        """Forget the session (the model changed); a render running keeps its own."""
-        self._key, self._session, self._image = None, None, None
-
-    def current(self) -> Any:
-        return self._session
-
-    def render(self, image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache, job: Any,
-               brush: Brush | None = None, stale: Callable[[], bool] | None = None,
-               build: bool = True) -> tuple[Any, Any]:
-        """(result Image, session) for these options; builds the session if they need a new
-        one (build=False: the strip never builds one; it is dropped instead). `stale()` true
-        after the build: a newer request is waiting, this one is dropped."""
-        from kintsugi.engine.errors import Cancelled
-
-        with self._lock:
-            if not build and (self._session is None or self._key != session_key(image, opts)):
-                raise Cancelled("the session these settings need is gone")
-            session = self._session_for(image, opts, models, cache, job.sub(0.0, 0.6))
-            if stale is not None and stale():
-                raise Cancelled("a newer request is waiting")
-            controls = opts.engine_controls()
-            if brush is not None:
-                controls.update(bias_map=brush.bias_map, map_region=brush.region)
-            out = session.render(**controls, seed=opts.seed, job=job.sub(0.6, 1.0))
-            return out, session
-
-    def side_output(self, size: int, job: Any) -> Any:
-        with self._lock:
-            if self._session is None:
-                from kintsugi.engine.errors import Cancelled
-
-                raise Cancelled("the session was dropped")
-            return self._session.side_output(size, job)
-
-    def _session_for(self, image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
-                     job: Any) -> Any:
-        key = session_key(image, opts)
-        if self._session is not None and self._key == key:
-            return self._session
-        import kintsugi
-        from kintsugi.engine.restore import photo_scale
-
-        self._session = None  # the old one's memory goes before the new one is built
-        job.set_progress(0.0, "Loading the model…")
-        model = models.get(opts.model_id, opts.device)
-        job.check()
-        if opts.faces is None:  # an aligned crop: nothing to detect, no background
-            session = kintsugi.RestoreSession(image, model, faces=None, consistency=opts.consistency,
-                                              color_match=opts.color_match, device=opts.device)
-        else:
-            faces = cache.find_faces(image.pixels, str(model.device))
-            scale = photo_scale(model, image.width, image.height, opts.scale)
-            background = cache.background(image, opts.background, scale, opts.device, job.sub(0.0, 0.7))
-            session = kintsugi.RestoreSession(
-                image, model, faces=opts.faces, background=background, scale=scale,
-                consistency=opts.consistency, color_match=opts.color_match, device=opts.device,
-                known_faces=faces, job=job.sub(0.7, 1.0))
-        self._key, self._session, self._image = key, session, image
-        self.builds += 1
-        return session
-
-
-def run_restore(image: Any, opts: RestoreOptions, models: Any, cache: PhotoCache,
-                store: SessionStore, job: Any, brush: Brush | None = None,
-                stale: Callable[[], bool] | None = None) -> tuple[Any, Any, int, int]:
-    """Worker-thread body: (result Image, model, scale, number of faces found)."""
-    out, session = store.render(image, opts, models, cache, job, brush, stale)
-    found = 1 if session.aligned else len(session.found)
-    return out, session.model, session.scale, found
-
-
-def face_frame(session: Any, margin: float = 0.3) -> tuple[int, int, int, int] | None:
-    """The chosen faces' box in result pixels (x0, y0, x1, y1) with a margin: what a strip
-    thumbnail shows, since a whole photo shrunk to a thumbnail hides the faces."""
-    if session.aligned or not session.chosen:
-        return None
-    boxes = np.array([face.box[:4] for _i, face in session.chosen], np.float64) * session.scale
-    x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
-    x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
-    pad = margin * max(x1 - x0, y1 - y0)
-    width, height = session.image.width * session.scale, session.image.height * session.scale
-    return (max(0, int(x0 - pad)), max(0, int(y0 - pad)),
-            min(width, int(np.ceil(x1 + pad))), min(height, int(np.ceil(y1 + pad))))
 
 
 def parse_faces(mode: str, indices: str, min_size: int) -> Any:
@@ -665,19 +494,21 @@ class RestorePanel(QWidget):
                             self.faces_min.value())
         if faces is None:  # an aligned crop: the model's own scale, no background to enlarge
             background, scale = None, MODEL_SCALE
-        return RestoreOptions(
-            model_id=self.selected_model() or "",
+        spec = RestoreSpec(
+            model=self.selected_model() or "",
+            faces=faces,
+            background=None if background in (None, DEFAULT_BACKGROUND) else background,
+            scale=None if scale == MODEL_SCALE else scale,
+            consistency=self.consistency_check.isChecked(),
+            color_match=self.color_check.isChecked(),
+        )
+        controls = Controls(
             bias=self.bias.value() if maskable else 0.0,
             bias_blocks=blocks,
             fidelity=slider_to_w(self.bias.value()) if weighted else None,
             seed=None if seed == NO_SEED else seed,
-            faces=faces,
-            background=None if background in (None, DEFAULT_BACKGROUND) else background,
-            consistency=self.consistency_check.isChecked(),
-            color_match=self.color_check.isChecked(),
-            device=device,
-            scale=None if scale == MODEL_SCALE else scale,
         )
+        return RestoreOptions(spec, controls, device)
 
     def maskable(self) -> bool:
         """The chosen model has DAFI masks to bias (Panini)."""
@@ -691,8 +522,8 @@ class RestorePanel(QWidget):
 
     def side_outputs(self) -> bool:
         """The chosen model draws side outputs (Pro-PULSE)."""
-        info = self._infos.get(self.selected_model() or "")
-        return info is not None and info.arch == "propulse"
+        caps = self._caps.get(self.selected_model() or "")
+        return caps is not None and caps.side_outputs
 
     def strip_values(self) -> list[float]:
         """Slider values of the alternatives strip ([] when the slider does nothing)."""

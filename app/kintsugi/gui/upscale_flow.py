@@ -54,7 +54,7 @@ class UpscaleFlow(RunFlow):
                     out.metadata, dpi=(opts.dpi, opts.dpi)))
             job.set_progress(0.96, "Measuring invented detail…")
             scale = out.width // source.width
-            provenance = kintsugi.provenance_for(model, scale, opts.consistency)
+            provenance = kintsugi.upscale_note(model.info.id, scale, opts.consistency)
             lock = " · consistency lock" if opts.consistency else ""
             return Made(out, opts.model_id, provenance, name + lock, opts)
 

@@ -63,7 +63,7 @@ class Task:
 
 def _readable(error: BaseException) -> str:
     """A one-line message for an error dialog; never a traceback."""
-    from kintsugi.engine.errors import KintsugiError
+    from kintsugi import KintsugiError
 
     if isinstance(error, KintsugiError):
         return str(error)
@@ -88,7 +88,7 @@ def _lower_priority() -> None:
 def _log_failure(tag: str, error: BaseException) -> None:
     """Ordinary failures (a damaged file, a refused model, no memory) are the user's dialog,
     not a traceback on stderr: logged at debug level. Anything else is a bug: logged whole."""
-    from kintsugi.engine.errors import KintsugiError
+    from kintsugi import KintsugiError
 
     if isinstance(error, KintsugiError | OSError | MemoryError):
         log.debug("task %r failed", tag, exc_info=error)
@@ -120,7 +120,7 @@ class _Worker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from kintsugi.engine.errors import Cancelled
+        from kintsugi import Cancelled
 
         task = self._task
         started = time.monotonic()
@@ -168,7 +168,7 @@ class TaskRunner(QObject):
         """Queue `fn`; it replaces a pending task. cancel_running=False lets a running task
         finish first (slider previews: the picture keeps updating during a drag, and every
         request between the running and the newest one is dropped)."""
-        from kintsugi.engine.job import Job
+        from kintsugi import Job
 
         task = Task(fn, tag)
         if self._closed:

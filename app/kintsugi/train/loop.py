@@ -35,14 +35,27 @@ import torch.distributed as dist
 from torch import nn
 
 from kintsugi.engine.device import cpu_has_native_bf16, pick_device
-from kintsugi.train import checkpoint, discriminator
+from kintsugi.train import checkpoint, discriminator, face_targets
 from kintsugi.train.config import TrainConfig
 from kintsugi.train.data import PhotoSet, list_images, split_images
-from kintsugi.train.targets import Target, TrainConfigError, make_target
+from kintsugi.train.targets import Target, TrainConfigError, UpscalerTarget
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
+
+
+# Here rather than in targets.py: the face targets build on targets.py, so choosing among
+# them there would make the two modules import each other.
+def make_target(config: TrainConfig) -> Target:
+    if config.target in ("rrdbnet", "rrdn"):
+        return UpscalerTarget(config)
+    builders = {"panini": face_targets.PaniniTarget, "glean": face_targets.GleanTarget,
+                "propulse": face_targets.ProPulseTarget, "laren": face_targets.LarenTarget,
+                "dre": face_targets.DRETarget}
+    if config.target not in builders:
+        raise TrainConfigError(f"unknown training target {config.target!r}")
+    return builders[config.target](config)
 
 
 @dataclass

@@ -211,19 +211,6 @@ def _load_init(init: str, arch: str) -> tuple[nn.Module, dict[str, Any]]:
     return net, dict(model.info.params)
 
 
-def make_target(config: TrainConfig) -> Target:
-    if config.target in ("rrdbnet", "rrdn"):
-        return UpscalerTarget(config)
-    from kintsugi.train import face_targets
-
-    builders = {"panini": face_targets.PaniniTarget, "glean": face_targets.GleanTarget,
-                "propulse": face_targets.ProPulseTarget, "laren": face_targets.LarenTarget,
-                "dre": face_targets.DRETarget}
-    if config.target not in builders:
-        raise TrainConfigError(f"unknown training target {config.target!r}")
-    return builders[config.target](config)
-
-
 def face_degradation(kind: str, scale: int) -> Any:
     if kind == "panini":
         return PaniniDegradation()

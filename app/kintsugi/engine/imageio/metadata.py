@@ -8,12 +8,12 @@ import logging
 import math
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from PIL import ExifTags, ImageFile, IptcImagePlugin
 from PIL import Image as PILImage
-from PIL import ImageFile, IptcImagePlugin
 
 from kintsugi.engine.imageio.image import Image, Metadata
 
@@ -94,12 +94,49 @@ def _source_exif(pil: ImageFile.ImageFile, name: str) -> bytes | None:
         if not exif and not exif.get_ifd(EXIF_IFD) and not exif.get_ifd(GPS_IFD):
             return None
         clean = clean_exif(exif)
+        if not _writes(clean):
+            dropped = _drop_unwritable(clean)
+            log.warning("%s: EXIF tags that cannot be written back were dropped: %s", name,
+                        ", ".join(dropped))
         if len(clean) == 0:
             return None
         return clean.tobytes()
     except Exception as exc:  # noqa: BLE001 - damaged EXIF must not stop the photo
         log.warning("%s: its EXIF is damaged and was dropped (%s)", name, exc)
         return None
+
+
+def _drop_unwritable(tags: MutableMapping[int, Any], parents: tuple[int, ...] = ()) -> list[str]:
+    """Delete (and name) the tags that cannot be written, each tried alone where it sits.
+
+    A resolution stored as text (Pillow's broken_exif_dpi.jpg) cannot be written as the
+    number the tag must be, and one such tag used to drop the whole EXIF: make, model,
+    artist, copyright, exposure. `parents`: the sub-IFD pointers above `tags`.
+    """
+    dropped: list[str] = []
+    for tag, value in list(tags.items()):
+        if isinstance(value, dict):
+            dropped += _drop_unwritable(value, (*parents, tag))
+            if not value:
+                del tags[tag]
+            continue
+        alone: dict[int, Any] = {tag: value}
+        for parent in reversed(parents):
+            alone = {parent: alone}
+        if not _writes(alone):
+            del tags[tag]
+            dropped.append(ExifTags.TAGS.get(tag, f"tag {tag:#06x}"))
+    return dropped
+
+
+def _writes(tags: Mapping[int, Any]) -> bool:
+    exif = PILImage.Exif()
+    exif.update(tags)
+    try:
+        exif.tobytes()
+    except Exception:  # noqa: BLE001 - whatever Pillow's writer trips on, the tag cannot go
+        return False
+    return True
 
 
 def clean_exif(exif: PILImage.Exif) -> PILImage.Exif:

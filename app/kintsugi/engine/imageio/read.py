@@ -199,8 +199,16 @@ def _decode(p: Path, pil: ImageFile.ImageFile) -> Image:
         upright = apply_orientation(raw, read_orientation(pil))
         pixels, alpha, bit_depth = split_alpha(upright, p.name)
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
-        raise ImageReadError(f"{p.name} is truncated or damaged ({exc})") from None
+        raise ImageReadError(_damage(p.name, exc)) from None
     return Image(pixels, alpha, metadata, bit_depth)
+
+
+def _damage(name: str, exc: BaseException) -> str:
+    # Pillow's "image file is truncated (61 bytes not processed)" counts the bytes left in
+    # its decoder's buffer, not what is missing: a JPEG missing 8 KB said "2 bytes".
+    if str(exc).startswith("image file is truncated"):
+        return f"{name} is truncated: its image data ends early (the end of the file is missing)"
+    return f"{name} is truncated or damaged ({exc})"
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, str] | None:

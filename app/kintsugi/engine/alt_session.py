@@ -1,4 +1,5 @@
-"""Alternatives of one upscale result, composed on worker threads (no Qt here).
+"""Alternatives of one upscale result, composed on worker threads: the window's session
+beside the restore session (kintsugi.engine.session).
 
 A session holds what does not change while the sliders move: the photo, the first result,
 the partner model's result (the other end of the fidelity <-> realness mix) and each end's
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from kintsugi.engine.provenance import alternative_note
 
 # The mixes offered: (faithful end, realistic end) at a scale. RRDN is trained for fidelity
 # and invents no texture; Real-ESRGAN x4plus invents texture. Weight interpolation between
@@ -114,6 +117,13 @@ class AltSession:
     def home(self) -> Setting:
         """The setting that shows the first result unchanged."""
         return Setting(1.0, 1.0 if self.first_is_realness or self.pair is None else 0.0)
+
+    def start(self) -> Setting:
+        """The setting a new result opens at: the engine's default mix where there is a pair
+        (shown once the partner is ready), else the first result unchanged."""
+        from kintsugi.engine.alternatives import DEFAULT_MIX  # loads torch: only when asked
+
+        return Setting(1.0, DEFAULT_MIX) if self.pair is not None else self.home()
 
     def has_partner(self) -> bool:
         with self._lock:
@@ -218,12 +228,10 @@ class AltSession:
             return steps
 
     def provenance_for(self, setting: Setting, brushed: bool) -> dict[str, str]:
-        info = dict(self.provenance)
-        if setting != self.home() or brushed:
-            info["alternative"] = setting.describe(self.pair)
-            if brushed:
-                info["alternative"] += ", brushed mix"
-        return info
+        if setting == self.home() and not brushed:
+            return dict(self.provenance)
+        chosen = setting.describe(self.pair) + (", brushed mix" if brushed else "")
+        return alternative_note(self.provenance, chosen)
 
 
 def brush_mix(alpha: float, realness: np.ndarray | None, fidelity: np.ndarray | None
