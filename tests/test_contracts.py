@@ -68,14 +68,9 @@ def _cycles(graph) -> list[list[str]]:
     return found
 
 
-# The window's mixin cycle is being taken apart on its own branch (issue 14, the window);
-# empty this list when that lands, so that the cycle cannot come back.
-PENDING = [["kintsugi.gui.main_window", "kintsugi.gui.restore_flow"]]
-
-
 def test_no_import_cycles_in_the_package():
     """Modules that import each other cannot be read, tested or moved one at a time. Imports
     under TYPE_CHECKING never run (the facade's names for mypy), so they do not count."""
     grimp = pytest.importorskip("grimp")  # installed with import-linter
     graph = grimp.build_graph("kintsugi", exclude_type_checking_imports=True, cache_dir=None)
-    assert [group for group in _cycles(graph) if group not in PENDING] == []
+    assert _cycles(graph) == []
