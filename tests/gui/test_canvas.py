@@ -267,7 +267,7 @@ def test_a_finished_stroke_is_outlined_so_the_picture_shows_under_it(
     canvas.set_mode(ViewMode.AFTER)
     canvas.fit()  # 7.5 screen px per picture px
     canvas.set_tool("realness", size=10, hardness=0.5)
-    canvas.show_maps({"realness"})
+    canvas.brushes.show({"realness"})
     send_mouse(canvas, QEvent.Type.MouseButtonPress, QPointF(140, 150), True)
     send_mouse(canvas, QEvent.Type.MouseMove, QPointF(260, 150), True)
     stroking = canvas.grab().toImage()
@@ -279,14 +279,14 @@ def test_a_finished_stroke_is_outlined_so_the_picture_shows_under_it(
     edge = [y for y, rgb in zip(range(150, 200), column, strict=True) if not close(rgb, BLUE)]
     # Half strength is 3/4 of the radius out (hardness 0.5): 5 px * 3/4 * 7.5 = 28 screen px.
     assert edge and all(abs(y - 178) <= 5 for y in edge), edge  # one picture px is 7.5
-    assert canvas.brush_mask("realness") is not None
+    assert canvas.brushes.mask("realness") is not None
 
 
 def test_a_stroke_painted_by_code_is_outlined_too(canvas: CompareCanvas) -> None:
     canvas.set_before(solid(RED, 10, 10))
     canvas.set_after(solid(BLUE, 40, 40))
-    canvas.paint_stroke("heal", [QPointF(10, 20), QPointF(30, 20)], size=8, hardness=1.0)
-    painted = canvas.brush_map("heal")
+    canvas.brushes.stroke("heal", [QPointF(10, 20), QPointF(30, 20)], size=8, hardness=1.0)
+    painted = canvas.brushes.map("heal")
     assert painted is not None and not painted.outline.isEmpty()
     box = painted.outline.boundingRect()
     assert 5 <= box.left() <= 7 and 33 <= box.right() <= 35  # 4 px beyond each end

@@ -180,7 +180,7 @@ def test_a_brush_stroke_changes_only_its_feathered_region(qtbot, make_window, pa
     before = window.current_result().image.pixels.copy()
     canvas = window.canvas
     section.tools.realness_button.click()
-    assert canvas.tool() == "face-realness"
+    assert canvas.brushes.tool == "face-realness"
     section.tools.brush.set_size(30)
 
     def stroke(y: int) -> np.ndarray:
@@ -196,7 +196,7 @@ def test_a_brush_stroke_changes_only_its_feathered_region(qtbot, make_window, pa
         return preview(qtbot, window, paint)
 
     brushed = stroke(60)  # across the eyes
-    mask = canvas.brush_mask("face-realness")
+    mask = canvas.brushes.mask("face-realness")
     assert mask is not None and mask.shape == brushed.shape[:2]
     changed = np.abs(brushed - before).max(axis=2)
     assert changed[mask == 0].max() == 0  # bit-identical outside the feathered stroke
@@ -208,8 +208,8 @@ def test_a_brush_stroke_changes_only_its_feathered_region(qtbot, make_window, pa
     assert window.current_result().provenance["bias_map"] == "yes"
     # Fidelity over the same place pulls it back towards the photo's side.
     section.tools.fidelity_button.click()
-    assert canvas.tool() == "face-fidelity" and not section.tools.realness_button.isChecked()
-    canvas.clear_map("face-realness")
+    assert canvas.brushes.tool == "face-fidelity" and not section.tools.realness_button.isChecked()
+    canvas.brushes.clear("face-realness")
     faithful = stroke(60)
     assert gap(faithful, photo_side, inside) < gap(before, photo_side, inside)
     cleared = preview(qtbot, window, section.tools.clear_button.click)

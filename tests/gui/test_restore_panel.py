@@ -343,7 +343,7 @@ def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
     background = run(qtbot, window)
     section.faces_combo.setCurrentIndex(section.faces_combo.findData("all"))
     canvas = window.canvas
-    boxes = canvas.face_boxes()
+    boxes = canvas.faces.boxes()
     assert len(boxes) == 2 and boxes[0].center().x() < boxes[1].center().x()
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,
                      pos=canvas.content_to_widget(boxes[0].center()).toPoint())
@@ -354,7 +354,7 @@ def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
     assert changed[:, :half].max() == 0 and changed[:, half:].max() > 0.05
     assert len(detections) == 1  # the outlines and both restores: one detection
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,  # click again: included again
-                     pos=canvas.content_to_widget(canvas.face_boxes()[0].center()).toPoint())
+                     pos=canvas.content_to_widget(canvas.faces.boxes()[0].center()).toPoint())
     assert section.faces_edit.text() == "0,1"
 
 

@@ -140,7 +140,7 @@ def test_a_brush_stroke_changes_only_pixels_inside_its_feathered_region(
     before = compose(qtbot, window, 1.0, 0.0)  # all faithful
     box = window.panel.alternatives
     box.realness_button.click()
-    assert window.canvas.tool() == "realness"
+    assert window.canvas.brushes.tool == "realness"
     box.brush.set_size(30)
     canvas = window.canvas
     start = canvas.content_to_widget(QPointF(30, 60)).toPoint()
@@ -151,7 +151,7 @@ def test_a_brush_stroke_changes_only_pixels_inside_its_feathered_region(
             qtbot.mouseMove(canvas, QPoint(x, start.y()))
         qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
     after = window.current_result().image.pixels
-    mask = canvas.brush_mask("realness")
+    mask = canvas.brushes.mask("realness")
     assert mask is not None and mask.shape == after.shape[:2]
     changed = np.abs(after - before).max(axis=2) > 0
     assert changed.any() and not (changed & (mask == 0)).any()  # nothing outside the stroke

@@ -30,7 +30,7 @@ def face64(tmp_path: Path, astronaut_full: np.ndarray) -> Path:
 def paint_and_heal(qtbot, window, y: float) -> np.ndarray:  # type: ignore[no-untyped-def]
     """A horizontal stroke across the picture at content row `y`, then Heal."""
     window.panel.set_mode("heal")
-    assert window.canvas.tool() == "heal"
+    assert window.canvas.brushes.tool == "heal"
     window.panel.heal.brush.set_size(8)
     canvas = window.canvas
     width = canvas.content_size().width()
@@ -39,12 +39,12 @@ def paint_and_heal(qtbot, window, y: float) -> np.ndarray:  # type: ignore[no-un
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
     qtbot.mouseMove(canvas, end)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
-    mask = canvas.brush_mask("heal")
+    mask = canvas.brushes.mask("heal")
     assert mask is not None and mask.max() == 1.0
     with qtbot.waitSignal(window.heal.finished, timeout=120_000) as blocker:
         window.panel.heal.heal_button.click()
     assert blocker.args[0] == "ok", window.last_error()
-    assert canvas.brush_mask("heal") is None  # the stroke is used up
+    assert canvas.brushes.mask("heal") is None  # the stroke is used up
     return mask
 
 
@@ -166,7 +166,7 @@ def test_undo_brings_the_stroke_back_to_try_another_factor(qtbot, make_window,
     mask = paint_and_heal(qtbot, window, 32)
     window.action("undo").trigger()
     assert window.current_result() is None
-    again = window.canvas.brush_mask("heal")
+    again = window.canvas.brushes.mask("heal")
     assert again is not None and np.array_equal(again, mask)
     window.panel.heal.factor_combo.setCurrentIndex(window.panel.heal.factor_combo.findData(4))
     with qtbot.waitSignal(window.heal.finished, timeout=120_000) as blocker:
@@ -176,7 +176,7 @@ def test_undo_brings_the_stroke_back_to_try_another_factor(qtbot, make_window,
     assert note["factor"] == "4" and "healed_from" not in note  # of the photo, once
     window.action("undo").trigger()
     window.action("redo").trigger()  # the heal again: its stroke is used up again
-    assert window.canvas.brush_mask("heal") is None
+    assert window.canvas.brushes.mask("heal") is None
 
 
 def test_brush_size_moves_in_fine_steps_and_with_the_bracket_keys(qtbot, make_window,
@@ -186,7 +186,7 @@ def test_brush_size_moves_in_fine_steps_and_with_the_bracket_keys(qtbot, make_wi
     window.panel.set_mode("heal")
     brush = window.panel.heal.brush
     brush.set_size(9)
-    assert window.canvas.tool() == "heal" and window.canvas._brush_size == 9  # noqa: SLF001
+    assert window.canvas.brushes.tool == "heal" and window.canvas.brushes.size == 9
     brush.size_slider.setValue(brush.size_slider.value() + 10)  # a small drag: 1% of its width
     assert 9 < brush.size() <= 10
     brush.size_spin.stepUp()
@@ -194,7 +194,7 @@ def test_brush_size_moves_in_fine_steps_and_with_the_bracket_keys(qtbot, make_wi
     brush.set_size(20)
     window.canvas.setFocus()
     qtbot.keyClick(window.canvas, Qt.Key.Key_BracketRight)
-    assert brush.size() == 23 and window.canvas._brush_size == 23  # noqa: SLF001
+    assert brush.size() == 23 and window.canvas.brushes.size == 23
     qtbot.keyClick(window.canvas, Qt.Key.Key_BracketLeft)
     qtbot.keyClick(window.canvas, Qt.Key.Key_BracketLeft)
     assert brush.size() == 17

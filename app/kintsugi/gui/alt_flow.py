@@ -300,7 +300,7 @@ class AltFlow(QObject):
         """A stroke on a mix map: read it once and compose with it."""
         if tool not in MIX_TOOLS:
             return
-        mask = self._canvas.brush_mask(tool)
+        mask = self._canvas.brushes.mask(tool)
         if mask is not None:
             self.document.masks[tool] = mask
         self.compose()
@@ -310,7 +310,7 @@ class AltFlow(QObject):
         had = bool(self.document.masks)
         self.document.masks.clear()
         for name in MIX_TOOLS:
-            self._canvas.clear_map(name)
+            self._canvas.brushes.clear(name)
         if compose and had:
             self.compose()
 

@@ -32,12 +32,12 @@ class BrushRouter(QObject):
         if mode == "heal":
             brush = self._panel.heal.brush
             canvas.set_tool("heal", brush.size(), brush.hardness())
-            canvas.show_maps({"heal"})
+            canvas.brushes.show({"heal"})
         elif mode == "upscale":
             alt = self._panel.alternatives
             tool = alt.tool() if alt.isVisible() else ""
             canvas.set_tool(tool, alt.brush.size(), alt.brush.hardness())
-            canvas.show_maps(set(MIX_TOOLS) if tool else set())
+            canvas.brushes.show(set(MIX_TOOLS) if tool else set())
         else:
             self._restore.sync_tool()
 

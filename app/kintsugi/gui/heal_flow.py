@@ -27,14 +27,14 @@ class HealFlow(RunFlow):
         self._models = models
         self.ready = False  # the model list is in
         panel.heal.heal_requested.connect(self.start)
-        panel.heal.clear_requested.connect(lambda: canvas.clear_map("heal"))
+        panel.heal.clear_requested.connect(lambda: canvas.brushes.clear("heal"))
 
     @Slot()
     def start(self) -> None:
         """Heal the painted region of the picture on show (the result, else the photo)."""
         if self.document.source is None or not self.ready:
             return
-        mask = self._canvas.brush_mask("heal")
+        mask = self._canvas.brushes.mask("heal")
         if mask is None:
             self.controls.set_progress(0.0, "Paint over the region to heal first")
             return
@@ -61,7 +61,7 @@ class HealFlow(RunFlow):
     def accepted(self, out: Output, entry: ResultEntry) -> None:
         # The stroke is used up, but kept with the heal: undo brings it back, so another
         # factor can be tried without painting again.
-        entry.heal_map = self._canvas.take_map("heal")
+        entry.heal_map = self._canvas.brushes.take("heal")
 
     @Slot()
     def undo(self) -> None:
@@ -69,11 +69,11 @@ class HealFlow(RunFlow):
         undone = self.document.current()
         self.document.undo()
         if undone is not None:
-            self._canvas.put_map("heal", undone.heal_map)
+            self._canvas.brushes.put("heal", undone.heal_map)
 
     @Slot()
     def redo(self) -> None:
         self.document.redo()
         entry = self.document.current()
         if entry is not None and entry.heal_map is not None:
-            self._canvas.clear_map("heal")  # that stroke is healed again
+            self._canvas.brushes.clear("heal")  # that stroke is healed again

@@ -98,7 +98,7 @@ class RestoreFlow(RunFlow):
         self._sessions = SessionStore()
         self._face_source = None
         for name in FACE_TOOLS.values():
-            self._canvas.clear_map(name)
+            self._canvas.brushes.clear(name)
         self._section.alt_strip.clear("")
         self._section.side_strip.clear("")
         self._section.show_found("")
@@ -132,8 +132,8 @@ class RestoreFlow(RunFlow):
         """The painted bias (None: nothing painted, or the model has no mask to bias)."""
         if not self._section.maskable():
             return None
-        return brush_from_masks(self._canvas.brush_mask(FACE_TOOLS["realness"]),
-                                self._canvas.brush_mask(FACE_TOOLS["fidelity"]))
+        return brush_from_masks(self._canvas.brushes.mask(FACE_TOOLS["realness"]),
+                                self._canvas.brushes.mask(FACE_TOOLS["fidelity"]))
 
     def _body(self, opts: RestoreOptions, preview: bool) -> Callable[[Any], Made]:
         source, cache, models, store = self._face_input(), self._photo_cache, self._models, self._sessions
@@ -283,12 +283,12 @@ class RestoreFlow(RunFlow):
         """The face outlines, in the Faces tab only, drawn over the picture on show."""
         source = self.document.source
         if self._panel.mode() != "restore" or source is None:
-            self._canvas.set_faces([], set())
+            self._canvas.faces.set([], set())
             return
         scale = self._canvas.content_size().width() / max(1, source.width)
         boxes = [QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
                  for x0, y0, x1, y1 in self.document.face_boxes]
-        self._canvas.set_faces(boxes, self._section.face_selection(len(boxes)))
+        self._canvas.faces.set(boxes, self._section.face_selection(len(boxes)))
 
     @Slot(int)
     def _on_face_clicked(self, index: int) -> None:
@@ -305,7 +305,7 @@ class RestoreFlow(RunFlow):
         tools = self._section.tools
         tool = tools.tool()
         self._canvas.set_tool(FACE_TOOLS.get(tool, ""), tools.brush.size(), tools.brush.hardness())
-        self._canvas.show_maps(set(FACE_TOOLS.values()) if tool else set())
+        self._canvas.brushes.show(set(FACE_TOOLS.values()) if tool else set())
 
     def on_stroke(self, tool: str) -> None:
         """A stroke on a face bias map: render it now."""
@@ -314,9 +314,9 @@ class RestoreFlow(RunFlow):
 
     @Slot()
     def clear_brush(self, preview: bool = True) -> None:
-        painted = any(self._canvas.brush_mask(name) is not None for name in FACE_TOOLS.values())
+        painted = any(self._canvas.brushes.mask(name) is not None for name in FACE_TOOLS.values())
         for name in FACE_TOOLS.values():
-            self._canvas.clear_map(name)
+            self._canvas.brushes.clear(name)
         if preview and painted:
             self.preview()
 
