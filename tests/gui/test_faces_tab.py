@@ -73,7 +73,7 @@ def test_a_second_slider_value_reruns_no_cached_stage(qtbot, make_window, model_
     hooks = [core.encoder[0].register_forward_pre_hook(lambda *_: counts.__setitem__("encode", counts["encode"] + 1)),
              core.generator.conv1.register_forward_pre_hook(
                  lambda *_: counts.__setitem__("generator", counts["generator"] + 1))]
-    section.live_check.setChecked(True)
+    section.bias.live_check.setChecked(True)
     try:
         more_real = preview(qtbot, window, lambda: section.bias.set_value(0.5))
     finally:
@@ -158,19 +158,19 @@ def test_each_block_slider_moves_its_own_block_towards_the_prior(qtbot, make_win
     section = window.panel.restore
     base = window.current_result().image.pixels.copy()
     prior = direct(portrait, bias=1.0)
-    section.advanced_button.setChecked(True)
-    assert section.advanced_button.text() == "Advanced: per-block bias"
+    section.bias.advanced_button.setChecked(True)
+    assert section.bias.advanced_button.text() == "Advanced: per-block bias"
     for k in range(3):  # the tiny Panini's blocks: 4, 8 and 16 px
         outs = {}
         for value in (0.5, 1.0):
-            section.block_sliders[k].set_value(value)
+            section.bias.block_sliders[k].set_value(value)
             assert window.restore.options().controls.blocks == {k: value}
             outs[value] = run(qtbot, window)
         np.testing.assert_allclose(outs[1.0], direct(portrait, bias_blocks={k: 1.0}), atol=1e-5)
         # More bias on the block: a larger change, towards the prior-only result.
         assert 0 < gap(outs[0.5], base) < gap(outs[1.0], base)
         assert gap(outs[1.0], prior) < gap(base, prior)
-        section.block_sliders[k].set_value(0.0)
+        section.bias.block_sliders[k].set_value(0.0)
 
 
 def test_a_brush_stroke_changes_only_its_feathered_region(qtbot, make_window, panini_imported,
@@ -256,9 +256,9 @@ def test_codeformer_w_rides_the_same_slider_and_strip(qtbot, make_window, data_d
     model_id = importer.import_model(save_tiny_codeformer(tmp_path)).id
     window = restore_window(qtbot, make_window, portrait)
     section = window.panel.restore
-    assert section.bias_title.text() == "Fidelity (CodeFormer w)"
+    assert section.bias.title.text() == "Fidelity (CodeFormer w)"
     assert not section.tools.realness_button.isEnabled()  # the brush paints Panini's mask bias
-    section.scale_spin.setValue(1)
+    section.settings.scale_spin.setValue(1)
     with qtbot.waitSignal(window.restore.strip.filled, timeout=180_000):
         middle = run(qtbot, window)  # w 0.5
     strip = section.alt_strip.strip

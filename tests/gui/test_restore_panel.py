@@ -91,8 +91,8 @@ def two_faces(tmp_path: Path, astronaut_full: np.ndarray, coffee_full: np.ndarra
 def restore_window(qtbot, make_window, photo: Path) -> Any:
     window = make_window()
     section = window.panel.restore
-    section.live_check.setChecked(False)  # each test runs exactly the restores it asks for
-    section.select_background("bicubic")
+    section.bias.live_check.setChecked(False)  # each test runs exactly the restores it asks for
+    section.settings.select_background("bicubic")
     window.panel.set_mode("restore")
     open_photo(qtbot, window, photo)
     return window
@@ -122,10 +122,10 @@ def test_bias_moves_the_result_from_the_input_side_to_the_prior(
         qtbot, make_window, panini_imported, portrait) -> None:
     window = restore_window(qtbot, make_window, portrait)
     section = window.panel.restore
-    assert section.selected_model() == PANINI_ID and section.bias_slider.isEnabled()
-    labels = [label.text() for label in section.findChildren(type(section.bias_title))]
+    assert section.selected_model() == PANINI_ID and section.bias.slider.isEnabled()
+    labels = [label.text() for label in section.findChildren(type(section.bias.title))]
     assert "fidelity ↔ realness" in labels
-    assert "mask" in section.bias_slider.toolTip().lower()
+    assert "mask" in section.bias.slider.toolTip().lower()
     outs = {}
     for bias in (-1.0, 0.0, 1.0):
         section.bias.set_value(bias)
@@ -140,7 +140,7 @@ def test_bias_moves_the_result_from_the_input_side_to_the_prior(
     direct = kintsugi.restore(source, PANINI_ID, bias=1.0, background="bicubic")
     np.testing.assert_allclose(outs[1.0], direct.pixels, atol=1e-5)
     assert window.current_result().model_id == PANINI_ID and window.current_result().scale == 2
-    assert section.faces_found.text().startswith("1 face found")
+    assert section.settings.faces_found.text().startswith("1 face found")
 
 
 def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_imported,
@@ -149,23 +149,23 @@ def test_block_bias_and_seed_change_the_result(qtbot, make_window, panini_import
     section = window.panel.restore
     base = run(qtbot, window)
     # The tiny Panini has 3 DAFI blocks (4, 8, 16 px): the other sliders are off.
-    assert [s.isEnabled() for s in section.block_sliders] == [True, True, True, False, False]
-    section.advanced_button.setChecked(True)
-    section.block_sliders[0].set_value(1.0)
+    assert [s.isEnabled() for s in section.bias.block_sliders] == [True, True, True, False, False]
+    section.bias.advanced_button.setChecked(True)
+    section.bias.block_sliders[0].set_value(1.0)
     assert window.restore.options().controls.blocks == {0: 1.0}
     coarse = run(qtbot, window)
     assert np.abs(coarse - base).mean() > 1e-4
-    section.block_sliders[0].set_value(0.0)
+    section.bias.block_sliders[0].set_value(0.0)
 
-    assert section.seed_spin.isEnabled()
-    section.another_button.click()
-    seed = section.seed_spin.value()
+    assert section.settings.seed_spin.isEnabled()
+    section.settings.another_button.click()
+    seed = section.settings.seed_spin.value()
     assert seed >= 0 and window.restore.options().controls.seed == seed
     first = run(qtbot, window)
     assert np.abs(first - base).mean() > 1e-4  # new noise, another version
     assert np.array_equal(run(qtbot, window), first)  # the same seed gives the same version
-    section.another_button.click()
-    assert section.seed_spin.value() != seed
+    section.settings.another_button.click()
+    assert section.settings.seed_spin.value() != seed
     assert np.abs(run(qtbot, window) - first).mean() > 1e-4
 
 
@@ -173,14 +173,14 @@ def test_faces_choice_decides_which_region_changes(qtbot, make_window, panini_im
                                                    two_faces) -> None:
     window = restore_window(qtbot, make_window, two_faces)
     section = window.panel.restore
-    section.faces_combo.setCurrentIndex(section.faces_combo.findData("min"))
-    section.faces_min.setValue(5000)  # no face is that big: only the background
+    section.settings.faces_combo.setCurrentIndex(section.settings.faces_combo.findData("min"))
+    section.settings.faces_min.setValue(5000)  # no face is that big: only the background
     background = run(qtbot, window)
-    assert "2 faces" in section.faces_found.text()
-    section.faces_combo.setCurrentIndex(section.faces_combo.findData("all"))
+    assert "2 faces" in section.settings.faces_found.text()
+    section.settings.faces_combo.setCurrentIndex(section.settings.faces_combo.findData("all"))
     every = run(qtbot, window)
-    section.faces_combo.setCurrentIndex(section.faces_combo.findData("indices"))
-    section.faces_edit.setText("1")
+    section.settings.faces_combo.setCurrentIndex(section.settings.faces_combo.findData("indices"))
+    section.settings.faces_edit.setText("1")
     right_only = run(qtbot, window)
     half = every.shape[1] // 2  # faces at x 20..122 and 200..277 of 320: left / right halves
     changed = np.abs(right_only - background).max(axis=2)
@@ -189,7 +189,7 @@ def test_faces_choice_decides_which_region_changes(qtbot, make_window, panini_im
     both = np.abs(every - background).max(axis=2)
     assert both[:, :half].max() > 0.05 and both[:, half:].max() > 0.05
     # A bad list is a readable message, not a crash.
-    section.faces_edit.setText("left")
+    section.settings.faces_edit.setText("left")
     window.restore.start()
     assert "0,2" in window.last_error()
 
@@ -201,18 +201,18 @@ def test_consistency_colour_match_and_background_controls(qtbot, make_window, pa
     source = kintsugi.open_image(portrait).pixels
     free = run(qtbot, window)
     assert np.abs(pool(free, 2) - source).max() > 1e-2  # without the lock the face drifts
-    section.consistency_check.setChecked(True)
+    section.settings.consistency_check.setChecked(True)
     locked = run(qtbot, window)
     np.testing.assert_allclose(pool(locked, 2), source, atol=1e-5)
     assert window.current_result().consistency
-    section.consistency_check.setChecked(False)
+    section.settings.consistency_check.setChecked(False)
 
-    section.color_check.setChecked(False)
+    section.settings.color_check.setChecked(False)
     raw_colours = run(qtbot, window)
     assert np.abs(raw_colours - free).mean() > 1e-4
-    section.color_check.setChecked(True)
+    section.settings.color_check.setChecked(True)
 
-    section.select_background("waifu2x-photo-x2")
+    section.settings.select_background("waifu2x-photo-x2")
     assert window.restore.options().spec.background == "waifu2x-photo-x2"
     upscaled = run(qtbot, window)
     corner = np.s_[180:, :60]  # lower-left: far from the face
@@ -223,7 +223,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
         qtbot, make_window, panini_imported, portrait, monkeypatch) -> None:
     window = restore_window(qtbot, make_window, portrait)
     section = window.panel.restore
-    section.live_check.setChecked(True)
+    section.bias.live_check.setChecked(True)
     started: list[float] = []
     real = session_module.RestoreSession.render
 
@@ -239,7 +239,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
 
     began = time.monotonic()
     for value in range(-60, 61, 5):  # 25 moves, a drag of ~0.25 s
-        section.bias_slider.setValue(value)
+        section.bias.slider.setValue(value)
         qtbot.wait(10)
     dragged = time.monotonic() - began
     qtbot.waitUntil(settled, timeout=120_000)
@@ -257,7 +257,7 @@ def test_live_bias_preview_has_no_backlog_and_reuses_the_faces(
     # keeps one preview step instead of one per value.
     steps = len(window.document.history)  # noqa: SLF001
     for value in (-20, -40, -80):
-        section.bias_slider.setValue(value)
+        section.bias.slider.setValue(value)
         qtbot.wait(5)
     qtbot.waitUntil(settled, timeout=120_000)
     assert window.current_result().options.controls.bias == pytest.approx(-0.8)
@@ -313,10 +313,10 @@ def test_bias_is_off_for_models_without_a_mask(qtbot, make_window, data_dir, tmp
     window = restore_window(qtbot, make_window, portrait)
     section = window.panel.restore
     assert section.selected_model() == GLEAN_ID
-    assert not section.bias_slider.isEnabled() and "Panini" in section.bias_slider.toolTip()
-    assert not section.advanced_button.isEnabled()
-    assert section.seed_spin.isEnabled()  # GLEAN's latent bank draws noise
-    section.bias_slider.setValue(80)  # cannot be reached by the user; still never sent
+    assert not section.bias.slider.isEnabled() and "Panini" in section.bias.slider.toolTip()
+    assert not section.bias.advanced_button.isEnabled()
+    assert section.settings.seed_spin.isEnabled()  # GLEAN's latent bank draws noise
+    section.bias.slider.setValue(80)  # cannot be reached by the user; still never sent
     assert window.restore.options().controls.bias == 0.0
     out = run(qtbot, window)
     assert out.shape == (512, 512, 3)  # the tiny GLEAN is x4
@@ -331,23 +331,23 @@ def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
     monkeypatch.setattr(engine_faces, "detect_faces",
                         lambda *a, **k: detections.append(1) or real_detect(*a, **k))
     window = make_window()
-    window.panel.restore.live_check.setChecked(False)
-    window.panel.restore.select_background("bicubic")
+    window.panel.restore.bias.live_check.setChecked(False)
+    window.panel.restore.settings.select_background("bicubic")
     window.panel.set_mode("restore")
     with qtbot.waitSignal(window.restore.faces_shown, timeout=120_000) as shown:
         open_photo(qtbot, window, two_faces)
     assert shown.args == [2]
     section = window.panel.restore
-    section.faces_combo.setCurrentIndex(section.faces_combo.findData("min"))
-    section.faces_min.setValue(5000)  # no face is that big: only the background
+    section.settings.faces_combo.setCurrentIndex(section.settings.faces_combo.findData("min"))
+    section.settings.faces_min.setValue(5000)  # no face is that big: only the background
     background = run(qtbot, window)
-    section.faces_combo.setCurrentIndex(section.faces_combo.findData("all"))
+    section.settings.faces_combo.setCurrentIndex(section.settings.faces_combo.findData("all"))
     canvas = window.canvas
     boxes = canvas.faces.boxes()
     assert len(boxes) == 2 and boxes[0].center().x() < boxes[1].center().x()
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,
                      pos=canvas.content_to_widget(boxes[0].center()).toPoint())
-    assert section.faces_edit.text() == "1"  # the left face is now excluded
+    assert section.settings.faces_edit.text() == "1"  # the left face is now excluded
     right_only = run(qtbot, window)
     half = right_only.shape[1] // 2
     changed = np.abs(right_only - background).max(axis=2)
@@ -355,7 +355,7 @@ def test_faces_are_outlined_and_a_click_excludes_one_from_the_restore(
     assert len(detections) == 1  # the outlines and both restores: one detection
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,  # click again: included again
                      pos=canvas.content_to_widget(canvas.faces.boxes()[0].center()).toPoint())
-    assert section.faces_edit.text() == "0,1"
+    assert section.settings.faces_edit.text() == "0,1"
 
 
 def test_default_background_photo_scale_and_aligned_crop(
@@ -363,19 +363,19 @@ def test_default_background_photo_scale_and_aligned_crop(
     window = make_window()
     section = window.panel.restore
     assert section.options().spec.background is None  # the default upscaler, as on the CLI
-    assert "Default upscaler" in section.background_combo.currentText()
-    section.live_check.setChecked(False)
-    section.select_background("bicubic")
+    assert "Default upscaler" in section.settings.background_combo.currentText()
+    section.bias.live_check.setChecked(False)
+    section.settings.select_background("bicubic")
     window.panel.set_mode("restore")
     open_photo(qtbot, window, portrait)
-    section.scale_spin.setValue(3)
+    section.settings.scale_spin.setValue(3)
     assert run(qtbot, window).shape[:2] == (384, 384)
     crop = tmp_path / "photos" / "crop.png"  # a face crop of the model's input size (32)
     PILImage.fromarray(cv2.resize(astronaut_full[20:220, 150:350], (32, 32),
                                   interpolation=cv2.INTER_AREA)).save(crop)
     open_photo(qtbot, window, crop)
-    section.faces_combo.setCurrentIndex(section.faces_combo.findData("aligned"))
-    assert not section.scale_spin.isVisibleTo(window)  # an aligned crop has no photo scale
+    section.settings.faces_combo.setCurrentIndex(section.settings.faces_combo.findData("aligned"))
+    assert not section.settings.scale_spin.isVisibleTo(window)  # an aligned crop has no photo scale
     out = run(qtbot, window)
     assert out.shape[:2] == (64, 64)
     assert "aligned crop" in window.current_result().label
@@ -395,8 +395,8 @@ def test_a_fidelity_weight_model_gets_the_same_slider_labelled_w(qtbot) -> None:
                            licence="S-Lab (NC)")
     caps = Capabilities(purpose="face-restorer", input_size=512, fidelity_weight=True)
     panel.set_models([info], [], caps={"codeformer-x": caps})
-    assert panel.bias.isEnabled() and panel.bias_title.text() == "Fidelity (CodeFormer w)"
-    assert not panel.advanced_button.isEnabled() and not panel.seed_spin.isEnabled()
+    assert panel.bias.main.isEnabled() and panel.bias.title.text() == "Fidelity (CodeFormer w)"
+    assert not panel.bias.advanced_button.isEnabled() and not panel.settings.seed_spin.isEnabled()
     panel.bias.set_value(-1.0)
     assert panel.options().controls.fidelity == 1.0 and panel.options().controls.bias == 0.0
     panel.bias.set_value(1.0)

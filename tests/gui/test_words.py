@@ -56,5 +56,5 @@ def test_strip_labels_say_which_slider_each_number_is() -> None:
 def test_faces_found_says_where_their_numbers_are(qtbot) -> None:  # type: ignore[no-untyped-def]
     panel = RestorePanel()
     qtbot.addWidget(panel)
-    panel.set_faces_found(2)
-    assert panel.faces_found.text() == "2 faces found (each one's number is on the photo)"
+    panel.settings.set_faces_found(2)
+    assert panel.settings.faces_found.text() == "2 faces found (each one's number is on the photo)"

@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from kintsugi import PhotoCache, SessionStore, face_frame
 from kintsugi.gui.document import Document
 from kintsugi.gui.imaging import display_array, to_qimage
-from kintsugi.gui.restore_panel import STRIP_THUMB, RestoreOptions, RestorePanel, slider_to_w
+from kintsugi.gui.restore_bias import slider_to_w
+from kintsugi.gui.restore_panel import STRIP_THUMB, RestoreOptions, RestorePanel
 from kintsugi.gui.worker import Task, TaskRunner
 
 

@@ -101,7 +101,7 @@ class RestoreFlow(RunFlow):
             self._canvas.brushes.clear(name)
         self._section.alt_strip.clear("")
         self._section.side_strip.clear("")
-        self._section.show_found("")
+        self._section.settings.show_found("")
 
     def _drop_session(self) -> None:
         """The model changed: the session (and its strip) belong to the old one."""
@@ -190,7 +190,7 @@ class RestoreFlow(RunFlow):
         self._section.set_progress(0.0, "Previewing…")
 
     def accepted(self, out: Output, entry: ResultEntry) -> None:
-        self._section.set_faces_found(out.made.faces_found)
+        self._section.settings.set_faces_found(out.made.faces_found)
         self.strip.fill(out.made.extra, self._face_input(), self._photo_cache, self._sessions)
 
     @Slot(object)
@@ -204,7 +204,7 @@ class RestoreFlow(RunFlow):
             status = "cancelled"
         elif task.ok:
             accept(self.document, task.result, "restore", preview=True)
-            section.set_faces_found(task.result.made.faces_found)
+            section.settings.set_faces_found(task.result.made.faces_found)
             section.set_progress(0.0, f"Preview in {_seconds(task.seconds)}")
             self.strip.fill(task.context["opts"], self._face_input(), self._photo_cache,
                             self._sessions)
@@ -274,7 +274,7 @@ class RestoreFlow(RunFlow):
     def _on_faces_found(self, task: Task) -> None:
         if task.context.get("token") != self.document.token or not task.ok:
             return
-        self._section.set_faces_found(len(task.result))
+        self._section.settings.set_faces_found(len(task.result))
         self.document.set_faces(task.result)  # the outlines follow (show_faces)
         self.faces_shown.emit(len(task.result))
 
@@ -288,14 +288,14 @@ class RestoreFlow(RunFlow):
         scale = self._canvas.content_size().width() / max(1, source.width)
         boxes = [QRectF(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale)
                  for x0, y0, x1, y1 in self.document.face_boxes]
-        self._canvas.faces.set(boxes, self._section.face_selection(len(boxes)))
+        self._canvas.faces.set(boxes, self._section.settings.face_selection(len(boxes)))
 
     @Slot(int)
     def _on_face_clicked(self, index: int) -> None:
         """Include or exclude one face: the selection is what the next restore restores."""
-        chosen = self._section.face_selection(len(self.document.face_boxes))
+        chosen = self._section.settings.face_selection(len(self.document.face_boxes))
         chosen ^= {index}
-        self._section.set_face_selection(sorted(chosen))
+        self._section.settings.set_face_selection(sorted(chosen))
         self.show_faces()
 
     # ------------------------------------------------------------------ the brush
