@@ -278,14 +278,14 @@ def test_deviation_toggle_colours_the_result_side_only(
     x = canvas.divider_x()
     off = grab_rgb(canvas)
     window.action("deviation").trigger()
-    assert window.panel.deviation_check.isChecked() and canvas.overlay_visible()
+    assert window.panel.compare.deviation_check.isChecked() and canvas.overlay_visible()
     on = grab_rgb(canvas)
     left = np.s_[60:-20, x - 150 : x - 20]
     right = np.s_[60:-20, x + 20 : x + 150]
     assert np.array_equal(on[left], off[left])  # the original is never tinted
     warmer = (on[right][..., 0] - on[right][..., 2]) - (off[right][..., 0] - off[right][..., 2])
     assert warmer.mean() > 2  # the result side turns redder where detail was invented
-    window.panel.deviation_check.setChecked(False)
+    window.panel.compare.deviation_check.setChecked(False)
     assert not window.action("deviation").isChecked()
     assert np.array_equal(grab_rgb(canvas), off)
 
@@ -294,10 +294,10 @@ def test_split_slider_and_canvas_divider_stay_in_sync(qtbot, make_window, photo_
     window = make_window()
     open_photo(qtbot, window, photo_path)
     run_fast(qtbot, window)
-    window.panel.split_slider.setValue(250)
+    window.panel.compare.split_slider.setValue(250)
     assert window.canvas.split() == pytest.approx(0.25)
     window.canvas.set_split(0.8)
-    assert window.panel.split_slider.value() == 800
+    assert window.panel.compare.split_slider.value() == 800
 
 
 def test_undo_redo_walks_the_result_history(qtbot, make_window, photo_path: Path) -> None:
@@ -347,17 +347,17 @@ def test_save_options_quality_and_bit_depth(qtbot, make_window, photo_path: Path
     run_fast(qtbot, window, scale=4)
     panel = window.panel
     sizes = {}
-    panel.format_combo.setCurrentIndex(panel.format_combo.findData("JPEG"))
-    assert panel.quality_spin.isEnabled() and not panel.depth_combo.isEnabled()
+    panel.save_box.format_combo.setCurrentIndex(panel.save_box.format_combo.findData("JPEG"))
+    assert panel.save_box.quality_spin.isEnabled() and not panel.save_box.depth_combo.isEnabled()
     for quality in (30, 95):
-        panel.quality_spin.setValue(quality)
+        panel.save_box.quality_spin.setValue(quality)
         target = photo_path.parent / f"q{quality}.jpg"
         with qtbot.waitSignal(window.saver.saved, timeout=30_000):
             window.saver.save_to(target)
         sizes[quality] = target.stat().st_size
     assert sizes[30] < sizes[95]
-    panel.format_combo.setCurrentIndex(panel.format_combo.findData("PNG"))
-    panel.depth_combo.setCurrentIndex(panel.depth_combo.findData(16))
+    panel.save_box.format_combo.setCurrentIndex(panel.save_box.format_combo.findData("PNG"))
+    panel.save_box.depth_combo.setCurrentIndex(panel.save_box.depth_combo.findData(16))
     with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
         window.saver.save()
     assert Path(blocker.args[0]).name == "face_x4.png"

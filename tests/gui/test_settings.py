@@ -65,8 +65,8 @@ def test_window_state_and_preferences_survive_a_restart_per_photo_choices_do_not
     panel.tile_combo.setCurrentIndex(panel.tile_combo.findData(256))
     panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
     panel.consistency_check.setChecked(True)
-    panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
-    panel.quality_spin.setValue(70)
+    panel.save_box.format_combo.setCurrentIndex(panel.save_box.format_combo.findData("WEBP"))
+    panel.save_box.quality_spin.setValue(70)
     window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.action("deviation").setChecked(True)
     window.resize(760, 560)  # within the offscreen screen (800x600)
@@ -80,10 +80,10 @@ def test_window_state_and_preferences_survive_a_restart_per_photo_choices_do_not
         again.models.start()
     opts = again.panel.options()
     assert opts.model_id == "waifu2x-photo-noise1-x2"
-    assert (opts.tile, opts.device, again.panel.quality_spin.value()) == (256, "cpu", 70)
+    assert (opts.tile, opts.device, again.panel.save_box.quality_spin.value()) == (256, "cpu", 70)
     # Chosen for one photo: its size, the lock, the format, the view and the map.
     assert (opts.scale, opts.consistency) == (None, False)
-    assert again.panel.export_options().format == "PNG"
+    assert again.panel.save_box.export_options().format == "PNG"
     assert again.canvas.mode() == ViewMode.SPLIT
     assert not again.action("deviation").isChecked()
     assert (again.width(), again.height()) == (760, 560)

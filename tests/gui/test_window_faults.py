@@ -178,7 +178,7 @@ def test_the_side_panel_fits_1280x820_after_an_upscale(qtbot, make_window,
     for mode in ("upscale", "restore", "heal"):
         window.panel.set_mode(mode)
         qtbot.wait(50)
-        save = window.panel.save_button
+        save = window.panel.save_box.save_button
         assert save.isVisible() and not save.visibleRegion().isEmpty(), mode
         top_left = save.mapTo(window, QPoint(0, 0))
         assert top_left.y() + save.height() <= window.height(), mode

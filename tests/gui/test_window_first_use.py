@@ -142,14 +142,14 @@ def test_per_photo_choices_do_not_carry_into_the_next_photo_or_session(
     window = make_window()
     open_photo(qtbot, window, jpeg_path)
     panel = window.panel
-    panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
+    panel.save_box.format_combo.setCurrentIndex(panel.save_box.format_combo.findData("WEBP"))
     window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.action("deviation").setChecked(True)
     open_photo(qtbot, window, photo_path)  # nothing made: nothing to ask about
-    assert panel.export_options().format == "PNG"  # the PNG's own format
+    assert panel.save_box.export_options().format == "PNG"  # the PNG's own format
     assert window.canvas.mode() == ViewMode.SPLIT
     assert not window.action("deviation").isChecked() and not window.canvas.overlay_visible()
-    panel.format_combo.setCurrentIndex(panel.format_combo.findData("WEBP"))
+    panel.save_box.format_combo.setCurrentIndex(panel.save_box.format_combo.findData("WEBP"))
     window.view.set_mode(ViewMode.SIDE_BY_SIDE)
     window.action("deviation").setChecked(True)
     window.close()
@@ -160,7 +160,7 @@ def test_per_photo_choices_do_not_carry_into_the_next_photo_or_session(
     with qtbot.waitSignal(again.models.ready, timeout=120_000):
         again.models.start()
     open_photo(qtbot, again, jpeg_path)
-    assert again.panel.export_options().format == "JPEG"
+    assert again.panel.save_box.export_options().format == "JPEG"
     assert again.canvas.mode() == ViewMode.SPLIT
     assert not again.action("deviation").isChecked()
     assert again.panel.selected_model() == FAST_MODEL  # the model choice does persist

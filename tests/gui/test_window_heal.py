@@ -104,7 +104,7 @@ def test_a_healed_jpeg_saved_as_jpeg_keeps_the_original_blocks(qtbot, make_windo
     window = make_window()
     open_photo(qtbot, window, photo)
     mask = paint_and_heal(qtbot, window, 64)
-    window.panel.quality_spin.setValue(50)  # ignored: the heal keeps the original's quality
+    window.panel.save_box.quality_spin.setValue(50)  # ignored: the heal keeps the original's quality
     with qtbot.waitSignal(window.saver.saved, timeout=30_000) as blocker:
         window.saver.save_to(tmp_path / "healed.jpg")
     saved = np.asarray(PILImage.open(blocker.args[0]))

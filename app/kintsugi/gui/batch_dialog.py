@@ -33,14 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from kintsugi.gui.icons import icon, tinted
-from kintsugi.gui.panel import (
-    DEPTH_CHOICES,
-    FORMAT_CHOICES,
-    LOSSY,
-    SCALE_CHOICES,
-    UpscaleOptions,
-    model_tooltip,
-)
+from kintsugi.gui.panel import SCALE_CHOICES, UpscaleOptions, model_tooltip
+from kintsugi.gui.save_box import DEPTH_CHOICES, FORMAT_CHOICES, LOSSY
 from kintsugi.gui.settings import Settings
 from kintsugi.gui.worker import Task, TaskRunner
 

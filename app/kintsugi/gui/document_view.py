@@ -44,8 +44,9 @@ class DocumentView(QObject):
         assert document.display is not None
         self._canvas.set_before(to_qimage(document.display))
         panel.set_source_size(image.width, image.height)
-        panel.apply_export(document.save_format(), panel.quality_spin.value(),
-                           panel.depth_combo.currentData() or 0)
+        save = panel.save_box
+        save.apply_export(document.save_format(), save.quality_spin.value(),
+                          save.depth_combo.currentData() or 0)
         self._view.set_mode(ViewMode.SPLIT)
         self._view.set_deviation_visible(False)
         channels = "gray" if image.is_gray else "RGB"
@@ -67,7 +68,7 @@ class DocumentView(QObject):
         if entry is None:
             self._canvas.set_after(None)
             panel.result_info.setText("")
-            panel.legend_scale.setText("")
+            panel.compare.legend_scale.setText("")
             self._alternatives.show(None)
         else:
             self._canvas.set_after(entry.pyramid if entry.pyramid is not None else entry.display,
@@ -75,7 +76,7 @@ class DocumentView(QObject):
             panel.result_info.setText(
                 f"Result: {entry.image.width}×{entry.image.height} · ×{entry.scale} · "
                 f"{entry.label} · {duration(entry.seconds)}")
-            panel.legend_scale.setText(
+            panel.compare.legend_scale.setText(
                 f"Yellow = {entry.full_scale * 255:.0f}/255 or more away from the original"
                 if entry.heat is not None else "")
             self._alternatives.show(entry.alt, entry.setting)

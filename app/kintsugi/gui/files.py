@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from kintsugi.gui.document import Document
 from kintsugi.gui.imaging import display_array, qimage_to_array
-from kintsugi.gui.panel import LOSSY, ExportOptions, SidePanel
+from kintsugi.gui.panel import SidePanel
+from kintsugi.gui.save_box import LOSSY, ExportOptions
 from kintsugi.gui.settings import Settings, add_recent
 from kintsugi.gui.worker import Task, TaskRunner
 
@@ -174,7 +175,7 @@ class ResultSaver(QObject):
 
     def default_path(self, export: ExportOptions | None = None) -> Path:
         """<stem>_x<scale>.<ext> next to the original (or in the last save folder if pasted)."""
-        export = export or self._panel.export_options()
+        export = export or self._panel.save_box.export_options()
         entry = self.document.current()
         scale = entry.scale if entry else 1
         path = self.document.path
@@ -201,7 +202,7 @@ class ResultSaver(QObject):
     def save_as(self) -> None:
         if self.document.current() is None:
             return
-        export = self._panel.export_options()
+        export = self._panel.save_box.export_options()
         path = self._ask_path(self.default_path(export), export)
         if path is None:
             self.declined.emit()
@@ -236,10 +237,10 @@ class ResultSaver(QObject):
             return
         # The file's extension decides the format (Save As may pick another one than the
         # panel's); quality applies to lossy formats, bit depth to lossless ones.
-        fmt = EXTENSION_FORMATS.get(path.suffix.lower(), self._panel.export_options().format)
+        fmt = EXTENSION_FORMATS.get(path.suffix.lower(), self._panel.save_box.export_options().format)
         lossy = fmt in LOSSY
-        quality = self._panel.quality_spin.value() if lossy else None
-        depth = None if lossy else self._panel.depth_combo.currentData()
+        quality = self._panel.save_box.quality_spin.value() if lossy else None
+        depth = None if lossy else self._panel.save_box.depth_combo.currentData()
         # A heal of the photo itself, saved as JPEG: keep the original's blocks and quality
         # wherever the heal did not reach (engine/imageio/jpeg_edit.py).
         edit_of = self.document.source if entry.kind == "heal" and entry.scale == 1 else None

@@ -129,8 +129,8 @@ class MainWindow(QMainWindow):
 
     def _wire_panel(self) -> None:
         panel = self.panel
-        panel.save_requested.connect(self.saver.save)
-        panel.save_as_requested.connect(self.saver.save_as)
+        panel.save_box.save_requested.connect(self.saver.save)
+        panel.save_box.save_as_requested.connect(self.saver.save_as)
         panel.mode_changed.connect(self._on_tab_changed)
         restore, heal = panel.restore, panel.heal
         restore.import_requested.connect(self.models.import_dialog)
@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
                           (self.heal, state.can_heal)):
             # The running mode's button is its Cancel; the others wait for it.
             flow.controls.button.setEnabled(flow is running or (can and running is None))
-        self.panel.set_can_save(state.has_result)
+        self.panel.save_box.set_can_save(state.has_result)
         table.update_enabled(self.actions_by_id, state)
 
     def _state(self) -> table.State:
@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
         else:
             place_first(self)
         self.panel.apply_options(0, False, s.tile, s.device)
-        self.panel.apply_export("PNG", s.quality, s.bit_depth)
+        self.panel.save_box.apply_export("PNG", s.quality, s.bit_depth)
         self.view.set_mode(ViewMode.SPLIT)
 
     def save_settings(self) -> None:
@@ -308,8 +308,8 @@ class MainWindow(QMainWindow):
             s.model = opts.model_id
         s.tile = opts.tile if isinstance(opts.tile, int) else 0
         s.device = opts.device
-        s.quality = self.panel.quality_spin.value()
-        s.bit_depth = self.panel.depth_combo.currentData() or 0
+        s.quality = self.panel.save_box.quality_spin.value()
+        s.bit_depth = self.panel.save_box.depth_combo.currentData() or 0
         save_settings(s, self._settings_path)
 
     @property
@@ -331,8 +331,8 @@ class MainWindow(QMainWindow):
         table.refresh_icons(self.actions_by_id)
         for flow in self.run_flows:
             flow.controls.refresh_icons()
-        self.panel.save_button.setIcon(icon("save"))
-        self.panel.save_as_button.setIcon(icon("save-as"))
+        self.panel.save_box.save_button.setIcon(icon("save"))
+        self.panel.save_box.save_as_button.setIcon(icon("save-as"))
 
     @property
     def shown_at(self) -> float | None:

@@ -1,4 +1,6 @@
-"""The side panel: method, options, the Upscale button with progress, compare and save."""
+"""The side panel: method, options, the Upscale button with progress, compare and save.
+
+The Compare box is ``compare_box.py``, the Save box ``save_box.py``."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,9 +16,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
-    QSizePolicy,
-    QSlider,
     QSpinBox,
     QTabBar,
     QVBoxLayout,
@@ -25,10 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from kintsugi.gui.alt_panel import AlternativesBox
+from kintsugi.gui.compare_box import CompareBox
 from kintsugi.gui.heal_panel import HealPanel
-from kintsugi.gui.icons import icon
 from kintsugi.gui.restore_panel import RestorePanel
-from kintsugi.gui.widgets import RunControls
+from kintsugi.gui.save_box import SaveBox
+from kintsugi.gui.widgets import RunControls, select_data
 
 # The size choice: a whole scale, or a target that picks the smallest whole scale reaching it
 # (whole scales keep the consistency lock exact and need no second resampling).
@@ -58,19 +57,6 @@ DEVICE_CHOICES: list[tuple[str, str]] = [
     ("NVIDIA GPU (CUDA)", "cuda"),
     ("Apple GPU (MPS)", "mps"),
 ]
-# (label, format name for the engine, file extension)
-FORMAT_CHOICES: list[tuple[str, str, str]] = [
-    ("PNG (lossless)", "PNG", "png"),
-    ("TIFF (lossless)", "TIFF", "tif"),
-    ("JPEG", "JPEG", "jpg"),
-    ("WebP", "WEBP", "webp"),
-]
-DEPTH_CHOICES: list[tuple[str, int | None]] = [
-    ("Same as original", None),
-    ("8 bits per channel", 8),
-    ("16 bits per channel", 16),
-]
-LOSSY = {"JPEG", "WEBP"}
 
 
 @dataclass(frozen=True)
@@ -108,20 +94,6 @@ def native_note(infos: list[Any], model_scale: int, scale: int) -> str:
     return f"No model is native at ×{scale}: {how}."
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    format: str
-    extension: str
-    quality: int | None
-    bit_depth: int | None
-
-
-def _select_data(combo: QComboBox, value: Any) -> None:
-    index = combo.findData(value)
-    if index >= 0:
-        combo.setCurrentIndex(index)
-
-
 def _choice_combo(choices: Any, tooltip: str) -> QComboBox:
     """A combo box of (label, value) choices."""
     combo = QComboBox()
@@ -139,35 +111,11 @@ def model_tooltip(info: Any) -> str:
     )
 
 
-class HeatLegend(QWidget):
-    """The deviation overlay's colour key: faithful (clear) to invented (yellow)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFixedHeight(10)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        painter = QPainter(self)
-        gradient = QLinearGradient(0, 0, self.width(), 0)
-        gradient.setColorAt(0.0, QColor(200, 20, 60, 0))
-        gradient.setColorAt(0.3, QColor(220, 50, 40, 150))
-        gradient.setColorAt(0.6, QColor(255, 90, 0, 180))
-        gradient.setColorAt(1.0, QColor(255, 240, 70, 180))
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(gradient)
-        painter.drawRoundedRect(self.rect(), 4, 4)
-        painter.end()
-
-
 class SidePanel(QWidget):
     """All controls; it only reports what the user chose, the window does the work."""
 
     upscale_requested = Signal()
     cancel_requested = Signal()
-    save_requested = Signal()
-    save_as_requested = Signal()
     model_changed = Signal(str)
     mode_changed = Signal(str)  # "upscale" | "restore" | "heal"
 
@@ -183,12 +131,12 @@ class SidePanel(QWidget):
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(10)
         layout.addWidget(self._build_modes())
-        layout.addWidget(self._build_compare())
+        self.compare = CompareBox()
+        layout.addWidget(self.compare)
         layout.addStretch(1)
         # The Save box is built here but placed by the window under the scroll area, so it
         # stays visible however tall the mode's page grows.
-        self.save_box = self._build_save()
-        self._on_format_changed()
+        self.save_box = SaveBox()
 
     # --- building ---------------------------------------------------------------
     def _build_modes(self) -> QWidget:
@@ -341,86 +289,6 @@ class SidePanel(QWidget):
         layout.addWidget(self.result_info)
         return layout
 
-    def _build_compare(self) -> QGroupBox:
-        box = QGroupBox("Compare")
-        layout = QVBoxLayout(box)
-        split_row = QHBoxLayout()
-        split_label = QLabel("Divider")
-        self.split_slider = QSlider(Qt.Orientation.Horizontal)
-        self.split_slider.setRange(0, 1000)
-        self.split_slider.setValue(500)
-        self.split_slider.setToolTip(
-            "Where the divider stands: the original is shown left of it, the result right of it. "
-            "You can also drag the divider on the image."
-        )
-        split_row.addWidget(split_label)
-        split_row.addWidget(self.split_slider, 1)
-        self.deviation_check = QCheckBox("Show deviation map")
-        self.deviation_check.setToolTip(
-            "Colour the result where the network invented detail that the original does not "
-            "contain: clear = faithful, red to yellow = more invented (D)"
-        )
-        legend_row = QHBoxLayout()
-        self.legend = HeatLegend()
-        low, high = QLabel("faithful"), QLabel("invented")
-        for label in (low, high):
-            label.setProperty("role", "hint")
-        legend_row.addWidget(low)
-        legend_row.addWidget(self.legend, 1)
-        legend_row.addWidget(high)
-        self.legend_scale = QLabel("")
-        self.legend_scale.setWordWrap(True)
-        self.legend_scale.setProperty("role", "hint")
-        layout.addLayout(split_row)
-        layout.addWidget(self.deviation_check)
-        layout.addLayout(legend_row)
-        layout.addWidget(self.legend_scale)
-        return box
-
-    def _build_save(self) -> QGroupBox:
-        box = QGroupBox("Save")
-        form = QFormLayout(box)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.format_combo = QComboBox()
-        for label, fmt, _ext in FORMAT_CHOICES:
-            self.format_combo.addItem(label, fmt)
-        self.format_combo.setToolTip("File format of the saved result")
-        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
-        self.quality_spin = QSpinBox()
-        self.quality_spin.setRange(1, 100)
-        self.quality_spin.setValue(95)
-        self.quality_spin.setSuffix(" %")
-        self.quality_spin.setToolTip(
-            "Compression quality for JPEG and WebP (higher = larger file). A healed JPEG "
-            "saved as JPEG keeps the original's quality and, where the heal did not reach, "
-            "its exact data."
-        )
-        self.depth_combo = QComboBox()
-        for label, value in DEPTH_CHOICES:
-            self.depth_combo.addItem(label, value)
-        self.depth_combo.setToolTip(
-            "Bits per channel. 16-bit keeps the most tonal detail (PNG and TIFF only)."
-        )
-        buttons = QHBoxLayout()
-        self.save_button = QPushButton(icon("save"), "Save")
-        self.save_button.setToolTip(
-            "Save next to the original as <name>_x<scale> (Ctrl+S); the original is never replaced"
-        )
-        self.save_button.clicked.connect(self.save_requested)
-        self.save_as_button = QPushButton(icon("save-as"), "Save As…")
-        self.save_as_button.setToolTip("Choose where to save the result (Ctrl+Shift+S)")
-        self.save_as_button.clicked.connect(self.save_as_requested)
-        buttons.addWidget(self.save_button)
-        buttons.addWidget(self.save_as_button)
-        formats = QHBoxLayout()
-        formats.addWidget(self.format_combo, 2)
-        formats.addWidget(self.quality_spin, 1)
-        formats.addWidget(self.depth_combo, 2)
-        form.addRow(formats)
-        form.addRow(buttons)
-        self.set_can_save(False)
-        return box
-
     # --- state --------------------------------------------------------------------
     def set_models(self, infos: list[Any], chosen: str) -> None:
         self.model_combo.blockSignals(True)
@@ -431,7 +299,7 @@ class SidePanel(QWidget):
                 self.model_combo.count() - 1, model_tooltip(info), Qt.ItemDataRole.ToolTipRole
             )
         self._infos = {info.id: info for info in infos}
-        _select_data(self.model_combo, chosen)
+        select_data(self.model_combo, chosen)
         self.model_combo.setEnabled(bool(infos))
         self.model_combo.blockSignals(False)
         self._show_model_info()
@@ -442,7 +310,7 @@ class SidePanel(QWidget):
         return value if isinstance(value, str) else None
 
     def select_model(self, model_id: str) -> None:
-        _select_data(self.model_combo, model_id)
+        select_data(self.model_combo, model_id)
 
     def set_source_size(self, width: int, height: int) -> None:
         """The open photo's size: target sizes are turned into a scale from it."""
@@ -476,38 +344,16 @@ class SidePanel(QWidget):
         )
 
     def apply_options(self, scale: int, consistency: bool, tile: int, device: str) -> None:
-        _select_data(self.scale_combo, scale or None)
-        _select_data(self.tile_combo, tile or "auto")
-        _select_data(self.device_combo, device)
+        select_data(self.scale_combo, scale or None)
+        select_data(self.tile_combo, tile or "auto")
+        select_data(self.device_combo, device)
         self.consistency_check.setChecked(consistency)
-
-    def export_options(self) -> ExportOptions:
-        fmt = self.format_combo.currentData()
-        extension = next(ext for _label, f, ext in FORMAT_CHOICES if f == fmt)
-        quality = self.quality_spin.value() if fmt in LOSSY else None
-        depth = None if fmt in LOSSY else self.depth_combo.currentData()
-        return ExportOptions(fmt, extension, quality, depth)
-
-    def apply_export(self, fmt: str, quality: int, bit_depth: int) -> None:
-        _select_data(self.format_combo, fmt.upper())
-        self.quality_spin.setValue(quality)
-        _select_data(self.depth_combo, bit_depth or None)
 
     def set_busy(self, busy: bool) -> None:
         self.run.set_busy(busy)
 
     def set_progress(self, fraction: float, message: str) -> None:
         self.run.set_progress(fraction, message)
-
-    def set_can_save(self, can: bool) -> None:
-        self.save_button.setEnabled(can)
-        self.save_as_button.setEnabled(can)
-
-    @Slot()
-    def _on_format_changed(self) -> None:
-        lossy = self.format_combo.currentData() in LOSSY
-        self.quality_spin.setEnabled(lossy)
-        self.depth_combo.setEnabled(not lossy)
 
     @Slot()
     def _on_size_changed(self) -> None:

@@ -29,8 +29,8 @@ class ViewSync(QObject):
         canvas.mode_changed.connect(self._on_mode_changed)
         canvas.split_changed.connect(self._on_split_changed)
         canvas.zoom_changed.connect(lambda zoom: zoom_label.setText(f"{zoom * 100:.0f}%"))
-        panel.deviation_check.toggled.connect(self.set_deviation_visible)
-        panel.split_slider.valueChanged.connect(lambda value: canvas.set_split(value / 1000.0))
+        panel.compare.deviation_check.toggled.connect(self.set_deviation_visible)
+        panel.compare.split_slider.valueChanged.connect(lambda value: canvas.set_split(value / 1000.0))
 
     def set_mode(self, mode: ViewMode) -> None:
         self._canvas.set_mode(mode)
@@ -43,7 +43,7 @@ class ViewSync(QObject):
 
     @Slot(bool)
     def set_deviation_visible(self, visible: bool) -> None:
-        for widget in (self._actions["deviation"], self._panel.deviation_check):
+        for widget in (self._actions["deviation"], self._panel.compare.deviation_check):
             if widget.isChecked() != visible:
                 widget.blockSignals(True)
                 widget.setChecked(visible)
@@ -54,7 +54,7 @@ class ViewSync(QObject):
 
     @Slot(float)
     def _on_split_changed(self, fraction: float) -> None:
-        slider = self._panel.split_slider
+        slider = self._panel.compare.split_slider
         slider.blockSignals(True)
         slider.setValue(round(fraction * 1000))
         slider.blockSignals(False)

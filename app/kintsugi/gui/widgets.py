@@ -33,6 +33,13 @@ def clock(seconds: float) -> str:
 SCREEN_SHARE = 0.9  # the most of the screen's free area a dialog takes
 
 
+def select_data(combo: QComboBox, value: object) -> None:
+    """Choose the combo box entry whose data is `value`, if there is one."""
+    index = combo.findData(value)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+
+
 def fit_to_screen(dialog: QWidget, width: int, height: int) -> None:
     """Open at width x height, or smaller where the screen is: and never grow wider than
     that, so a long message wraps instead of pushing the buttons off the screen (a
