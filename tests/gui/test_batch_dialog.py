@@ -48,9 +48,9 @@ def tree(tmp_path: Path, astronaut_full: np.ndarray) -> Path:
 def open_dialog(window, root: Path, out: Path, model: str = FAST_MODEL):  # type: ignore[no-untyped-def]
     window.batch.open(str(root))
     dialog = window.batch.dialog()
-    dialog.output_edit.setText(str(out))
-    dialog.recursive_check.setChecked(True)
-    dialog.model_combo.setCurrentIndex(dialog.model_combo.findData(model))
+    dialog.photos.output_edit.setText(str(out))
+    dialog.photos.recursive_check.setChecked(True)
+    dialog.method.model_combo.setCurrentIndex(dialog.method.model_combo.findData(model))
     return dialog
 
 
@@ -67,23 +67,23 @@ def test_batch_mirrors_folders_and_lists_failures_without_stopping(
     out = tmp_path / "out"
     block_output_folder(out, "blocked")
     dialog = open_dialog(window, tree, out)
-    assert dialog.input_edit.text() == str(tree)
+    assert dialog.photos.input_edit.text() == str(tree)
     summary = run(qtbot, dialog)
     assert summary.done == 2 and len(summary.failed) == 2 and not summary.cancelled
     for produced in (out / "a_x2.png", out / "sub" / "b_x2.png"):
         assert kintsugi.open_image(produced).width == 64
     failed = {Path(src).name for src, _message in summary.failed}
     assert failed == {"bad.png", "c.png"}
-    errors = [dialog.error_list.item(i).text() for i in range(dialog.error_list.count())]
+    errors = [dialog.status.error_list.item(i).text() for i in range(dialog.status.error_list.count())]
     assert len(errors) == 2 and any(e.startswith("bad.png") for e in errors)
     assert all("Traceback" not in e for e in errors)
-    assert "2 upscaled" in dialog.summary_label.text()
-    assert "2 failed" in dialog.summary_label.text()
-    assert dialog.overall_progress.value() == 1000
+    assert "2 upscaled" in dialog.status.summary_label.text()
+    assert "2 failed" in dialog.status.summary_label.text()
+    assert dialog.status.overall_progress.value() == 1000
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
 
     # Again with "skip existing": the two finished photos are not redone.
-    dialog.skip_check.setChecked(True)
+    dialog.files.skip_check.setChecked(True)
     mtime = (out / "a_x2.png").stat().st_mtime_ns
     summary = run(qtbot, dialog)
     assert summary.skipped == 2 and summary.done == 0
@@ -96,10 +96,10 @@ def test_format_scale_and_name_pattern_reach_the_files(
     window = make_window()
     out = tmp_path / "jpegs"
     dialog = open_dialog(window, tree, out)
-    dialog.recursive_check.setChecked(False)
-    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("JPEG"))
-    dialog.scale_combo.setCurrentIndex(dialog.scale_combo.findData(4))
-    dialog.pattern_edit.setText("{stem}-big{scale}")
+    dialog.photos.recursive_check.setChecked(False)
+    dialog.files.format_combo.setCurrentIndex(dialog.files.format_combo.findData("JPEG"))
+    dialog.method.scale_combo.setCurrentIndex(dialog.method.scale_combo.findData(4))
+    dialog.files.pattern_edit.setText("{stem}-big{scale}")
     summary = run(qtbot, dialog)
     assert summary.done == 1  # a.png only: not recursive, bad.png fails
     produced = out / "a-big4.jpg"
@@ -145,7 +145,7 @@ def test_cancel_stops_between_photos_and_leaves_no_partial_file(
     for path in written:  # every file present is a complete image; no temp leftovers
         assert path.suffix == ".png" and kintsugi.open_image(path).width == 192
     assert dialog.start_button.isEnabled()
-    assert "Cancelled" in dialog.summary_label.text()
+    assert "Cancelled" in dialog.status.summary_label.text()
 
 
 def test_closing_the_window_stops_a_running_batch(

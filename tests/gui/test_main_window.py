@@ -489,7 +489,7 @@ def test_command_line_paths_open_a_photo_or_a_batch(
         _open_paths(window, [str(photo_path)])
     assert window.batch.dialog() is None
     _open_paths(window, [str(photo_path.parent)])
-    assert window.batch.dialog().input_edit.text() == str(photo_path.parent)
+    assert window.batch.dialog().photos.input_edit.text() == str(photo_path.parent)
 
 
 def test_a_bug_in_a_slot_becomes_a_one_line_dialog(

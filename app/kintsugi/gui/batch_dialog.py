@@ -13,28 +13,18 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
     QMessageBox,
-    QProgressBar,
     QPushButton,
-    QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from kintsugi.gui.batch_boxes import BatchStatus, FilesBox, MethodBox, PhotosBox
 from kintsugi.gui.icons import icon, tinted
-from kintsugi.gui.panel import SCALE_CHOICES, UpscaleOptions, model_tooltip
-from kintsugi.gui.save_box import DEPTH_CHOICES, FORMAT_CHOICES, LOSSY
+from kintsugi.gui.panel import UpscaleOptions
+from kintsugi.gui.save_box import LOSSY
 from kintsugi.gui.settings import Settings
 from kintsugi.gui.worker import Task, TaskRunner
 
@@ -92,111 +82,18 @@ class BatchDialog(QDialog):
         self._set_running(False)
 
     # ------------------------------------------------------------------ building
-    def _folder_row(self, edit: QLineEdit, title: str) -> QHBoxLayout:
-        row = QHBoxLayout()
-        button = QToolButton()
-        button.setIcon(icon("open"))
-        button.setToolTip(f"Choose the {title.lower()}")
-        button.clicked.connect(lambda: self._browse(edit, title))
-        row.addWidget(edit, 1)
-        row.addWidget(button)
-        return row
-
     def _build(self, options: UpscaleOptions) -> None:
         s = self._settings
         layout = QVBoxLayout(self)
 
-        photos = QGroupBox("Photos")
-        form = QFormLayout(photos)
-        self.input_edit = QLineEdit(s.batch_input_dir)
-        self.input_edit.setPlaceholderText("Folder with the photos to upscale")
-        self.input_edit.setToolTip("Every photo in this folder is upscaled; originals are untouched")
-        self.recursive_check = QCheckBox("Include sub-folders")
-        self.recursive_check.setChecked(s.batch_recursive)
-        self.recursive_check.setToolTip("Also process photos in sub-folders, mirroring them")
-        self.output_edit = QLineEdit(s.batch_output_dir)
-        self.output_edit.setPlaceholderText("Empty: next to each photo")
-        self.output_edit.setToolTip(
-            "Where results go; its sub-folders mirror the input folder's. "
-            "Leave empty to save each result next to its photo."
-        )
-        form.addRow("Input folder", self._folder_row(self.input_edit, "Input folder"))
-        form.addRow("", self.recursive_check)
-        form.addRow("Output folder", self._folder_row(self.output_edit, "Output folder"))
-        layout.addWidget(photos)
+        self.photos = PhotosBox(s)
+        self.method = MethodBox(options)
+        self.files = FilesBox(s)
+        for box in (self.photos, self.method, self.files):
+            layout.addWidget(box)
 
-        method = QGroupBox("Method")
-        form = QFormLayout(method)
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("Which upscaling network to use")
-        self.scale_combo = QComboBox()
-        for label, value in SCALE_CHOICES:
-            self.scale_combo.addItem(label, value)
-        self.scale_combo.setCurrentIndex(max(0, self.scale_combo.findData(options.scale)))
-        self.scale_combo.setToolTip("Enlargement factor")
-        self.consistency_check = QCheckBox("Consistency lock")
-        self.consistency_check.setChecked(options.consistency)
-        self.consistency_check.setToolTip(
-            "Results shrunk back to the original size equal the originals exactly"
-        )
-        form.addRow("Model", self.model_combo)
-        form.addRow("Scale", self.scale_combo)
-        form.addRow("", self.consistency_check)
-        layout.addWidget(method)
-
-        output = QGroupBox("Files")
-        form = QFormLayout(output)
-        self.format_combo = QComboBox()
-        self.format_combo.addItem("Same as each photo", None)
-        for label, fmt, _ext in FORMAT_CHOICES:
-            self.format_combo.addItem(label, fmt)
-        self.format_combo.setCurrentIndex(
-            max(0, self.format_combo.findData(s.batch_format.upper() or None))
-        )
-        self.format_combo.setToolTip("File format of the results")
-        self.format_combo.currentIndexChanged.connect(self._on_format_changed)
-        self.quality_spin = QSpinBox()
-        self.quality_spin.setRange(1, 100)
-        self.quality_spin.setValue(s.quality)
-        self.quality_spin.setSuffix(" %")
-        self.quality_spin.setToolTip("JPEG and WebP quality")
-        self.depth_combo = QComboBox()
-        for label, value in DEPTH_CHOICES:
-            self.depth_combo.addItem("Same as each photo" if value is None else label, value)
-        self.depth_combo.setToolTip("Bits per channel (16-bit: PNG and TIFF only)")
-        self.pattern_edit = QLineEdit(s.batch_name_pattern)
-        self.pattern_edit.setToolTip(
-            "Name of each result without extension: {stem} = photo name, {scale} = factor, "
-            "{model} = model id"
-        )
-        self.skip_check = QCheckBox("Skip photos whose result already exists")
-        self.skip_check.setChecked(s.batch_skip_existing)
-        self.skip_check.setToolTip("Resume an interrupted batch without redoing finished photos")
-        form.addRow("Format", self.format_combo)
-        form.addRow("Quality", self.quality_spin)
-        form.addRow("Bit depth", self.depth_combo)
-        form.addRow("File names", self.pattern_edit)
-        form.addRow("", self.skip_check)
-        layout.addWidget(output)
-
-        self.file_label = QLabel("")
-        self.file_label.setProperty("role", "hint")
-        self.file_progress = QProgressBar()
-        self.file_progress.setRange(0, 1000)
-        self.file_progress.setFormat("This photo: %p%")
-        self.overall_progress = QProgressBar()
-        self.overall_progress.setRange(0, 1000)
-        self.overall_progress.setFormat("All photos: %p%")
-        self.overall_label = QLabel("")
-        self.error_list = QListWidget()
-        self.error_list.setToolTip("Photos that could not be upscaled, and why")
-        self.error_list.setVisible(False)
-        self.error_list.setMaximumHeight(120)
-        self.summary_label = QLabel("")
-        self.summary_label.setWordWrap(True)
-        for widget in (self.file_label, self.file_progress, self.overall_progress,
-                       self.overall_label, self.error_list, self.summary_label):
-            layout.addWidget(widget)
+        self.status = BatchStatus()
+        layout.addWidget(self.status)
 
         buttons = QHBoxLayout()
         self.start_button = QPushButton(tinted("upscale", "#1b1b1b"), "Start")
@@ -218,30 +115,12 @@ class BatchDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
-        self._on_format_changed()
 
     def set_models(self, infos: list[Any], chosen: str) -> None:
-        current = self.model_combo.currentData() or chosen
-        self.model_combo.clear()
-        for info in infos:
-            self.model_combo.addItem(f"{info.name}  (×{info.scale})", info.id)
-            self.model_combo.setItemData(self.model_combo.count() - 1, model_tooltip(info),
-                                         Qt.ItemDataRole.ToolTipRole)
-        self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(current)))
+        self.method.set_models(infos, chosen)
 
     def set_input(self, folder: str) -> None:
-        self.input_edit.setText(folder)
-
-    def _browse(self, edit: QLineEdit, title: str) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
-        if chosen:
-            edit.setText(chosen)
-
-    @Slot()
-    def _on_format_changed(self) -> None:
-        fmt = self.format_combo.currentData()
-        self.quality_spin.setEnabled(fmt in LOSSY or fmt is None)
-        self.depth_combo.setEnabled(fmt not in LOSSY)
+        self.photos.input_edit.setText(folder)
 
     # ------------------------------------------------------------------ running
     def runners(self) -> list[TaskRunner]:
@@ -252,30 +131,31 @@ class BatchDialog(QDialog):
 
     def batch_options(self) -> dict[str, Any]:
         """The keyword arguments for kintsugi.BatchOptions, from the controls."""
-        fmt = self.format_combo.currentData()
+        photos, method, files = self.photos, self.method, self.files
+        fmt = files.format_combo.currentData()
         return {
-            "model": self.model_combo.currentData(),
-            "scale": self.scale_combo.currentData(),
-            "consistency": self.consistency_check.isChecked(),
+            "model": method.model_combo.currentData(),
+            "scale": method.scale_combo.currentData(),
+            "consistency": method.consistency_check.isChecked(),
             "tile": self._tile,
             "device": self._device,
             "format": fmt,
-            "bit_depth": None if fmt in LOSSY else self.depth_combo.currentData(),
-            "quality": self.quality_spin.value() if fmt in LOSSY or fmt is None else None,
-            "recursive": self.recursive_check.isChecked(),
-            "skip_existing": self.skip_check.isChecked(),
-            "name_pattern": self.pattern_edit.text().strip() or "{stem}_x{scale}",
+            "bit_depth": None if fmt in LOSSY else files.depth_combo.currentData(),
+            "quality": files.quality_spin.value() if fmt in LOSSY or fmt is None else None,
+            "recursive": photos.recursive_check.isChecked(),
+            "skip_existing": files.skip_check.isChecked(),
+            "name_pattern": files.pattern_edit.text().strip() or "{stem}_x{scale}",
         }
 
     @Slot()
     def start(self) -> None:
         if self._runner.is_busy():
             return
-        source = self.input_edit.text().strip()
+        source = self.photos.input_edit.text().strip()
         if not source or not Path(source).is_dir():
             self._error("Choose an input folder that exists.")
             return
-        out_text = self.output_edit.text().strip()
+        out_text = self.photos.output_edit.text().strip()
         out_dir = Path(out_text) if out_text else None
         kwargs = self.batch_options()
         self._remember(source, out_text)
@@ -289,12 +169,7 @@ class BatchDialog(QDialog):
             signals.planned.emit(len(items))
             return kintsugi.run_batch(items, options, job=job, on_event=signals.batch_event.emit)
 
-        self.error_list.clear()
-        self.error_list.setVisible(False)
-        self.summary_label.setText("")
-        self.file_label.setText("Looking for photos…")
-        self.file_progress.setValue(0)
-        self.overall_progress.setValue(0)
+        self.status.clear()
         self._total, self._index, self._summary = 0, 0, None
         self._active_seconds, self._active_since = 0.0, time.monotonic()
         self._runner.submit(task, "batch")
@@ -310,7 +185,7 @@ class BatchDialog(QDialog):
             self._active_since = time.monotonic()
             self.pause_button.setText("Pause")
             self.pause_button.setIcon(icon("pause"))
-            self.overall_label.setText(self.overall_label.text().replace(" · paused", ""))
+            self.status.overall_label.setText(self.status.overall_label.text().replace(" · paused", ""))
         else:
             self._runner.pause()
             if self._active_since is not None:
@@ -318,7 +193,7 @@ class BatchDialog(QDialog):
                 self._active_since = None
             self.pause_button.setText("Resume")
             self.pause_button.setIcon(icon("resume"))
-            self.overall_label.setText(self.overall_label.text() + " · paused")
+            self.status.overall_label.setText(self.status.overall_label.text() + " · paused")
 
     def is_paused(self) -> bool:
         task = self._runner.current_task()
@@ -328,7 +203,7 @@ class BatchDialog(QDialog):
     def cancel(self) -> None:
         if self._runner.is_busy():
             self._runner.cancel()
-            self.file_label.setText("Cancelling…")
+            self.status.file_label.setText("Cancelling…")
 
     def stop_and_wait(self) -> None:
         """Cancel and join the worker thread (the main window calls this on close)."""
@@ -338,12 +213,14 @@ class BatchDialog(QDialog):
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.input_edit, self.output_edit, self.recursive_check, self.model_combo,
-                       self.scale_combo, self.consistency_check, self.format_combo,
-                       self.quality_spin, self.depth_combo, self.pattern_edit, self.skip_check):
+        photos, method, files = self.photos, self.method, self.files
+        for widget in (photos.input_edit, photos.output_edit, photos.recursive_check,
+                       method.model_combo, method.scale_combo, method.consistency_check,
+                       files.format_combo, files.quality_spin, files.depth_combo,
+                       files.pattern_edit, files.skip_check):
             widget.setEnabled(not running)
         if not running:
-            self._on_format_changed()
+            files.enable_for_format()
             self.pause_button.setText("Pause")
             self.pause_button.setIcon(icon("pause"))
 
@@ -351,40 +228,31 @@ class BatchDialog(QDialog):
         s = self._settings
         s.batch_input_dir = source
         s.batch_output_dir = out_text
-        s.batch_recursive = self.recursive_check.isChecked()
-        s.batch_skip_existing = self.skip_check.isChecked()
-        s.batch_name_pattern = self.pattern_edit.text().strip() or "{stem}_x{scale}"
-        fmt = self.format_combo.currentData()
+        s.batch_recursive = self.photos.recursive_check.isChecked()
+        s.batch_skip_existing = self.files.skip_check.isChecked()
+        s.batch_name_pattern = self.files.pattern_edit.text().strip() or "{stem}_x{scale}"
+        fmt = self.files.format_combo.currentData()
         s.batch_format = fmt.lower() if fmt else ""
 
     # ------------------------------------------------------------------ progress
     @Slot(int)
     def _on_planned(self, total: int) -> None:
         self._total = total
-        self.overall_label.setText(f"0 of {total} photos")
+        self.status.overall_label.setText(f"0 of {total} photos")
         if total == 0:
-            self.file_label.setText("No photos found in that folder.")
+            self.status.file_label.setText("No photos found in that folder.")
 
     @Slot(object)
     def _on_event(self, event: Any) -> None:
         self._index = event.index
-        name = Path(event.src).name
-        if event.status == "started":
-            self.file_label.setText(f"{name} → {event.dst}")
-            self.file_progress.setValue(0)
-        elif event.status == "failed":
-            error = event.error or "failed"
-            self.error_list.addItem(error if error.startswith(name) else f"{name}: {error}")
-            self.error_list.setVisible(True)
-        elif event.status in ("done", "skipped"):
-            self.file_progress.setValue(1000)
+        self.status.show_photo_event(event)
 
     @Slot(float, str)
     def _on_progress(self, fraction: float, message: str) -> None:
-        self.overall_progress.setValue(round(fraction * 1000))
+        self.status.overall_progress.setValue(round(fraction * 1000))
         if self._total:
             within = fraction * self._total - self._index
-            self.file_progress.setValue(round(min(max(within, 0.0), 1.0) * 1000))
+            self.status.file_progress.setValue(round(min(max(within, 0.0), 1.0) * 1000))
         active = self._active_seconds
         if self._active_since is not None:
             active += time.monotonic() - self._active_since
@@ -394,20 +262,20 @@ class BatchDialog(QDialog):
             text += f" · about {_duration(active * (1 - fraction) / fraction)} left"
         if self.is_paused():
             text += " · paused"
-        self.overall_label.setText(text)
+        self.status.overall_label.setText(text)
 
     @Slot(object)
     def _on_finished(self, task: Task) -> None:
         self._set_running(False)
         self._active_since = None
         if task.status == "failed":
-            self.summary_label.setText(f"The batch could not run: {task.error}")
+            self.status.summary_label.setText(f"The batch could not run: {task.error}")
             self.batch_finished.emit(None)
             return
         summary = task.result if task.ok else None
         self._summary = summary
         if summary is None:  # cancelled before run_batch returned a summary
-            self.summary_label.setText("Cancelled.")
+            self.status.summary_label.setText("Cancelled.")
             self.batch_finished.emit(None)
             return
         parts = [f"{summary.done} upscaled"]
@@ -416,12 +284,12 @@ class BatchDialog(QDialog):
         if summary.failed:
             parts.append(f"{len(summary.failed)} failed (listed above)")
         head = "Cancelled" if summary.cancelled else "Finished"
-        self.summary_label.setText(f"<b>{head}</b> in {_duration(summary.seconds)}: "
+        self.status.summary_label.setText(f"<b>{head}</b> in {_duration(summary.seconds)}: "
                                    + ", ".join(parts) + ".")
-        self.file_label.setText("")
+        self.status.file_label.setText("")
         if not summary.cancelled:
-            self.overall_progress.setValue(1000)
-        self.overall_label.setText(f"{self._total} photos")
+            self.status.overall_progress.setValue(1000)
+        self.status.overall_label.setText(f"{self._total} photos")
         self.batch_finished.emit(summary)
 
     def summary(self) -> Any:
@@ -429,7 +297,7 @@ class BatchDialog(QDialog):
 
     # ------------------------------------------------------------------ closing
     def _error(self, text: str) -> None:
-        self.summary_label.setText(text)
+        self.status.summary_label.setText(text)
         box = QMessageBox(QMessageBox.Icon.Warning, "Batch export", text,
                           QMessageBox.StandardButton.Ok, self)
         box.setWindowModality(Qt.WindowModality.WindowModal)
