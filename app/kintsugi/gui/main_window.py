@@ -34,7 +34,7 @@ from kintsugi.gui.document_view import DocumentView
 from kintsugi.gui.files import PhotoOpener, RecentMenu, ResultSaver
 from kintsugi.gui.heal_flow import HealFlow
 from kintsugi.gui.history import ResultEntry
-from kintsugi.gui.icons import app_icon, icon
+from kintsugi.gui.icons import app_icon
 from kintsugi.gui.layout import SideColumn, place_first
 from kintsugi.gui.models import ModelCache
 from kintsugi.gui.models_flow import ModelsFlow
@@ -331,8 +331,7 @@ class MainWindow(QMainWindow):
         table.refresh_icons(self.actions_by_id)
         for flow in self.run_flows:
             flow.controls.refresh_icons()
-        self.panel.save_box.save_button.setIcon(icon("save"))
-        self.panel.save_box.save_as_button.setIcon(icon("save-as"))
+        self.panel.save_box.refresh_icons()
 
     @property
     def shown_at(self) -> float | None:

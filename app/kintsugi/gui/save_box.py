@@ -106,6 +106,11 @@ class SaveBox(QGroupBox):
         self.quality_spin.setValue(quality)
         select_data(self.depth_combo, bit_depth or None)
 
+    def refresh_icons(self) -> None:
+        """After a light/dark switch: icons are tinted with the palette's text colour."""
+        self.save_button.setIcon(icon("save"))
+        self.save_as_button.setIcon(icon("save-as"))
+
     def set_can_save(self, can: bool) -> None:
         self.save_button.setEnabled(can)
         self.save_as_button.setEnabled(can)
