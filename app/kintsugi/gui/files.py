@@ -24,8 +24,11 @@ from kintsugi.gui.save_box import LOSSY, ExportOptions
 from kintsugi.gui.settings import Settings, add_recent
 from kintsugi.gui.worker import Task, TaskRunner
 
+# Every name the engine reads (tests/gui/test_files.py holds them equal); the files are
+# still sniffed by content, so "All files" opens a photo with no or the wrong suffix too.
 OPEN_FILTER = (
-    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp *.gif);;All files (*)"
+    "Images (*.png *.apng *.jpg *.jpeg *.jpe *.jfif *.mpo *.tif *.tiff *.webp *.bmp *.dib"
+    " *.gif *.avif *.heic *.heif *.hif);;All files (*)"
 )
 SAVE_FILTERS = {
     "png": "PNG image (*.png)",
