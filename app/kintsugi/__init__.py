@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # the names as mypy sees them; at run time __getattr__ import
         BatchItem,
         BatchOptions,
         BatchSummary,
+        check_mix,
         make_work,
+        mix_for,
         plan_batch,
         run_batch,
     )
@@ -155,6 +157,8 @@ _API = {
     "plan_batch": "kintsugi.engine.batch",
     "run_batch": "kintsugi.engine.batch",
     "make_work": "kintsugi.engine.batch",
+    "check_mix": "kintsugi.engine.batch",
+    "mix_for": "kintsugi.engine.batch",
     "run_batch_on_ray": "kintsugi.engine.cluster",
 }
 

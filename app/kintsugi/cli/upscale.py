@@ -20,6 +20,11 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
     p.add_argument("--scale", type=common.positive_int, help="output scale (default: the model's)")
     p.add_argument("--consistency", action="store_true",
                    help="lock the result so that shrinking it gives back the input exactly")
+    p.add_argument("--mix", type=common.number_in(float, 0.0, 1.0, "--mix"), metavar="A",
+                   help="where the model has a Mix partner (x4: rrdn-x4 faithful, "
+                        "realesrgan-x4plus realistic), write the blend of the two at A, as the "
+                        "window's Mix slider: 0 the faithful model alone, 1 the realistic one "
+                        "(default: the Mix the window opens at, 0.25); refused for other models")
     p.add_argument("--tile", default="auto", type=common.tile_size, help="tile size in px, or auto")
     common.add_compute_options(p)
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -33,7 +38,7 @@ def add_parser(subs: Any, parent: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def run(o: argparse.Namespace) -> int:
-    from kintsugi import BatchOptions, make_work, set_threads
+    from kintsugi import BatchOptions, make_work, mix_for, set_threads
 
     _take_back_an_input(o)
     common.check_model(o.model)
@@ -42,7 +47,11 @@ def run(o: argparse.Namespace) -> int:
     options = BatchOptions(model=o.model, scale=o.scale, consistency=o.consistency, tile=o.tile,
                            device=o.device, precision=o.precision, format=o.format, bit_depth=o.bit_depth,
                            quality=o.quality, recursive=o.recursive,
-                           skip_existing=o.skip_existing)
+                           skip_existing=o.skip_existing, mix=o.mix)
+    try:
+        mix_for(options)
+    except KintsugiError as error:
+        raise common.UsageError(str(error)) from None
     if runner is not None:
         return common.run_files(o, options, runner=runner)
     work = make_work(options)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kintsugi.engine.alt_session import AltSession, Setting
 from kintsugi.engine.errors import Cancelled, KintsugiError
 from kintsugi.engine.imageio import (
     READ_FORMATS,
@@ -72,12 +73,20 @@ class BatchOptions:
     controls: Controls = field(default_factory=Controls)
     bias_map: Path | None = None
     side_outputs: Path | None = None
+    # The Mix of a paired model's result, as the window's slider means it (0 = the faithful
+    # model alone, 1 = the realistic one; see engine.alt_session.PAIRS). None: the window's
+    # opening Mix (alternatives.DEFAULT_MIX) where the model has a partner at the scale, else
+    # the model alone. A number for a model without a partner is refused (``check_mix``).
+    mix: float | None = None
 
     def __post_init__(self) -> None:
         self.tile = TilePolicy.parse(self.tile)
-        if self.restore is not None and (self.model or self.scale or self.consistency):
+        if self.restore is not None and (self.model or self.scale or self.consistency
+                                         or self.mix is not None):
             raise KintsugiError("a restore batch takes its model, scale and lock from its "
                                 "RestoreSpec; leave the upscaling ones unset")
+        if self.mix is not None and not 0.0 <= self.mix <= 1.0:
+            raise KintsugiError(f"the mix must be between 0 and 1, not {self.mix:g}")
 
     @property
     def model_ref(self) -> str | None:
@@ -395,24 +404,92 @@ class _Work:
                    provenance=provenance)
 
 
+def check_mix(model_id: str, scale: int, mix: float | None) -> tuple[tuple[str, str] | None, float]:
+    """(pair, mix) for a result of `model_id` at `scale`, as the window opens it: the pair
+    of engine.alt_session.pair_for and `mix` (None: DEFAULT_MIX), or (None, 1.0) where the
+    model has no partner. A mix asked for a model without one is refused (KintsugiError)."""
+    from kintsugi.engine.alt_session import pair_for
+    from kintsugi.engine.catalog import list_models
+
+    names = {info.id: info.name for info in list_models()}
+    pair, reason = pair_for(model_id, scale, names)
+    if pair is None:
+        if mix is not None:
+            raise KintsugiError(f"{_model_name(model_id)} at x{scale} has no Mix partner, so a "
+                                f"mix cannot be chosen ({reason})")
+        return None, 1.0
+    if mix is None:
+        from kintsugi.engine.alternatives import DEFAULT_MIX
+
+        mix = DEFAULT_MIX
+    return pair, float(mix)
+
+
+def mix_for(options: BatchOptions) -> tuple[tuple[str, str] | None, float]:
+    """check_mix for an upscaling batch, before its model loads (the command line checks
+    its --mix with this, so a refused mix fails before any file is read)."""
+    from kintsugi.engine.registry import default_model_id
+
+    model = options.model or default_model_id()
+    if options.mix is None and Path(model).suffix.lower() in WEIGHT_SUFFIXES:
+        return None, 1.0  # an imported file is in no pair: nothing to load to tell
+    return check_mix(_model_name(model), options.scale or model_scale(model), options.mix)
+
+
 class Upscaler(_Work):
+    """One model's result; where the model has a Mix partner (check_mix), the window's
+    composition of both models' results at the options' mix (AltSession, locked like the
+    window's when consistency is on)."""
+
+    def __init__(self, options: BatchOptions) -> None:
+        super().__init__(options)
+        self._pair: tuple[str, str] | None = None
+        self._mix = 1.0
+        self._partner: Model | None = None  # loaded only when the mix needs it
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_pair": None, "_mix": 1.0, "_partner": None}
+
     def prepare(self) -> Model:
         from kintsugi.engine.registry import default_model_id, load_model
 
-        if self._model is None:
-            self._model = load_model(self.options.model or default_model_id(), self.options.device,
-                                     self.options.precision)
-        return self._model
+        if self._model is not None:
+            return self._model
+        opts = self.options
+        model = load_model(opts.model or default_model_id(), opts.device, opts.precision)
+        pair, mix = check_mix(model.info.id, opts.scale or model.scale, opts.mix)
+        if pair is not None:
+            realistic = model.info.id == pair[1]
+            if mix != (1.0 if realistic else 0.0):  # at the model's own end: no partner needed
+                self._partner = load_model(pair[0] if realistic else pair[1], opts.device,
+                                           opts.precision)
+        self._pair, self._mix, self._model = pair, mix, model
+        return model
 
     def __call__(self, src: Path, dst: Path, job: Job) -> None:
         from kintsugi.engine.pipeline import upscale
 
         opts = self.options
         model = self.prepare()
-        result = upscale(open_image(src), model, scale=opts.scale, consistency=opts.consistency,
-                         tile=opts.tile, job=job)
+        image = open_image(src)
+        partner = self._partner
+
+        def run(with_model: Model, part: Job) -> Any:
+            return upscale(image, with_model, scale=opts.scale, consistency=opts.consistency,
+                           tile=opts.tile, job=part)
+
+        first = run(model, job if partner is None else job.sub(0.0, 0.5))
         scale = opts.scale or model.scale
-        self._save(result, src, dst, upscale_note(model.info.id, scale, opts.consistency))
+        note = upscale_note(model.info.id, scale, opts.consistency)
+        if partner is None:
+            self._save(first, src, dst, note)
+            return
+        # The window's path: both results of the photo, composed (and locked) at the mix.
+        session = AltSession(image, first, model.info.id, scale, self._pair, note)
+        session.set_partner(run(partner, job.sub(0.5, 0.5)), complete=True)
+        setting = Setting(1.0, self._mix)
+        self._save(session.compose(setting), src, dst,
+                   session.provenance_for(setting, brushed=False))
 
 
 class Restorer(_Work):
