@@ -22,6 +22,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _leave() -> None:
+    """Both ranks past their last collective before either tears gloo down: a rank that
+    destroys the group while the other still talks to it aborts the other ("terminate called
+    without an active exception", seen once in a fresh-clone CI run on a loaded machine)."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def _worker(rank: int, world: int, port: int, photos: str, out: str) -> None:
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
@@ -36,7 +44,7 @@ def _worker(rank: int, world: int, port: int, photos: str, out: str) -> None:
     assert result.net is not None
     assert [("r1" in step) for step in result.losses] == [True, False, True]
     save_file({k: v.contiguous() for k, v in result.net.state_dict().items()}, str(Path(out) / f"rank{rank}.safetensors"))
-    dist.destroy_process_group()
+    _leave()
 
 
 @pytest.mark.slow
@@ -91,7 +99,7 @@ def _dre_worker(rank: int, world: int, port: int, photos: str, out: str) -> None
     shuffled, plain = net.keys(images), net.encoder_k(images)
     save_file({"queue": net.queue.contiguous(), "pointer": net.pointer.reshape(1), "keys": last["keys"],
                "shuffled": shuffled, "plain": plain}, str(Path(out) / f"dre{rank}.safetensors"))
-    dist.destroy_process_group()
+    _leave()
 
 
 @pytest.mark.slow
@@ -123,7 +131,7 @@ def _align_worker(rank: int, world: int, port: int, portraits: str, out: str) ->
     found = align.aligned_faces(sorted(Path(portraits).iterdir()), 64, Path(out) / "cache")
     save_file({"crops": torch.stack(found.crops), "detected": torch.tensor([len(detected)])},
               str(Path(out) / f"faces{rank}.safetensors"))
-    dist.destroy_process_group()
+    _leave()
 
 
 @pytest.mark.slow
