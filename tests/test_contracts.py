@@ -33,39 +33,11 @@ def test_listing_models_does_not_load_torch():
     assert "torch" not in loaded
 
 
-def _cycles(graph) -> list[list[str]]:
-    """Groups of modules that import each other, directly or round a loop (Tarjan's strongly
-    connected components, iterative: the graph is deep)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-    for root in sorted(graph.modules):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        while work:
-            module, todo = work[-1]
-            step = next(todo, None)
-            if step is not None:
-                if step not in index:
-                    index[step] = low[step] = len(index)
-                    stack.append(step)
-                    work.append((step, iter(sorted(graph.find_modules_directly_imported_by(step)))))
-                elif step in stack:
-                    low[module] = min(low[module], index[step])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[module])
-            if low[module] == index[module]:
-                group = stack[stack.index(module):]
-                del stack[stack.index(module):]
-                if len(group) > 1:
-                    found.append(sorted(group))
-    return found
+def _cycles(graph) -> list[tuple[str, str]]:
+    """Every import that closes a loop: (module, a module it imports that leads back to it)."""
+    return sorted((module, imported) for module in graph.modules
+                  for imported in graph.find_modules_directly_imported_by(module)
+                  if graph.chain_exists(importer=imported, imported=module))
 
 
 def test_no_import_cycles_in_the_package():

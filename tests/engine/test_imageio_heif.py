@@ -144,7 +144,6 @@ def test_without_any_heif_plugin_heic_is_refused_saying_how_to_get_it(
 ) -> None:
     path = phone_photo(tmp_path, "HEIF", upright, 1)
     monkeypatch.setattr(heif_support, "_registered", "")
-    monkeypatch.setattr(heif_support, "_tried", True)
     with pytest.raises(UnsupportedFormatError, match=r"IMG_0001.heic: .*pi-heif"):
         open_image(path)
     assert sniff(path) is None

@@ -29,8 +29,8 @@ _GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})
 _PLUGINS = ("pillow_heif", "pi_heif")
 
 _lock = threading.Lock()
-_registered: str | None = None  # the plugin registered with Pillow; "" when none imports
-_tried = False
+# The plugin registered with Pillow; "" when none imports; None until first asked.
+_registered: str | None = None
 
 
 def is_heif_header(prefix: bytes) -> bool:
@@ -44,10 +44,9 @@ def is_hevc_header(prefix: bytes) -> bool:
 
 def _plugin() -> str:
     """Registers the first HEIF plugin that imports, once; its module name, or ""."""
-    global _registered, _tried
+    global _registered
     with _lock:
-        if not _tried:
-            _tried = True
+        if _registered is None:
             _registered = ""
             for name in _PLUGINS:
                 try:
@@ -59,7 +58,7 @@ def _plugin() -> str:
                 break
             else:
                 log.debug("neither pi-heif nor pillow-heif is installed: no HEIC/HEIF")
-        return _registered or ""
+        return _registered
 
 
 def heif_readable() -> bool:
